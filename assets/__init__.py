@@ -1,0 +1,1 @@
+"""Dagster assets, one module per domain (arrive with the orchestration issue)."""

@@ -1,0 +1,1 @@
+"""The lake: table contracts, storage, catalog, idempotent writers and query engines."""

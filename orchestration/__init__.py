@@ -1,0 +1,1 @@
+"""Settings, logging, the CLI and (later) the Dagster definitions."""

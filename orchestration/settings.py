@@ -1,0 +1,47 @@
+"""One settings object: every backend and location is chosen here, never in business code.
+
+Values come from environment variables with the prefix ``MARKETLAKE_`` or an
+optional ``.env`` file, e.g. ``MARKETLAKE_DATA_DIR=/srv/lake``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Platform configuration; the mode is configuration only."""
+
+    model_config = SettingsConfigDict(env_prefix="MARKETLAKE_", env_file=".env", extra="ignore")
+
+    mode: Literal["embedded", "stack"] = "embedded"
+    data_dir: Path = Field(default=REPO_ROOT / "data", description="local outputs (event log, Parquet)")
+    shared_data_dir: Path = Field(
+        default=REPO_ROOT.parent / "shared" / "data",
+        description="public market data used by reality tests (LOBSTER, prices, filings)",
+    )
+    event_log: Literal["sqlite", "kafka"] = "sqlite"
+    securities_csv: Path | None = None
+    members_csv: Path | None = None
+    calendar_toml: Path | None = None
+    stp_mode: Literal["cancel_resting", "cancel_aggressor", "cancel_both", "none"] = "cancel_resting"
+    price_band_pct: float = 10.0
+    bar_grace_ms: int = 2_000
+    log_json: bool = False
+    log_level: str = "INFO"
+
+    @property
+    def event_log_path(self) -> Path:
+        return self.data_dir / "eventlog.sqlite"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

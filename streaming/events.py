@@ -1,0 +1,227 @@
+"""Every event of the live core, defined once.
+
+Topics, files, the lake and the tests all use these Structs and the one JSON
+encoding below, so a message means the same thing wherever it is read. Prices
+are integers in price units of 1/10,000 of the currency (``PRICE_SCALE``),
+the LOBSTER convention; a security's tick size is a multiple of that unit.
+Timestamps are integer nanoseconds since the Unix epoch (UTC), event time.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Literal, TypeVar
+
+import msgspec
+
+PRICE_SCALE = 10_000
+"""Price units per currency unit: price 1_012_500 means 101.25."""
+
+Side = Literal["buy", "sell"]
+OrderType = Literal["limit", "market"]
+TimeInForce = Literal["day", "ioc", "fok"]
+ExecType = Literal["new", "rejected", "trade", "canceled", "replaced", "expired"]
+OrderStatus = Literal[
+    "new", "partially_filled", "filled", "canceled", "rejected", "expired", "replaced"
+]
+RequestKind = Literal["new", "cancel", "amend"]
+ControlAction = Literal["pre_open", "open", "suspend", "resume", "close"]
+Interval = Literal["1s", "1m", "3m", "5m", "15m"]
+
+_BASE: dict[str, Any] = {"tag_field": "type", "kw_only": False, "gc": False}
+
+
+class NewOrder(msgspec.Struct, tag="new", **_BASE):
+    """A participant's request to enter an order; ``price`` is None for MARKET."""
+
+    order_id: int
+    member: str
+    symbol: str
+    side: Side
+    qty: int
+    price: int | None = None
+    order_type: OrderType = "limit"
+    tif: TimeInForce = "day"
+    ts: int = 0
+
+
+class CancelOrder(msgspec.Struct, tag="cancel", **_BASE):
+    """Cancel the remaining quantity of a resting order."""
+
+    order_id: int
+    member: str
+    symbol: str
+    ts: int = 0
+
+
+class AmendOrder(msgspec.Struct, tag="amend", **_BASE):
+    """Replace a resting order's total quantity and/or price.
+
+    ``qty`` is the new total order quantity (FIX OrderQty semantics, filled
+    quantity included); ``price`` None keeps the current price. Quantity down at
+    the same price keeps time priority; a price change or quantity up loses it.
+    """
+
+    order_id: int
+    member: str
+    symbol: str
+    qty: int
+    price: int | None = None
+    ts: int = 0
+
+
+OrderRequest = NewOrder | CancelOrder | AmendOrder
+
+
+class ExecutionReport(msgspec.Struct, tag="exec", **_BASE):
+    """The exchange's answer to a request, or a fill/expiry of a resting order.
+
+    Every request gets exactly one ``new``/``canceled``/``replaced`` or
+    ``rejected`` report first (``request`` says which request it answers), then
+    ``trade`` reports, then possibly ``expired`` for an unfilled IOC/FOK/MARKET
+    remainder. ``exec_id`` is a per-symbol sequence.
+    """
+
+    exec_id: int
+    order_id: int
+    member: str
+    symbol: str
+    side: Side | None
+    exec_type: ExecType
+    status: OrderStatus
+    request: RequestKind | None
+    reason: str | None
+    price: int | None
+    last_qty: int
+    last_price: int | None
+    leaves_qty: int
+    cum_qty: int
+    trade_id: int | None
+    ts: int
+
+
+class Trade(msgspec.Struct, tag="trade", **_BASE):
+    """One match between an incoming (aggressor) and a resting order."""
+
+    trade_id: int
+    symbol: str
+    price: int
+    qty: int
+    aggressor_side: Side
+    buy_order_id: int
+    sell_order_id: int
+    buy_member: str
+    sell_member: str
+    ts: int
+
+
+class BookTop(msgspec.Struct, tag="bbo", **_BASE):
+    """Best bid and offer with aggregated depth (price, quantity) per level."""
+
+    symbol: str
+    ts: int
+    bid_price: int | None
+    bid_qty: int
+    ask_price: int | None
+    ask_qty: int
+    bids: list[tuple[int, int]] = msgspec.field(default_factory=list)
+    asks: list[tuple[int, int]] = msgspec.field(default_factory=list)
+
+
+class Bar(msgspec.Struct, tag="bar", **_BASE):
+    """OHLCV over ``[start, end)`` in event time; ``turnover`` is sum(price*qty)."""
+
+    symbol: str
+    interval: Interval
+    start: int
+    end: int
+    open: int
+    high: int
+    low: int
+    close: int
+    volume: int
+    turnover: int
+    vwap: float
+    trades: int
+
+
+class SessionControl(msgspec.Struct, tag="control", **_BASE):
+    """Drives the session state machine; ``symbol`` None applies to every book."""
+
+    action: ControlAction
+    ts: int
+    symbol: str | None = None
+    session_date: str | None = None
+
+
+class Recommendation(msgspec.Struct, tag="recommendation", **_BASE):
+    """A batch-side view on a security, published into the live core."""
+
+    rec_id: str
+    symbol: str
+    action: Literal["buy", "sell", "hold", "watch"]
+    confidence: float
+    mode: Literal["informational", "paper_eligible", "live_eligible"]
+    ts: int
+    thesis: str = ""
+
+
+class DeadLetter(msgspec.Struct, tag="dead_letter", **_BASE):
+    """Anything that failed decoding or validation, with why and where from."""
+
+    reason: str
+    source_topic: str
+    ts: int
+    partition: int | None = None
+    offset: int | None = None
+    payload: bytes = b""
+
+
+Event = (
+    NewOrder
+    | CancelOrder
+    | AmendOrder
+    | ExecutionReport
+    | Trade
+    | BookTop
+    | Bar
+    | SessionControl
+    | Recommendation
+    | DeadLetter
+)
+
+_encoder = msgspec.json.Encoder()
+_event_decoder: msgspec.json.Decoder[Event] = msgspec.json.Decoder(Event)
+_request_decoder: msgspec.json.Decoder[OrderRequest] = msgspec.json.Decoder(OrderRequest)
+
+T = TypeVar("T")
+
+
+def encode(event: Event) -> bytes:
+    """The one JSON encoding: a compact object with a ``type`` tag."""
+    return _encoder.encode(event)
+
+
+def decode(data: bytes | str) -> Event:
+    """Decode any event; raises ``msgspec.ValidationError`` with the field at fault."""
+    return _event_decoder.decode(data)
+
+
+def decode_request(data: bytes | str) -> OrderRequest:
+    """Decode an order entry request (new, cancel or amend)."""
+    return _request_decoder.decode(data)
+
+
+def decode_as(data: bytes | str, kind: type[T]) -> T:
+    """Decode into one known event type."""
+    return msgspec.json.decode(data, type=kind)
+
+
+def to_price(value: Decimal | str | float) -> int:
+    """Decimal currency amount -> integer price units (exact for tick multiples)."""
+    return int((Decimal(str(value)) * PRICE_SCALE).to_integral_value())
+
+
+def from_price(units: int) -> Decimal:
+    """Integer price units -> Decimal for display at the edges."""
+    return Decimal(units) / PRICE_SCALE

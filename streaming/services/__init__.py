@@ -1,0 +1,1 @@
+"""Runnable pipelines that wire the pure domain to a transport."""
