@@ -66,3 +66,35 @@ def to_table(events: list[Any], kind: type[Event]) -> pa.Table:
 def from_table(table: pa.Table, kind: type[Event]) -> list[Any]:
     """An Arrow table with an event schema -> the events (round trip of ``to_table``)."""
     return [msgspec.convert(row, kind) for row in table.to_pylist()]
+
+
+def union_schema(kinds: tuple[type[Event], ...]) -> pa.Schema:
+    """One table for several event types: a ``type`` tag column, then every field once.
+
+    A field missing from some kinds is nullable; fields shared by all keep
+    their declared nullability. Used for the ``orders`` topic (new, cancel, amend).
+    """
+    fields: dict[str, pa.Field] = {"type": pa.field("type", pa.string(), nullable=False)}
+    present: dict[str, int] = {}
+    for kind in kinds:
+        for f in arrow_schema(kind):
+            present[f.name] = present.get(f.name, 0) + 1
+            if f.name not in fields:
+                fields[f.name] = f
+            elif f.nullable:
+                fields[f.name] = fields[f.name].with_nullable(True)
+    return pa.schema(
+        [f if present.get(n, len(kinds)) == len(kinds) else f.with_nullable(True) for n, f in fields.items()]
+    )
+
+
+def union_to_table(events: list[Any], kinds: tuple[type[Event], ...]) -> pa.Table:
+    """Events of several types -> one table with ``union_schema(kinds)``."""
+    schema = union_schema(kinds)
+    tags = {k: k.__struct_config__.tag for k in kinds}
+    columns: dict[str, list[Any]] = {name: [] for name in schema.names}
+    for e in events:
+        columns["type"].append(tags[type(e)])
+        for name in schema.names[1:]:
+            columns[name].append(getattr(e, name, None))
+    return pa.Table.from_pydict(columns, schema=schema)

@@ -1,0 +1,262 @@
+"""The ``marketlake`` command line: demo, replay, bench and calendar."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import ExitStack
+from datetime import date, datetime
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from orchestration.logging import configure_logging, get_logger
+from orchestration.settings import get_settings
+
+app = typer.Typer(
+    name="marketlake",
+    help="A self-hosted market data and paper-trading platform: a live exchange core and its lake.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+
+@app.callback()
+def _main() -> None:
+    settings = get_settings()
+    configure_logging(settings.log_json, settings.log_level)
+
+
+def _default_day() -> date:
+    from streaming.refdata import load_calendar
+
+    cal = load_calendar(get_settings().calendar_toml)
+    today = datetime.now(cal.tz).date()
+    return cal.latest_trading_day(today)
+
+
+@app.command()
+def demo(
+    day: Annotated[
+        str | None,
+        typer.Option("--date", help="Trading day YYYY-MM-DD (default: latest trading day)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Simulation seed; same date + seed = same output.")] = 42,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Simulate one full trading day through simulator -> matcher -> bars -> members.
+
+    Runs on the embedded event log, writes the day's orders, executions,
+    trades, BBO and bars as Parquet under the data directory and prints a
+    summary: per symbol trades, volume and OHLC; per member P&L and obligation.
+    """
+    from orchestration.demo import run_demo
+
+    settings = get_settings()
+    the_day = date.fromisoformat(day) if day else _default_day()
+    log = get_logger("demo")
+    log.info("simulating session", date=the_day.isoformat(), seed=seed)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} cycles"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=as_json or not err.is_terminal,
+    ) as progress:
+        task = progress.add_task(f"session {the_day}", total=None)
+
+        def tick(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        try:
+            summary = run_demo(settings, the_day, seed, tick)
+        except ValueError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+    log.info("session written", output_dir=summary["output_dir"], **summary["counts"])
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+    else:
+        _print_summary(summary)
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    c = summary["counts"]
+    console.print(
+        f"[bold]{summary['exchange']} session {summary['date']}[/bold] (seed {summary['seed']}): "
+        f"{c['orders']:,} order requests, {c['executions']:,} execution reports, "
+        f"{c['trades']:,} trades, {c['bars']:,} bars, {c['dlq']:,} dead letters, "
+        f"{summary['late_trades']} late trades"
+    )
+    t = Table(title="Securities", show_lines=False)
+    for col in ("symbol", "trades", "volume", "open", "high", "low", "close", "vwap"):
+        t.add_column(col, justify="left" if col == "symbol" else "right")
+    for r in summary["symbols"]:
+        t.add_row(
+            r["symbol"], f"{r['trades']:,}", f"{r['volume']:,}",
+            *(f"{r[k]:.4f}".rstrip("0").rstrip(".") for k in ("open", "high", "low", "close", "vwap")),
+        )  # fmt: skip
+    console.print(t)
+    m = Table(title="Clearing members")
+    for col in ("member", "orders", "fills", "securities", "realized P&L", "unrealized P&L", "P&L", "obligation"):
+        m.add_column(col, justify="left" if col == "member" else "right")
+    for r in summary["members"]:
+        ok = "[green]met[/green]" if r["obligation_met"] else "[red]failed[/red]"
+        m.add_row(
+            r["member"], f"{r['orders']:,}", f"{r['fills']:,}",
+            f"{r['securities_traded']}/{r['obligation']}",
+            f"{r['realized_pnl']:,.2f}", f"{r['unrealized_pnl']:,.2f}", f"{r['pnl']:,.2f}", ok,
+        )  # fmt: skip
+    console.print(m)
+    console.print(f"Parquet files: {summary['output_dir']}")
+
+
+@app.command()
+def replay(
+    orders: Annotated[
+        Path, typer.Argument(help="JSON Lines of order events (new, cancel, amend); '-' for stdin.")
+    ],
+    securities: Annotated[
+        Path | None,
+        typer.Option(help="CSV with symbol,tick_size,lot_size,reference_price (default: shipped)."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Directory for executions.jsonl, trades.jsonl, dlq.jsonl (default: stdout)."),
+    ] = None,
+    members: Annotated[
+        Path | None,
+        typer.Option(help="Members CSV; only these may trade (default: any member id)."),
+    ] = None,
+    stp: Annotated[
+        str, typer.Option(help="Self-trade prevention: cancel_resting|cancel_aggressor|cancel_both|none.")
+    ] = "cancel_resting",
+    band_pct: Annotated[
+        float | None, typer.Option(help="Price band around the reference price, percent (default: off).")
+    ] = None,
+) -> None:
+    """Feed order events through the matcher with every book open.
+
+    Writes executions.jsonl and trades.jsonl (and dlq.jsonl for lines that are
+    not valid events) into --out, or every event to stdout. See the README for
+    the line format.
+    """
+    from orchestration.replay import replay_lines, write_replay
+    from streaming.matcher import STP_MODES
+    from streaming.refdata import RefDataError, load_members, load_securities
+
+    if stp not in STP_MODES:
+        err.print(f"[red]error:[/red] --stp must be one of {', '.join(STP_MODES)}")
+        raise typer.Exit(2)
+    try:
+        secs = load_securities(securities)
+        member_ids = [m.member_id for m in load_members(members)] if members else None
+    except (RefDataError, OSError, KeyError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    with ExitStack() as stack:
+        if str(orders) == "-":
+            lines: Any = sys.stdin.buffer
+        else:
+            if not orders.is_file():
+                err.print(f"[red]error:[/red] no such file: {orders}")
+                raise typer.Exit(2)
+            lines = stack.enter_context(orders.open("rb"))
+        if out is None:
+            sink = sys.stdout.buffer
+            ex = tr = dl = sink
+        else:
+            out.mkdir(parents=True, exist_ok=True)
+            ex = stack.enter_context((out / "executions.jsonl").open("wb"))
+            tr = stack.enter_context((out / "trades.jsonl").open("wb"))
+            dl = stack.enter_context((out / "dlq.jsonl").open("wb"))
+        events = replay_lines(lines, secs, member_ids, stp=stp, band_pct=band_pct)  # type: ignore[arg-type]
+        stats = write_replay(events, ex, tr, dl)
+    reasons = ", ".join(f"{k}={v}" for k, v in sorted(stats.by_reason.items())) or "none"
+    err.print(
+        f"replayed: {stats.executions:,} execution reports, {stats.trades:,} trades, "
+        f"{stats.rejects:,} rejects ({reasons}), {stats.dead_letters:,} dead letters"
+        + (f" -> {out}" if out else "")
+    )
+
+
+class BenchTarget(str, Enum):
+    matcher = "matcher"
+    bars = "bars"
+
+
+@app.command()
+def bench(
+    target: Annotated[BenchTarget, typer.Argument(help="What to measure.")],
+    n: Annotated[int | None, typer.Option(help="Requests (matcher) or trades (bars).")] = None,
+    seed: Annotated[int, typer.Option(help="Workload seed.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Measure the matcher (orders/s, p50/p99 latency) or the bar builder (trades/s)."""
+    if target is BenchTarget.matcher:
+        from streaming.matcher_bench import bench_matcher
+        from streaming.refdata import load_securities
+
+        members = [f"USR{i:02d}" for i in range(1, 11)]
+        result = bench_matcher(load_securities(), members, n or 1_000_000, seed)
+        lines = [
+            f"matcher: {result['orders_per_s']:,.0f} orders/s "
+            f"({result['requests']:,} requests, {result['symbols']:.0f} symbols, "
+            f"{result['events']:,} events; target 300,000/s)",
+            f"matcher latency per request: p50 {result['p50_us']:.2f} us, "
+            f"p99 {result['p99_us']:.2f} us, p99.9 {result['p999_us']:.2f} us",
+        ]
+    else:
+        from streaming.bars_bench import bench_bars
+
+        result = bench_bars(n or 2_000_000, seed)
+        lines = [
+            f"bars streaming: {result['streaming_trades_per_s']:,.0f} trades/s (target 500,000/s)",
+            f"bars batch: {result['batch_trades_per_s']:,.0f} trades/s (target 10,000,000/s) "
+            f"over {result['trades']:,.0f} trades",
+        ]
+    result = {"benchmark": target.value, **result}
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+    else:
+        for line in lines:
+            console.print(line)
+
+
+@app.command()
+def calendar(
+    start: Annotated[str | None, typer.Option("--from", help="First day YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last day YYYY-MM-DD.")] = None,
+) -> None:
+    """List trading days with their session open and close (exchange time)."""
+    from streaming.calendar import ns_to_datetime
+    from streaming.refdata import load_calendar
+
+    cal = load_calendar(get_settings().calendar_toml)
+    first = date.fromisoformat(start) if start else _default_day()
+    last = date.fromisoformat(end) if end else first
+    t = Table(title=f"{cal.exchange} trading days ({cal.timezone})")
+    for col in ("date", "weekday", "open", "close"):
+        t.add_column(col)
+    for d in cal.trading_days(first, last):
+        o, c = cal.session_bounds(d)
+        t.add_row(
+            d.isoformat(),
+            d.strftime("%a"),
+            ns_to_datetime(o, cal.tz).strftime("%H:%M %Z"),
+            ns_to_datetime(c, cal.tz).strftime("%H:%M %Z"),
+        )
+    console.print(t)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

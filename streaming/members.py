@@ -1,0 +1,310 @@
+"""Clearing members: accounts, the market as they see it, and their trading strategies.
+
+Ten members (USR01-USR10) start the day with capital and must trade at least
+``obligation`` distinct securities. Every order is checked against the
+member's free cash (cash minus what open buy orders reserve) and free holdings
+(no short selling) before it is sent. Fills update cash, holdings, average
+cost and realized P&L. Money is integer price units (1/10,000 of the currency)
+times quantity, so accounts add up exactly.
+
+Pure: decisions take the event time and each member's own seeded RNG.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from streaming.events import (
+    PRICE_SCALE,
+    BookTop,
+    CancelOrder,
+    ExecutionReport,
+    NewOrder,
+    OrderRequest,
+)
+from streaming.refdata import Member, Security
+
+DEFAULT_OBLIGATION = 20
+
+
+@dataclass
+class Position:
+    qty: int = 0
+    cost: int = 0  # price units x qty of the shares held
+
+    @property
+    def avg_cost(self) -> float:
+        return self.cost / self.qty if self.qty else 0.0
+
+
+@dataclass
+class OpenOrder:
+    symbol: str
+    side: str
+    price: int
+    leaves: int
+    placed: int  # event time
+
+
+@dataclass
+class Account:
+    """One member's money, holdings and open orders for the session."""
+
+    member_id: str
+    cash: int  # price units (1/10,000 of the currency)
+    start_cash: int
+    positions: dict[str, Position] = field(default_factory=dict)
+    open_orders: dict[int, OpenOrder] = field(default_factory=dict)
+    realized: int = 0
+    traded_symbols: set[str] = field(default_factory=set)
+    fills: int = 0
+    bought: int = 0  # shares
+    sold: int = 0
+    orders_sent: int = 0
+    rejects: int = 0
+    start_value: int = 0  # net worth at the start of the session (marked)
+
+    def reserved_cash(self) -> int:
+        return sum(o.price * o.leaves for o in self.open_orders.values() if o.side == "buy")
+
+    def reserved_qty(self, symbol: str) -> int:
+        return sum(
+            o.leaves for o in self.open_orders.values() if o.side == "sell" and o.symbol == symbol
+        )
+
+    def free_cash(self) -> int:
+        return self.cash - self.reserved_cash()
+
+    def free_qty(self, symbol: str) -> int:
+        pos = self.positions.get(symbol)
+        return (pos.qty if pos else 0) - self.reserved_qty(symbol)
+
+    def holdings_value(self, marks: dict[str, int]) -> int:
+        return sum(p.qty * marks.get(s, 0) for s, p in self.positions.items() if p.qty)
+
+    def net_worth(self, marks: dict[str, int]) -> int:
+        return self.cash + self.holdings_value(marks)
+
+    def unrealized(self, marks: dict[str, int]) -> int:
+        return sum(p.qty * marks.get(s, 0) - p.cost for s, p in self.positions.items() if p.qty)
+
+    def apply(self, report: ExecutionReport) -> None:
+        """Update the account from one of its execution reports."""
+        oo = self.open_orders.get(report.order_id)
+        if report.exec_type == "trade":
+            qty, price = report.last_qty, report.last_price or 0
+            pos = self.positions.setdefault(report.symbol, Position())
+            if report.side == "buy":
+                self.cash -= qty * price
+                pos.qty += qty
+                pos.cost += qty * price
+                self.bought += qty
+            else:
+                removed = round(pos.cost * qty / pos.qty) if pos.qty else 0
+                self.cash += qty * price
+                self.realized += qty * price - removed
+                pos.qty -= qty
+                pos.cost -= removed
+                if pos.qty == 0:
+                    pos.cost = 0
+                self.sold += qty
+            self.fills += 1
+            self.traded_symbols.add(report.symbol)
+            if oo is not None:
+                oo.leaves = report.leaves_qty
+        elif report.exec_type == "replaced" and oo is not None:
+            oo.leaves = report.leaves_qty
+            if report.price is not None:
+                oo.price = report.price
+        elif report.exec_type == "rejected":
+            self.rejects += 1
+        if oo is not None and (report.leaves_qty == 0 or report.exec_type == "rejected"):
+            if report.exec_type != "new":
+                del self.open_orders[report.order_id]
+
+
+class MarketView:
+    """What members know of the market: the latest top of book per symbol."""
+
+    def __init__(self, securities: Iterable[Security]) -> None:
+        self.securities = {s.symbol: s for s in securities}
+        self.bid: dict[str, int] = {}
+        self.ask: dict[str, int] = {}
+        self.last: dict[str, int] = {s: sec.reference_price for s, sec in self.securities.items()}
+
+    def on_top(self, top: BookTop) -> None:
+        for book, price in ((self.bid, top.bid_price), (self.ask, top.ask_price)):
+            if price is None:
+                book.pop(top.symbol, None)
+            else:
+                book[top.symbol] = price
+
+    def on_trade_price(self, symbol: str, price: int) -> None:
+        self.last[symbol] = price
+
+    def mid(self, symbol: str) -> int | None:
+        bid, ask = self.bid.get(symbol), self.ask.get(symbol)
+        if bid is None or ask is None:
+            return None
+        return (bid + ask) // 2
+
+    def marks(self) -> dict[str, int]:
+        """Valuation prices: last trade, else the reference price."""
+        return self.last
+
+
+class Strategy(Protocol):
+    name: str
+
+    def decide(
+        self, account: Account, market: MarketView, rng: random.Random, ts: int
+    ) -> list[tuple[str, str, int, int]]:
+        """Orders to send as (symbol, side, qty, price), already checked by the caller."""
+        ...
+
+
+@dataclass
+class RuleBasedStrategy:
+    """Keep holdings between 20% and 60% of net worth, trading near the BBO mid.
+
+    Under ``low`` it buys, over ``high`` it sells, in between it does either;
+    it prefers securities not yet traded today so the obligation is met.
+    """
+
+    low: float = 0.20
+    high: float = 0.60
+    ticket: tuple[float, float] = (0.02, 0.06)  # share of net worth per order
+    obligation: int = DEFAULT_OBLIGATION
+    name: str = "rules"
+
+    def decide(
+        self, account: Account, market: MarketView, rng: random.Random, ts: int
+    ) -> list[tuple[str, str, int, int]]:
+        marks = market.marks()
+        worth = account.net_worth(marks)
+        if worth <= 0:
+            return []
+        ratio = account.holdings_value(marks) / worth
+        sellable = [s for s, p in sorted(account.positions.items()) if p.qty > 0]
+        if ratio < self.low:
+            side = "buy"
+        elif ratio > self.high and sellable:
+            side = "sell"
+        else:
+            side = "sell" if sellable and rng.random() < 0.5 else "buy"
+        quoted = [s for s in market.securities if market.mid(s) is not None]
+        pool = quoted if side == "buy" else [s for s in sellable if s in quoted]
+        if not pool:
+            return []
+        fresh = [s for s in pool if s not in account.traded_symbols]
+        symbol = rng.choice(fresh if fresh and rng.random() < 0.8 else pool)
+        sec = market.securities[symbol]
+        mid = market.mid(symbol)
+        assert mid is not None
+        tick, lot = sec.tick, sec.lot
+        k = rng.randint(0, 2)
+        if side == "buy":
+            price = min(market.ask[symbol], -(-mid // tick) * tick + k * tick)
+        else:
+            price = max(market.bid[symbol], (mid // tick) * tick - k * tick)
+        target = worth * rng.uniform(*self.ticket)
+        qty = max(lot, int(target // (price * lot)) * lot)
+        return [(symbol, side, qty, price)]
+
+
+class Members:
+    """All clearing members: their accounts, the shared market view and decisions."""
+
+    def __init__(
+        self,
+        members: Sequence[Member],
+        securities: Sequence[Security],
+        seed: int,
+        strategy: Strategy | None = None,
+        act_probability: float = 0.5,
+        stale_after_ns: int = 60 * 1_000_000_000,
+    ) -> None:
+        clearing = [m for m in members if m.kind == "clearing"]
+        self.market = MarketView(securities)
+        self.strategy: Strategy = strategy or RuleBasedStrategy()
+        self.act_probability = act_probability
+        self.stale_after_ns = stale_after_ns
+        self.accounts: dict[str, Account] = {}
+        self._rngs: dict[str, random.Random] = {}
+        self._next_id: dict[str, int] = {}
+        for i, m in enumerate(clearing, start=1):
+            self.accounts[m.member_id] = Account(m.member_id, m.capital, m.capital)
+            self._rngs[m.member_id] = random.Random(f"{seed}/{m.member_id}")
+            self._next_id[m.member_id] = i * 10**10
+        marks = self.market.marks()
+        for acct in self.accounts.values():
+            acct.start_value = acct.net_worth(marks)
+
+    def on_execution(self, report: ExecutionReport) -> None:
+        if report.exec_type == "trade" and report.last_price is not None:
+            self.market.on_trade_price(report.symbol, report.last_price)
+        acct = self.accounts.get(report.member)
+        if acct is not None:
+            acct.apply(report)
+
+    def on_top(self, top: BookTop) -> None:
+        self.market.on_top(top)
+
+    def decide(self, ts: int) -> list[OrderRequest]:
+        """Each member may act once: cancel its stale orders, then maybe one new order."""
+        out: list[OrderRequest] = []
+        seq = 0
+        for member_id, acct in self.accounts.items():
+            rng = self._rngs[member_id]
+            for oid, oo in sorted(acct.open_orders.items()):
+                if ts - oo.placed >= self.stale_after_ns:
+                    out.append(CancelOrder(oid, member_id, oo.symbol, ts + seq))
+                    seq += 1
+            if rng.random() >= self.act_probability:
+                continue
+            for symbol, side, qty, price in self.strategy.decide(acct, self.market, rng, ts):
+                if not self._affordable(acct, symbol, side, qty, price):
+                    continue
+                self._next_id[member_id] += 1
+                oid = self._next_id[member_id]
+                acct.open_orders[oid] = OpenOrder(symbol, side, price, qty, ts + seq)
+                acct.orders_sent += 1
+                out.append(NewOrder(oid, member_id, symbol, side, qty, price, "limit", "day", ts + seq))  # type: ignore[arg-type]
+                seq += 1
+        return out
+
+    @staticmethod
+    def _affordable(acct: Account, symbol: str, side: str, qty: int, price: int) -> bool:
+        if qty <= 0 or price <= 0:
+            return False
+        if side == "buy":
+            return qty * price <= acct.free_cash()
+        return qty <= acct.free_qty(symbol)
+
+    def summary(self, obligation: int = DEFAULT_OBLIGATION) -> list[dict[str, object]]:
+        """Per member: P&L (realized, unrealized, total) in currency, obligation status."""
+        marks = self.market.marks()
+        rows: list[dict[str, object]] = []
+        for member_id, acct in self.accounts.items():
+            worth = acct.net_worth(marks)
+            rows.append(
+                {
+                    "member": member_id,
+                    "cash": acct.cash / PRICE_SCALE,
+                    "holdings_value": acct.holdings_value(marks) / PRICE_SCALE,
+                    "net_worth": worth / PRICE_SCALE,
+                    "realized_pnl": acct.realized / PRICE_SCALE,
+                    "unrealized_pnl": acct.unrealized(marks) / PRICE_SCALE,
+                    "pnl": (worth - acct.start_value) / PRICE_SCALE,
+                    "orders": acct.orders_sent,
+                    "fills": acct.fills,
+                    "rejects": acct.rejects,
+                    "securities_traded": len(acct.traded_symbols),
+                    "obligation": obligation,
+                    "obligation_met": len(acct.traded_symbols) >= obligation,
+                }
+            )
+        return rows

@@ -1,0 +1,185 @@
+"""The live core's services as consume-process-produce handlers over any ``EventLog``.
+
+Each handler turns a batch of input records into output messages; the
+transport's ``step`` commits both atomically. Input topics are merged by event
+time without reordering any one topic (ties: ``control`` first), so a handler's
+output depends only on the log's contents, never on batch boundaries within a
+topic. Anything that cannot be decoded or is rejected goes to ``dlq`` with the
+reason, the source position and the original bytes; the service keeps going.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator, Sequence
+
+import msgspec
+
+from streaming.bars import BarBuilder
+from streaming.events import (
+    AmendOrder,
+    Bar,
+    CancelOrder,
+    BookTop,
+    DeadLetter,
+    Event,
+    ExecutionReport,
+    NewOrder,
+    SessionControl,
+    Trade,
+    decode,
+    encode,
+)
+from streaming.matcher import Matcher
+from streaming.members import Members
+from streaming.session import SessionError
+from streaming.simulator import MarketSimulator
+from streaming.transport.base import Output, Record
+
+def merge_by_time(records: Sequence[Record]) -> Iterator[Record]:
+    """Records of several topics/partitions merged by timestamp, each input's order kept."""
+    streams: dict[tuple[str, int], list[Record]] = {}
+    for rec in records:
+        streams.setdefault((rec.topic, rec.partition), []).append(rec)
+    if len(streams) == 1:
+        return iter(records)
+    return heapq.merge(
+        *streams.values(), key=lambda r: (r.timestamp, r.topic != "control", r.topic, r.partition)
+    )
+
+
+def dead_letter(rec: Record, reason: str) -> Output:
+    dl = DeadLetter(reason, rec.topic, rec.timestamp, rec.partition, rec.offset, rec.value)
+    return Output("dlq", rec.key, encode(dl), rec.timestamp)
+
+
+def _topic_of(event: Event) -> str:
+    kind = type(event)
+    if kind is ExecutionReport:
+        return "executions"
+    if kind is Trade:
+        return "trades"
+    if kind is BookTop:
+        return "bbo"
+    if kind is Bar:
+        return f"bars.{event.interval}"  # type: ignore[union-attr]
+    if kind is DeadLetter:
+        return "dlq"
+    raise TypeError(f"no topic for {kind.__name__}")
+
+
+class MatcherService:
+    """orders + control -> executions, trades, bbo (on every change of the touch), dlq."""
+
+    group = "matcher"
+    inputs = ("control", "orders")
+
+    def __init__(self, matcher: Matcher, depth: int = 5) -> None:
+        self.matcher = matcher
+        self.depth = depth
+        self._touch: dict[str, tuple[int | None, int, int | None, int]] = {}
+
+    def __call__(self, records: list[Record]) -> list[Output]:
+        outputs: list[Output] = []
+        events: list[Event] = []
+        books = self.matcher.books
+        for rec in merge_by_time(records):
+            try:
+                event = decode(rec.value)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                outputs.append(dead_letter(rec, f"undecodable: {exc}"))
+                continue
+            events.clear()
+            if isinstance(event, SessionControl):
+                try:
+                    self.matcher.control(event, events)
+                except SessionError as exc:
+                    outputs.append(dead_letter(rec, f"control_rejected: {exc}"))
+                    continue
+                symbols = [event.symbol] if event.symbol else list(books)
+            elif isinstance(event, NewOrder | CancelOrder | AmendOrder):
+                self.matcher.process(event, events)
+                symbols = [event.symbol]
+            else:
+                outputs.append(dead_letter(rec, f"unexpected_event: {type(event).__name__}"))
+                continue
+            for ev in events:
+                value = encode(ev)
+                outputs.append(Output(_topic_of(ev), ev.symbol, value, rec.timestamp))  # type: ignore[union-attr]
+                if type(ev) is ExecutionReport and ev.exec_type == "rejected":
+                    outputs.append(dead_letter(rec, f"rejected: {ev.reason}"))
+            for symbol in symbols:
+                book = books.get(symbol)
+                if book is None:
+                    continue
+                touch = book.touch()
+                if self._touch.get(symbol) != touch:
+                    self._touch[symbol] = touch
+                    top = book.top(rec.timestamp, self.depth)
+                    outputs.append(Output("bbo", symbol, encode(top), rec.timestamp))
+        return outputs
+
+
+class BarService:
+    """trades + control -> bars.1s/1m/3m/5m/15m; late trades -> dlq; close flushes."""
+
+    group = "bars"
+    inputs = ("control", "trades")
+
+    def __init__(self, builder: BarBuilder) -> None:
+        self.builder = builder
+
+    def __call__(self, records: list[Record]) -> list[Output]:
+        outputs: list[Output] = []
+        events: list[Event] = []
+        for rec in merge_by_time(records):
+            try:
+                event = decode(rec.value)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                outputs.append(dead_letter(rec, f"undecodable: {exc}"))
+                continue
+            if type(event) is Trade:
+                self.builder.on_trade(event, events)
+            elif type(event) is SessionControl:
+                if event.action == "close" and event.symbol is None:
+                    self.builder.advance(event.ts, events)
+                    self.builder.flush(events)
+                else:
+                    self.builder.advance(event.ts, events)
+            else:
+                outputs.append(dead_letter(rec, f"unexpected_event: {type(event).__name__}"))
+                continue
+            for ev in events:
+                if type(ev) is DeadLetter:
+                    ev.partition, ev.offset = rec.partition, rec.offset
+                    outputs.append(Output("dlq", rec.key, encode(ev), rec.timestamp))
+                else:
+                    outputs.append(Output(_topic_of(ev), ev.symbol, encode(ev), ev.end))  # type: ignore[union-attr]
+            events.clear()
+        return outputs
+
+
+class ParticipantsService:
+    """executions + bbo -> the simulator's and the members' view of their orders and the market."""
+
+    group = "participants"
+    inputs = ("executions", "bbo")
+
+    def __init__(self, simulator: MarketSimulator | None, members: Members | None) -> None:
+        self.simulator = simulator
+        self.members = members
+        self._exec = msgspec.json.Decoder(ExecutionReport)
+        self._top = msgspec.json.Decoder(BookTop)
+
+    def __call__(self, records: list[Record]) -> list[Output]:
+        sim, members = self.simulator, self.members
+        for rec in merge_by_time(records):
+            if rec.topic == "executions":
+                report = self._exec.decode(rec.value)
+                if sim is not None:
+                    sim.on_execution(report)
+                if members is not None:
+                    members.on_execution(report)
+            elif members is not None:
+                members.on_top(self._top.decode(rec.value))
+        return []

@@ -1,0 +1,188 @@
+"""The embedded event log: every topic in one SQLite file (WAL mode).
+
+Same guarantees as the Kafka transport with transactions: a ``step`` writes
+its outputs and the consumer group's new positions in one SQLite transaction,
+so a crash anywhere leaves either all of a step or none of it. Offsets are
+assigned inside the write transaction, so several processes may share a file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+from streaming.transport.base import (
+    Handler,
+    Output,
+    Record,
+    UnknownTopicError,
+    partition_for,
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS topics (
+    name TEXT PRIMARY KEY,
+    partitions INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS records (
+    topic TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    offset INTEGER NOT NULL,
+    key TEXT,
+    value BLOB NOT NULL,
+    ts INTEGER NOT NULL,
+    PRIMARY KEY (topic, partition, offset)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS positions (
+    grp TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    offset INTEGER NOT NULL,
+    PRIMARY KEY (grp, topic, partition)
+);
+"""
+
+
+class SqliteEventLog:
+    """An ``EventLog`` in one SQLite file (``":memory:"`` for tests)."""
+
+    def __init__(self, path: Path | str) -> None:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.path = str(path)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=30000")
+        self._db.executescript(_SCHEMA)
+        self._partitions: dict[str, int] = dict(
+            self._db.execute("SELECT name, partitions FROM topics").fetchall()
+        )
+
+    # -- topics ----------------------------------------------------------------
+    def create_topics(self, topics: Iterable[str], partitions: int = 1) -> None:
+        if partitions < 1:
+            raise ValueError("a topic needs at least one partition")
+        with self._tx():
+            for name in topics:
+                self._db.execute(
+                    "INSERT OR IGNORE INTO topics(name, partitions) VALUES (?, ?)",
+                    (name, partitions),
+                )
+        self._partitions = dict(self._db.execute("SELECT name, partitions FROM topics").fetchall())
+
+    def partitions(self, topic: str) -> int:
+        try:
+            return self._partitions[topic]
+        except KeyError:
+            raise UnknownTopicError(f"unknown topic {topic!r}; create it first") from None
+
+    # -- writing -----------------------------------------------------------------
+    def produce(self, outputs: Sequence[Output]) -> None:
+        with self._tx():
+            self._append(outputs)
+
+    def _append(self, outputs: Sequence[Output]) -> None:
+        if not outputs:
+            return
+        next_offset: dict[tuple[str, int], int] = {}
+        rows = []
+        for out in outputs:
+            part = partition_for(out.key, self.partitions(out.topic))
+            tp = (out.topic, part)
+            off = next_offset.get(tp)
+            if off is None:
+                (last,) = self._db.execute(
+                    "SELECT MAX(offset) FROM records WHERE topic = ? AND partition = ?", tp
+                ).fetchone()
+                off = 0 if last is None else last + 1
+            next_offset[tp] = off + 1
+            rows.append((out.topic, part, off, out.key, out.value, out.timestamp))
+        self._db.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    # -- reading -----------------------------------------------------------------
+    def read(
+        self, topic: str, partition: int = 0, start: int = 0, end: int | None = None
+    ) -> Iterator[Record]:
+        self.partitions(topic)
+        stop = end if end is not None else 1 << 62
+        cur = self._db.execute(
+            "SELECT offset, key, value, ts FROM records"
+            " WHERE topic = ? AND partition = ? AND offset >= ? AND offset < ? ORDER BY offset",
+            (topic, partition, start, stop),
+        )
+        while batch := cur.fetchmany(10_000):
+            for off, key, value, ts in batch:
+                yield Record(topic, partition, off, key, value, ts)
+
+    def end_offsets(self, topic: str) -> dict[int, int]:
+        ends = {p: 0 for p in range(self.partitions(topic))}
+        for part, last in self._db.execute(
+            "SELECT partition, MAX(offset) FROM records WHERE topic = ? GROUP BY partition",
+            (topic,),
+        ):
+            ends[part] = last + 1
+        return ends
+
+    def committed(self, group: str, topic: str) -> dict[int, int]:
+        pos = {p: 0 for p in range(self.partitions(topic))}
+        for part, off in self._db.execute(
+            "SELECT partition, offset FROM positions WHERE grp = ? AND topic = ?", (group, topic)
+        ):
+            pos[part] = off
+        return pos
+
+    # -- exactly-once processing ----------------------------------------------------
+    def step(
+        self, group: str, topics: Sequence[str], handler: Handler, max_records: int = 10_000
+    ) -> int:
+        with self._tx():
+            records: list[Record] = []
+            for topic in topics:
+                for part, start in self.committed(group, topic).items():
+                    room = max_records - len(records)
+                    if room <= 0:
+                        break
+                    rows = self._db.execute(
+                        "SELECT offset, key, value, ts FROM records"
+                        " WHERE topic = ? AND partition = ? AND offset >= ?"
+                        " ORDER BY offset LIMIT ?",
+                        (topic, part, start, room),
+                    ).fetchall()
+                    records.extend(Record(topic, part, o, k, v, t) for o, k, v, t in rows)
+            if not records:
+                return 0
+            outputs = handler(records)
+            self._append(outputs)
+            last: dict[tuple[str, int], int] = {}
+            for rec in records:
+                last[(rec.topic, rec.partition)] = rec.offset + 1
+            self._db.executemany(
+                "INSERT INTO positions(grp, topic, partition, offset) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(grp, topic, partition) DO UPDATE SET offset = excluded.offset",
+                [(group, t, p, o) for (t, p), o in last.items()],
+            )
+            return len(records)
+
+    def _tx(self) -> _Transaction:
+        return _Transaction(self._db)
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self._db.execute("COMMIT")
+        else:
+            self._db.execute("ROLLBACK")
