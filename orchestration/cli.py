@@ -6,7 +6,7 @@ import json
 import sys
 from contextlib import ExitStack
 from datetime import date, datetime
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,7 +25,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True)
 
 
@@ -49,7 +49,9 @@ def demo(
         str | None,
         typer.Option("--date", help="Trading day YYYY-MM-DD (default: latest trading day)."),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Simulation seed; same date + seed = same output.")] = 42,
+    seed: Annotated[
+        int, typer.Option(help="Simulation seed; same date + seed = same output.")
+    ] = 42,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Simulate one full trading day through simulator -> matcher -> bars -> members.
@@ -107,7 +109,16 @@ def _print_summary(summary: dict[str, Any]) -> None:
         )  # fmt: skip
     console.print(t)
     m = Table(title="Clearing members")
-    for col in ("member", "orders", "fills", "securities", "realized P&L", "unrealized P&L", "P&L", "obligation"):
+    for col in (
+        "member",
+        "orders",
+        "fills",
+        "securities",
+        "realized",
+        "unrealized",
+        "P&L",
+        "obligation",
+    ):
         m.add_column(col, justify="left" if col == "member" else "right")
     for r in summary["members"]:
         ok = "[green]met[/green]" if r["obligation_met"] else "[red]failed[/red]"
@@ -131,17 +142,23 @@ def replay(
     ] = None,
     out: Annotated[
         Path | None,
-        typer.Option(help="Directory for executions.jsonl, trades.jsonl, dlq.jsonl (default: stdout)."),
+        typer.Option(
+            help="Directory for executions.jsonl, trades.jsonl, dlq.jsonl (default: stdout)."
+        ),
     ] = None,
     members: Annotated[
         Path | None,
         typer.Option(help="Members CSV; only these may trade (default: any member id)."),
     ] = None,
     stp: Annotated[
-        str, typer.Option(help="Self-trade prevention: cancel_resting|cancel_aggressor|cancel_both|none.")
+        str,
+        typer.Option(
+            help="Self-trade prevention: cancel_resting|cancel_aggressor|cancel_both|none."
+        ),
     ] = "cancel_resting",
     band_pct: Annotated[
-        float | None, typer.Option(help="Price band around the reference price, percent (default: off).")
+        float | None,
+        typer.Option(help="Price band around the reference price, percent (default: off)."),
     ] = None,
 ) -> None:
     """Feed order events through the matcher with every book open.
@@ -189,7 +206,7 @@ def replay(
     )
 
 
-class BenchTarget(str, Enum):
+class BenchTarget(StrEnum):
     matcher = "matcher"
     bars = "bars"
 

@@ -22,7 +22,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MARKETLAKE_", env_file=".env", extra="ignore")
 
     mode: Literal["embedded", "stack"] = "embedded"
-    data_dir: Path = Field(default=REPO_ROOT / "data", description="local outputs (event log, Parquet)")
+    data_dir: Path = Field(
+        default=REPO_ROOT / "data", description="local outputs (event log, Parquet)"
+    )
     shared_data_dir: Path = Field(
         default=REPO_ROOT.parent / "shared" / "data",
         description="public market data used by reality tests (LOBSTER, prices, filings)",
@@ -31,8 +33,10 @@ class Settings(BaseSettings):
     securities_csv: Path | None = None
     members_csv: Path | None = None
     calendar_toml: Path | None = None
-    stp_mode: Literal["cancel_resting", "cancel_aggressor", "cancel_both", "none"] = "cancel_resting"
-    price_band_pct: float = 10.0
+    stp_mode: Literal["cancel_resting", "cancel_aggressor", "cancel_both", "none"] = (
+        "cancel_resting"
+    )
+    price_band_pct: float = 20.0
     bar_grace_ms: int = 2_000
     log_json: bool = False
     log_level: str = "INFO"

@@ -13,7 +13,7 @@ from collections import deque
 from heapq import heappop
 from typing import Literal
 
-from streaming.events import BookTop
+from streaming.events import BookTop, Side
 from streaming.refdata import Security
 
 BookStatus = Literal["pre_open", "open", "suspended", "closed"]
@@ -25,7 +25,7 @@ class RestingOrder:
     __slots__ = ("cum", "member", "order_id", "price", "qty", "side", "tif", "ts")
 
     def __init__(
-        self, order_id: int, member: str, side: str, price: int, qty: int, cum: int, ts: int
+        self, order_id: int, member: str, side: Side, price: int, qty: int, cum: int, ts: int
     ) -> None:
         self.order_id = order_id
         self.member = member

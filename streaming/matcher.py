@@ -36,7 +36,9 @@ from streaming.events import (
     ExecutionReport,
     NewOrder,
     OrderRequest,
+    RequestKind,
     SessionControl,
+    Side,
     Trade,
 )
 from streaming.refdata import Security
@@ -157,8 +159,8 @@ class Matcher:
         order_id: int,
         member: str,
         symbol: str,
-        side: str | None,
-        request: str,
+        side: Side | None,
+        request: RequestKind,
         reason: str,
         price: int | None,
         ts: int,
@@ -178,7 +180,9 @@ class Matcher:
         book = self.books.get(o.symbol)
         oid, member, side, qty, price, ts = o.order_id, o.member, o.side, o.qty, o.price, o.ts
         if book is None:
-            return self._reject(None, oid, member, o.symbol, side, "new", "unknown_symbol", price, ts, out)
+            return self._reject(
+                None, oid, member, o.symbol, side, "new", "unknown_symbol", price, ts, out
+            )
         reason = None
         if self.members is not None and member not in self.members:
             reason = "unknown_member"
@@ -283,6 +287,8 @@ class Matcher:
                                0, None, 0, rest.cum, None, ts)
                         )  # fmt: skip
                     if stp == "cancel_aggressor" or stp == "cancel_both":
+                        if level.qty <= 0:  # cancel_both may have emptied the level
+                            del levels[best]
                         self._expire_remainder(book, agg, limit, ts, "self_trade_prevention", out)
                         return
                     continue
@@ -295,9 +301,35 @@ class Matcher:
                 book.trade_seq += 1
                 tid = book.trade_seq
                 if buy:
-                    out.append(Trade(tid, symbol, best, fill, aside, aid, rest.order_id, member, rest.member, ts))
+                    out.append(
+                        Trade(
+                            tid,
+                            symbol,
+                            best,
+                            fill,
+                            aside,
+                            aid,
+                            rest.order_id,
+                            member,
+                            rest.member,
+                            ts,
+                        )
+                    )
                 else:
-                    out.append(Trade(tid, symbol, best, fill, aside, rest.order_id, aid, rest.member, member, ts))
+                    out.append(
+                        Trade(
+                            tid,
+                            symbol,
+                            best,
+                            fill,
+                            aside,
+                            rest.order_id,
+                            aid,
+                            rest.member,
+                            member,
+                            ts,
+                        )
+                    )
                 aleaves = agg.qty - agg.cum
                 book.exec_seq += 1
                 out.append(
@@ -405,12 +437,45 @@ class Matcher:
     def _cancel(self, c: CancelOrder, out: list[Event]) -> None:
         book = self.books.get(c.symbol)
         if book is None:
-            return self._reject(None, c.order_id, c.member, c.symbol, None, "cancel", "unknown_symbol", None, c.ts, out)
+            return self._reject(
+                None,
+                c.order_id,
+                c.member,
+                c.symbol,
+                None,
+                "cancel",
+                "unknown_symbol",
+                None,
+                c.ts,
+                out,
+            )
         order = book.orders.get(c.order_id)
         if order is None:
-            return self._reject(book, c.order_id, c.member, c.symbol, None, "cancel", "unknown_order", None, c.ts, out)
+            return self._reject(
+                book,
+                c.order_id,
+                c.member,
+                c.symbol,
+                None,
+                "cancel",
+                "unknown_order",
+                None,
+                c.ts,
+                out,
+            )
         if order.member != c.member:
-            return self._reject(book, c.order_id, c.member, c.symbol, order.side, "cancel", "not_owner", order.price, c.ts, out)
+            return self._reject(
+                book,
+                c.order_id,
+                c.member,
+                c.symbol,
+                order.side,
+                "cancel",
+                "not_owner",
+                order.price,
+                c.ts,
+                out,
+            )
         self._unlink(book, order)
         book.exec_seq += 1
         out.append(
@@ -423,7 +488,9 @@ class Matcher:
         book = self.books.get(a.symbol)
         oid, member, ts = a.order_id, a.member, a.ts
         if book is None:
-            return self._reject(None, oid, member, a.symbol, None, "amend", "unknown_symbol", a.price, ts, out)
+            return self._reject(
+                None, oid, member, a.symbol, None, "amend", "unknown_symbol", a.price, ts, out
+            )
         order = book.orders.get(oid)
         reason = None
         if order is None:
@@ -447,12 +514,27 @@ class Matcher:
                 lo, hi = self._bands[a.symbol]
                 if a.price < lo or a.price > hi:
                     reason = "price_band"
-        if reason is None and order is not None:
-            if a.qty == order.qty and (a.price is None or a.price == order.price):
-                reason = "amend_no_change"
+        if (
+            reason is None
+            and order is not None
+            and a.qty == order.qty
+            and (a.price is None or a.price == order.price)
+        ):
+            reason = "amend_no_change"
         if reason is not None or order is None:
             side = order.side if order is not None else None
-            return self._reject(book, oid, member, a.symbol, side, "amend", reason or "unknown_order", a.price, ts, out)
+            return self._reject(
+                book,
+                oid,
+                member,
+                a.symbol,
+                side,
+                "amend",
+                reason or "unknown_order",
+                a.price,
+                ts,
+                out,
+            )
         new_price = order.price if a.price is None else a.price
         if new_price == order.price and a.qty < order.qty:
             # quantity down at the same price: in place, priority kept

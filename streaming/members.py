@@ -24,6 +24,7 @@ from streaming.events import (
     ExecutionReport,
     NewOrder,
     OrderRequest,
+    Side,
 )
 from streaming.refdata import Member, Security
 
@@ -121,9 +122,8 @@ class Account:
                 oo.price = report.price
         elif report.exec_type == "rejected":
             self.rejects += 1
-        if oo is not None and (report.leaves_qty == 0 or report.exec_type == "rejected"):
-            if report.exec_type != "new":
-                del self.open_orders[report.order_id]
+        if oo is not None and report.leaves_qty == 0 and report.exec_type != "new":
+            del self.open_orders[report.order_id]  # filled, canceled, expired or rejected
 
 
 class MarketView:
@@ -161,7 +161,7 @@ class Strategy(Protocol):
 
     def decide(
         self, account: Account, market: MarketView, rng: random.Random, ts: int
-    ) -> list[tuple[str, str, int, int]]:
+    ) -> list[tuple[str, Side, int, int]]:
         """Orders to send as (symbol, side, qty, price), already checked by the caller."""
         ...
 
@@ -182,7 +182,7 @@ class RuleBasedStrategy:
 
     def decide(
         self, account: Account, market: MarketView, rng: random.Random, ts: int
-    ) -> list[tuple[str, str, int, int]]:
+    ) -> list[tuple[str, Side, int, int]]:
         marks = market.marks()
         worth = account.net_worth(marks)
         if worth <= 0:
@@ -190,7 +190,7 @@ class RuleBasedStrategy:
         ratio = account.holdings_value(marks) / worth
         sellable = [s for s, p in sorted(account.positions.items()) if p.qty > 0]
         if ratio < self.low:
-            side = "buy"
+            side: Side = "buy"
         elif ratio > self.high and sellable:
             side = "sell"
         else:
@@ -272,7 +272,9 @@ class Members:
                 oid = self._next_id[member_id]
                 acct.open_orders[oid] = OpenOrder(symbol, side, price, qty, ts + seq)
                 acct.orders_sent += 1
-                out.append(NewOrder(oid, member_id, symbol, side, qty, price, "limit", "day", ts + seq))  # type: ignore[arg-type]
+                out.append(
+                    NewOrder(oid, member_id, symbol, side, qty, price, "limit", "day", ts + seq)
+                )
                 seq += 1
         return out
 

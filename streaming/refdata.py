@@ -75,13 +75,17 @@ def parse_securities(rows: Iterable[dict[str, str]], source: str = "securities")
         tick_d = _decimal(row["tick_size"], f"{source} row {i} tick_size")
         tick = to_price(tick_d)
         if tick <= 0 or Decimal(tick) != tick_d * 10_000:
-            raise RefDataError(f"{source} row {i}: tick_size {tick_d} is not a positive multiple of 0.0001")
+            raise RefDataError(
+                f"{source} row {i}: tick_size {tick_d} is not a positive multiple of 0.0001"
+            )
         lot = int(_decimal(row["lot_size"], f"{source} row {i} lot_size"))
         if lot <= 0:
             raise RefDataError(f"{source} row {i}: lot_size must be a positive integer")
         ref = to_price(_decimal(row["reference_price"], f"{source} row {i} reference_price"))
         if ref <= 0 or ref % tick:
-            raise RefDataError(f"{source} row {i}: reference_price is not a positive multiple of the tick")
+            raise RefDataError(
+                f"{source} row {i}: reference_price is not a positive multiple of the tick"
+            )
         out.append(
             Security(
                 symbol=symbol,

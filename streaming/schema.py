@@ -28,8 +28,8 @@ def _arrow_type(tp: Any) -> tuple[pa.DataType, bool]:
     """(arrow type, nullable) for a Struct field annotation."""
     origin = get_origin(tp)
     if origin in (Union, types.UnionType):
-        args = [a for a in get_args(tp) if a is not type(None)]
-        inner, _ = _arrow_type(args[0] if len(args) == 1 else Union[tuple(args)])  # noqa: UP007
+        args = tuple(a for a in get_args(tp) if a is not type(None))
+        inner, _ = _arrow_type(args[0] if len(args) == 1 else Union[args])  # noqa: UP007
         return inner, True
     if origin is Literal:
         return _SCALARS[type(get_args(tp)[0])], False
@@ -84,7 +84,10 @@ def union_schema(kinds: tuple[type[Event], ...]) -> pa.Schema:
             elif f.nullable:
                 fields[f.name] = fields[f.name].with_nullable(True)
     return pa.schema(
-        [f if present.get(n, len(kinds)) == len(kinds) else f.with_nullable(True) for n, f in fields.items()]
+        [
+            f if present.get(n, len(kinds)) == len(kinds) else f.with_nullable(True)
+            for n, f in fields.items()
+        ]
     )
 
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from streaming.events import CancelOrder, ExecutionReport, NewOrder, OrderRequest
+from streaming.events import CancelOrder, ExecutionReport, NewOrder, OrderRequest, Side
 from streaming.indicators import Indicators
 from streaming.refdata import Security
 
@@ -67,7 +67,7 @@ class _SymbolState:
     regime: RegimeName
     cycles_left: int
     indicators: Indicators = field(default_factory=Indicators)
-    quotes: dict[int, tuple[str, int]] = field(default_factory=dict)  # live maker orders
+    quotes: dict[int, tuple[Side, int]] = field(default_factory=dict)  # live maker orders
 
 
 class MarketSimulator:
@@ -131,7 +131,7 @@ class MarketSimulator:
         tick, lot = sec.tick, sec.lot
         mid = round(st.fair / tick) * tick
         hs = reg.half_spread_ticks
-        desired: dict[tuple[str, int], int] = {}
+        desired: dict[tuple[Side, int], int] = {}
         for k in range(cfg.levels):
             off = (hs + k * cfg.level_step_ticks) * tick
             bid_lots = cfg.base_lots * rng.randint(1, 4)
@@ -146,18 +146,19 @@ class MarketSimulator:
 
         out: list[OrderRequest] = []
         seq = 0
-        keep: set[tuple[str, int]] = set()
+        keep: set[tuple[Side, int]] = set()
         for oid, (side, price) in sorted(st.quotes.items()):
             if (side, price) in desired and (side, price) not in keep:
                 keep.add((side, price))
                 continue
             out.append(CancelOrder(oid, cfg.maker, symbol, ts + seq))
+            del st.quotes[oid]  # forgotten now: never cancelled twice, whatever the lag
             seq += 1
         for (side, price), qty in desired.items():
             if (side, price) in keep:
                 continue
             oid = self._new_id()
-            out.append(NewOrder(oid, cfg.maker, symbol, side, qty, price, "limit", "day", ts + seq))  # type: ignore[arg-type]
+            out.append(NewOrder(oid, cfg.maker, symbol, side, qty, price, "limit", "day", ts + seq))
             st.quotes[oid] = (side, price)
             seq += 1
 
@@ -192,15 +193,19 @@ class MarketSimulator:
         macd = ind.macd_histogram
         score += 0.5 if macd > 0 else -0.5 if macd < 0 else 0.0
         p_buy = min(0.85, max(0.15, 0.5 + 0.12 * score))
-        side = "buy" if rng.random() < p_buy else "sell"
+        side: Side = "buy" if rng.random() < p_buy else "sell"
         lot, tick = st.security.lot, st.security.tick
         qty = lot * self.config.base_lots * rng.randint(1, 3) // 2 or lot
         oid = self._new_id()
         if rng.random() < 0.5:
-            return NewOrder(oid, self.config.taker, st.security.symbol, side, qty, None, "market", "ioc", ts)
+            return NewOrder(
+                oid, self.config.taker, st.security.symbol, side, qty, None, "market", "ioc", ts
+            )
         sign = 1 if side == "buy" else -1
         price = mid + sign * (hs + 2) * tick
-        return NewOrder(oid, self.config.taker, st.security.symbol, side, qty, price, "limit", "ioc", ts)
+        return NewOrder(
+            oid, self.config.taker, st.security.symbol, side, qty, price, "limit", "ioc", ts
+        )
 
     def _new_id(self) -> int:
         self._next_id += 1
@@ -208,10 +213,6 @@ class MarketSimulator:
 
     # -- feedback ------------------------------------------------------------------------
     def on_execution(self, report: ExecutionReport) -> None:
-        """Forget maker orders that are no longer live."""
-        if report.member != self.config.maker:
-            return
-        if report.leaves_qty == 0 and report.exec_type != "new":
-            self._state[report.symbol].quotes.pop(report.order_id, None)
-        elif report.exec_type == "rejected":
+        """Forget maker orders that filled completely, expired or were rejected."""
+        if report.member == self.config.maker and report.leaves_qty == 0:
             self._state[report.symbol].quotes.pop(report.order_id, None)

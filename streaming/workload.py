@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from streaming.events import CancelOrder, NewOrder, OrderRequest
+from streaming.events import CancelOrder, NewOrder, OrderRequest, Side
 from streaming.refdata import Security
 
 STANDARD_MIX = {"passive": 60, "cancel": 25, "marketable": 10, "market": 5}
@@ -46,7 +46,7 @@ def standard_mix(
             continue
         oid += 1
         member = members[rng.randrange(len(members))]
-        side = "buy" if rng.random() < 0.5 else "sell"
+        side: Side = "buy" if rng.random() < 0.5 else "sell"
         qty = lot * rng.randint(1, 10)
         sign = 1 if side == "buy" else -1
         if kind == "market":

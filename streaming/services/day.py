@@ -16,7 +16,7 @@ from datetime import date
 
 from streaming.bars import BarBuilder
 from streaming.calendar import TradingCalendar
-from streaming.events import OrderRequest, SessionControl, encode
+from streaming.events import ControlAction, OrderRequest, SessionControl, encode
 from streaming.matcher import Matcher, StpMode
 from streaming.members import DEFAULT_OBLIGATION, Members
 from streaming.refdata import Member, Security
@@ -36,7 +36,7 @@ class DayConfig:
     calendar: TradingCalendar
     simulator: SimulatorConfig = field(default_factory=SimulatorConfig)
     stp: StpMode = "cancel_resting"
-    band_pct: float | None = 25.0
+    band_pct: float | None = 20.0
     grace_ns: int = 2_000_000_000
     member_act_probability: float = 0.5
     obligation: int = DEFAULT_OBLIGATION
@@ -79,7 +79,11 @@ def run_day(
     services: list[tuple[str, tuple[str, ...], Handler]] = [
         (MatcherService.group, MatcherService.inputs, MatcherService(matcher)),
         (BarService.group, BarService.inputs, BarService(builder)),
-        (ParticipantsService.group, ParticipantsService.inputs, ParticipantsService(simulator, members)),
+        (
+            ParticipantsService.group,
+            ParticipantsService.inputs,
+            ParticipantsService(simulator, members),
+        ),
     ]
 
     def run_services() -> None:
@@ -88,8 +92,8 @@ def run_day(
 
     session = cfg.day.isoformat()
 
-    def control(action: str, ts: int) -> None:
-        ctl = SessionControl(action, ts, None, session)  # type: ignore[arg-type]
+    def control(action: ControlAction, ts: int) -> None:
+        ctl = SessionControl(action, ts, None, session)
         log.produce([Output("control", None, encode(ctl), ts)])
         run_services()
 

@@ -19,8 +19,8 @@ from streaming.bars import BarBuilder
 from streaming.events import (
     AmendOrder,
     Bar,
-    CancelOrder,
     BookTop,
+    CancelOrder,
     DeadLetter,
     Event,
     ExecutionReport,
@@ -35,6 +35,7 @@ from streaming.members import Members
 from streaming.session import SessionError
 from streaming.simulator import MarketSimulator
 from streaming.transport.base import Output, Record
+
 
 def merge_by_time(records: Sequence[Record]) -> Iterator[Record]:
     """Records of several topics/partitions merged by timestamp, each input's order kept."""
@@ -61,8 +62,8 @@ def _topic_of(event: Event) -> str:
         return "trades"
     if kind is BookTop:
         return "bbo"
-    if kind is Bar:
-        return f"bars.{event.interval}"  # type: ignore[union-attr]
+    if isinstance(event, Bar):
+        return f"bars.{event.interval}"
     if kind is DeadLetter:
         return "dlq"
     raise TypeError(f"no topic for {kind.__name__}")

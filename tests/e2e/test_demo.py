@@ -28,7 +28,8 @@ def _run(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def _hashes(directory: Path) -> dict[str, str]:
     return {
-        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.glob("*.parquet"))
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.glob("*.parquet"))
     }
 
 
@@ -86,7 +87,7 @@ def test_files_agree_with_each_other_and_the_summary(demo_run):
 
 
 def test_same_date_and_seed_give_identical_files(demo_run, tmp_path):
-    data, summary = demo_run
+    _, summary = demo_run
     first = _hashes(Path(summary["output_dir"]))
     proc = _run(tmp_path, "demo", "--date", DAY, "--seed", "7", "--json")
     assert proc.returncode == 0, proc.stderr

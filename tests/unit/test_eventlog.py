@@ -27,7 +27,11 @@ def test_offsets_are_dense_per_partition_and_reads_are_ordered(log):
     log.produce([_out("in", None, b"a", 1), _out("in", None, b"b", 2)])
     log.produce([_out("in", None, b"c", 3)])
     recs = list(log.read("in"))
-    assert [(r.offset, r.value, r.timestamp) for r in recs] == [(0, b"a", 1), (1, b"b", 2), (2, b"c", 3)]
+    assert [(r.offset, r.value, r.timestamp) for r in recs] == [
+        (0, b"a", 1),
+        (1, b"b", 2),
+        (2, b"c", 3),
+    ]
     assert log.end_offsets("in") == {0: 3}
     assert [r.value for r in log.read("in", start=1, end=2)] == [b"b"]
 
