@@ -275,5 +275,48 @@ def calendar(
     console.print(t)
 
 
+@app.command()
+def lobster(
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Folder with the LOBSTER sample zips (default: <shared data>/lobster)."),
+    ] = None,
+    messages_only: Annotated[
+        bool,
+        typer.Option(help="Rebuild from messages alone (no levels taken from the orderbook file)."),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+) -> None:
+    """Reality check: rebuild NASDAQ's book from LOBSTER samples through our matcher.
+
+    After every message our top levels are compared with LOBSTER's orderbook
+    row; prints the share of messages whose whole row matches, per file.
+    """
+    from streaming.lobster import LOBSTER_SAMPLES, check_lobster_zip
+
+    folder = data or get_settings().shared_data_dir / "lobster"
+    zips = [(name, folder / f) for name, f in LOBSTER_SAMPLES.items() if (folder / f).is_file()]
+    if not zips:
+        err.print(f"[red]error:[/red] no LOBSTER sample zips in {folder}")
+        raise typer.Exit(2)
+    rows = []
+    for name, path in zips:
+        result = check_lobster_zip(str(path), reveal=not messages_only)
+        rows.append({"file": name, **result.as_dict()})
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    t = Table(title="LOBSTER 2012-06-21: our book vs NASDAQ's, after every message")
+    for col in ("file", "messages", "matched", "share", "rejected", "traded = executed", "seconds"):
+        t.add_column(col, justify="left" if col == "file" else "right")
+    for r in rows:
+        t.add_row(
+            r["file"], f"{r['messages']:,}", f"{r['matched']:,}", f"{r['share']:.4%}",
+            str(r["rejected"]), "yes" if r["traded_qty"] == r["executed_qty"] else "no",
+            f"{r['seconds']:.1f}",
+        )  # fmt: skip
+    console.print(t)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()
