@@ -232,7 +232,15 @@ class Matcher:
                    "fok_not_fillable", price, 0, None, 0, 0, None, ts)
             )  # fmt: skip
             return None
-        self._match(book, order, price, ts, out)
+        # A stale heap top only understates how good the best opposite price
+        # is, so "no cross at the top" is exact and skips the matching loop.
+        if price is None:
+            self._match(book, order, price, ts, out)
+        elif side == "buy":
+            if book.ask_heap and book.ask_heap[0] <= price:
+                self._match(book, order, price, ts, out)
+        elif book.bid_heap and -book.bid_heap[0] >= price:
+            self._match(book, order, price, ts, out)
         if order.qty > order.cum:
             if tif == "day" and price is not None:
                 self._rest(book, order)
