@@ -18,7 +18,7 @@ $(UV):
 	$(CACHE)/bootstrap/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 .venv/.synced: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --python python3.11
+	$(UV) sync --frozen --python 3.11
 	@touch $@
 
 setup: .venv/.synced ## install uv and the locked dependencies
