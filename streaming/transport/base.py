@@ -62,6 +62,29 @@ def partition_for(key: str | None, partitions: int) -> int:
     return zlib.crc32(key.encode()) % partitions
 
 
+def align(reads: Sequence[Sequence[Record]], bound: int | None) -> list[Record]:
+    """Cut per-partition reads so no input runs ahead of another in event time.
+
+    ``reads`` holds what was read from each input partition (offset order);
+    ``bound`` is the earliest last timestamp among partitions whose read hit
+    the cap (they may hold more), or None when every partition was read to its
+    end. Each partition keeps its longest prefix with timestamps <= bound, so a
+    ``close`` on one topic is never processed before earlier orders still
+    unread on another. Batch boundaries then do not change any result.
+    """
+    if bound is None:
+        return [rec for read in reads for rec in read]
+    kept: list[Record] = []
+    for read in reads:
+        for rec in read:
+            if rec.timestamp > bound:
+                break
+            kept.append(rec)
+    if not kept:  # timestamps out of order inside a partition: never stall
+        return [rec for read in reads for rec in read]
+    return kept
+
+
 class UnknownTopicError(KeyError):
     """A topic that was never created; the message names it."""
 
@@ -94,13 +117,14 @@ class EventLog(Protocol):
     def step(
         self, group: str, topics: Sequence[str], handler: Handler, max_records: int = 10_000
     ) -> int:
-        """Consume-process-produce exactly once.
+        """Consume-process-produce exactly once, aligned on event time.
 
-        Reads up to ``max_records`` after the group's positions (in topic order,
-        then partition, then offset), calls ``handler`` once with them, and
-        commits its outputs together with the new positions in one atomic unit.
-        If the handler raises, nothing is committed. Returns how many records
-        were consumed (0: nothing new).
+        Reads up to ``max_records`` per input partition after the group's
+        positions, keeps what ``align`` allows (so no input runs ahead of
+        another in event time), calls ``handler`` once with them (topic order,
+        then partition, then offset), and commits its outputs together with the
+        new positions in one atomic unit. If the handler raises, nothing is
+        committed. Returns how many records were consumed (0: nothing new).
         """
         ...
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from streaming.transport.base import (
     Handler,
+    align,
     Output,
     Record,
     UnknownTopicError,
@@ -138,19 +139,21 @@ class SqliteEventLog:
         self, group: str, topics: Sequence[str], handler: Handler, max_records: int = 10_000
     ) -> int:
         with self._tx():
-            records: list[Record] = []
+            reads: list[list[Record]] = []
+            capped: list[int] = []
             for topic in topics:
                 for part, start in self.committed(group, topic).items():
-                    room = max_records - len(records)
-                    if room <= 0:
-                        break
                     rows = self._db.execute(
                         "SELECT offset, key, value, ts FROM records"
                         " WHERE topic = ? AND partition = ? AND offset >= ?"
                         " ORDER BY offset LIMIT ?",
-                        (topic, part, start, room),
+                        (topic, part, start, max_records),
                     ).fetchall()
-                    records.extend(Record(topic, part, o, k, v, t) for o, k, v, t in rows)
+                    if rows:
+                        reads.append([Record(topic, part, o, k, v, t) for o, k, v, t in rows])
+                        if len(rows) == max_records:
+                            capped.append(rows[-1][3])
+            records = align(reads, min(capped) if capped else None)
             if not records:
                 return 0
             outputs = handler(records)

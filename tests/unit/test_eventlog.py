@@ -98,3 +98,26 @@ def test_reopened_log_continues_offsets_and_positions(tmp_path):
         pass
     assert [r.value for r in again.read("out")] == [b"A", b"B", b"C"]
     again.close()
+
+
+def test_a_step_never_lets_one_input_run_ahead_in_event_time(log):
+    # a control event at t=100 must wait until the orders before it were consumed
+    log.create_topics(["ctl"])
+    log.produce([_out("ctl", None, b"close", 100)])
+    log.produce([_out("in", None, bytes([97 + i]), i * 20) for i in range(10)])
+    batches: list[list[tuple[str, int]]] = []
+
+    def record(records: list[Record]) -> list[Output]:
+        batches.append([(r.topic, r.timestamp) for r in records])
+        return []
+
+    while log.step("g", ["ctl", "in"], record, max_records=3):
+        pass
+    flat = [ts for batch in batches for _, ts in batch]
+    assert sorted(flat) == sorted([i * 20 for i in range(10)] + [100])  # each record once
+    close_batch = next(b for b in batches if ("ctl", 100) in b)
+    assert all(
+        ("in", ts) in [x for b in batches[: batches.index(close_batch) + 1] for x in b]
+        for ts in (0, 20, 40, 60, 80)
+    )
+    assert batches[0] == [("in", 0), ("in", 20), ("in", 40)]
