@@ -22,7 +22,7 @@ BookStatus = Literal["pre_open", "open", "suspended", "closed"]
 class RestingOrder:
     """A live order in the book; ``leaves == 0`` marks a dead queue entry."""
 
-    __slots__ = ("cum", "member", "order_id", "price", "qty", "side", "tif", "ts")
+    __slots__ = ("cum", "member", "order_id", "price", "qty", "side", "ts")
 
     def __init__(
         self, order_id: int, member: str, side: Side, price: int, qty: int, cum: int, ts: int

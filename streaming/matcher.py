@@ -24,7 +24,9 @@ function of the input sequence: no clock, no randomness.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
+from fractions import Fraction
 from heapq import heappop, heappush
 from typing import Literal
 
@@ -108,10 +110,11 @@ class Matcher:
             if band_pct is None:
                 self._bands[sec.symbol] = (1, 1 << 62)
             else:
-                width = sec.reference_price * band_pct / 100.0
+                # exact rational arithmetic: the edges are inclusive and never off by a unit
+                width = Fraction(sec.reference_price) * Fraction(str(band_pct)) / 100
                 self._bands[sec.symbol] = (
-                    max(1, int(sec.reference_price - width)),
-                    int(sec.reference_price + width),
+                    max(1, math.ceil(sec.reference_price - width)),
+                    math.floor(sec.reference_price + width),
                 )
 
     # -- entry points ------------------------------------------------------

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from streaming.transport.base import (
     Handler,
-    align,
     Output,
     Record,
     UnknownTopicError,
+    align,
     partition_for,
 )
 
