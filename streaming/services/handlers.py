@@ -54,6 +54,17 @@ def dead_letter(rec: Record, reason: str) -> Output:
     return Output("dlq", rec.key, encode(dl), rec.timestamp)
 
 
+def decoded(records: Sequence[Record], outputs: list[Output]) -> Iterator[tuple[Record, Event]]:
+    """Records merged by time and decoded; an undecodable one becomes a dead letter."""
+    for rec in merge_by_time(records):
+        try:
+            event = decode(rec.value)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            outputs.append(dead_letter(rec, f"undecodable: {exc}"))
+            continue
+        yield rec, event
+
+
 def _topic_of(event: Event) -> str:
     kind = type(event)
     if kind is ExecutionReport:
@@ -84,12 +95,7 @@ class MatcherService:
         outputs: list[Output] = []
         events: list[Event] = []
         books = self.matcher.books
-        for rec in merge_by_time(records):
-            try:
-                event = decode(rec.value)
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                outputs.append(dead_letter(rec, f"undecodable: {exc}"))
-                continue
+        for rec, event in decoded(records, outputs):
             events.clear()
             if isinstance(event, SessionControl):
                 try:
@@ -133,12 +139,7 @@ class BarService:
     def __call__(self, records: list[Record]) -> list[Output]:
         outputs: list[Output] = []
         events: list[Event] = []
-        for rec in merge_by_time(records):
-            try:
-                event = decode(rec.value)
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                outputs.append(dead_letter(rec, f"undecodable: {exc}"))
-                continue
+        for rec, event in decoded(records, outputs):
             if type(event) is Trade:
                 self.builder.on_trade(event, events)
             elif type(event) is SessionControl:

@@ -78,19 +78,17 @@ def test_orders_never_exceed_free_cash_or_holdings(securities):
         assert all(p.qty >= 0 for p in acct.positions.values())
 
 
-def test_strategy_buys_when_light_and_sells_when_heavy(securities):
+def _quoted_market(securities) -> MarketView:
+    """Every security quoted one tick either side of its reference price."""
     market = MarketView(securities)
     for sec in securities:
-        market.on_top(
-            BookTop(
-                sec.symbol,
-                0,
-                sec.reference_price - sec.tick,
-                10,
-                sec.reference_price + sec.tick,
-                10,
-            )
-        )
+        bid, ask = sec.reference_price - sec.tick, sec.reference_price + sec.tick
+        market.on_top(BookTop(sec.symbol, 0, bid, 10, ask, 10))
+    return market
+
+
+def test_strategy_buys_when_light_and_sells_when_heavy(securities):
+    market = _quoted_market(securities)
     strat = RuleBasedStrategy()
     rng = random.Random(0)
     light = Account("USR01", cash=1_000_000_000, start_cash=1_000_000_000)
@@ -106,18 +104,7 @@ def test_strategy_buys_when_light_and_sells_when_heavy(securities):
 
 
 def test_strategy_prefers_securities_not_yet_traded(securities):
-    market = MarketView(securities)
-    for sec in securities:
-        market.on_top(
-            BookTop(
-                sec.symbol,
-                0,
-                sec.reference_price - sec.tick,
-                10,
-                sec.reference_price + sec.tick,
-                10,
-            )
-        )
+    market = _quoted_market(securities)
     acct = Account("USR01", cash=1_000_000_000, start_cash=1_000_000_000)
     acct.traded_symbols = {s.symbol for s in securities[:-2]}
     rng = random.Random(1)
