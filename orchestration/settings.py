@@ -6,6 +6,7 @@ optional ``.env`` file, e.g. ``MARKETLAKE_DATA_DIR=/srv/lake``.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -14,6 +15,10 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "marketlake"
 
 
 class Settings(BaseSettings):
@@ -38,8 +43,28 @@ class Settings(BaseSettings):
     )
     price_band_pct: float = 20.0
     bar_grace_ms: int = 2_000
+    cache_dir: Path = Field(
+        default_factory=_default_cache,
+        description="downloads and installs (Kafka jars, ...), outside the repository",
+    )
+    stack_dir: Path | None = Field(
+        default=None, description="services' config, data and logs (default: <cache_dir>/stack)"
+    )
+    kafka_port: int = 19092
+    kafka_controller_port: int = 19093
+    kafka_heap_mb: int = 1024
+    kafka_partitions: int = 4
+    kafka_retention_hours: int = 168
     log_json: bool = False
     log_level: str = "INFO"
+
+    @property
+    def stack_home(self) -> Path:
+        return self.stack_dir or self.cache_dir / "stack"
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
 
     @property
     def event_log_path(self) -> Path:

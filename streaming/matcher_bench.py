@@ -36,7 +36,9 @@ def bench_matcher(
     events = 0
     gc.collect()
     start = time.perf_counter()
-    for i in range(0, n, DRAIN_EVERY):  # a service ships each batch's reports, then reuses the buffer
+    for i in range(
+        0, n, DRAIN_EVERY
+    ):  # a service ships each batch's reports, then reuses the buffer
         for req in requests[i : i + DRAIN_EVERY]:
             process(req, out)
         events += len(out)
