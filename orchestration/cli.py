@@ -389,5 +389,27 @@ def stack_status(
     console.print(t)
 
 
+@app.command()
+def sidecar(
+    service: Annotated[str, typer.Argument(help="Service to run: matcher or bars.")],
+    port: Annotated[int, typer.Option(help="Port for /health and /metrics.")] = 9464,
+    max_records: Annotated[int, typer.Option(help="Records per input partition per step.")] = 5_000,
+) -> None:
+    """Run one live-core service as a process on the configured event log.
+
+    The transport comes from settings (MARKETLAKE_EVENT_LOG=kafka|sqlite,
+    MARKETLAKE_NAMESPACE). On start the service rebuilds its state from its
+    committed input; SIGTERM stops it after the current step.
+    """
+    from orchestration.sidecar import SERVICES, run_sidecar
+
+    if service not in SERVICES:
+        err.print(
+            f"[red]error:[/red] unknown service {service!r}; available: {', '.join(SERVICES)}"
+        )
+        raise typer.Exit(2)
+    run_sidecar(service, get_settings(), port, max_records)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
         description="public market data used by reality tests (LOBSTER, prices, filings)",
     )
     event_log: Literal["sqlite", "kafka"] = "sqlite"
+    namespace: str = Field(default="", description="prefix for every topic and consumer group")
+    kafka_bootstrap_servers: str | None = Field(
+        default=None, description="an existing cluster (default: the local stack's broker)"
+    )
     securities_csv: Path | None = None
     members_csv: Path | None = None
     calendar_toml: Path | None = None
@@ -64,7 +68,7 @@ class Settings(BaseSettings):
 
     @property
     def kafka_bootstrap(self) -> str:
-        return f"127.0.0.1:{self.kafka_port}"
+        return self.kafka_bootstrap_servers or f"127.0.0.1:{self.kafka_port}"
 
     @property
     def event_log_path(self) -> Path:
