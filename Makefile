@@ -36,6 +36,7 @@ test-fast: setup ## unit tests only
 bench: setup ## print the benchmark figures
 	$(RUN) marketlake bench matcher
 	$(RUN) marketlake bench bars
+	$(RUN) marketlake bench kafka
 
 lint: setup ## ruff check + format check, mypy on streaming/
 	$(RUN) ruff check .

@@ -6,7 +6,7 @@ from orchestration.settings import Settings
 from streaming.transport.base import EventLog
 
 
-def open_event_log(settings: Settings) -> EventLog:
+def open_event_log(settings: Settings, read_your_writes: bool = True) -> EventLog:
     """SQLite file (embedded) or Kafka (stack), optionally under a namespace."""
     log: EventLog
     if settings.event_log == "kafka":
@@ -16,6 +16,7 @@ def open_event_log(settings: Settings) -> EventLog:
             settings.kafka_bootstrap,
             client_id=f"marketlake-{settings.namespace or 'default'}",
             retention_hours=settings.kafka_retention_hours,
+            read_your_writes=read_your_writes,
         )
     else:
         from streaming.transport.sqlite import SqliteEventLog

@@ -53,7 +53,7 @@ SERVICES: dict[str, ServiceSpec] = {
 def run_sidecar(name: str, settings: Settings, port: int, max_records: int) -> None:
     """Run one service until SIGTERM/SIGINT; the current step always completes."""
     spec = SERVICES[name]
-    log = open_event_log(settings)
+    log = open_event_log(settings, read_your_writes=False)  # readers downstream poll
     log.create_topics(TOPICS, settings.kafka_partitions if settings.event_log == "kafka" else 1)
     metrics = ServiceMetrics(name)
     runner = ServiceRunner(log, spec.group, spec.inputs, spec.make(settings), metrics, max_records)

@@ -102,7 +102,7 @@ class ServiceRunner:
         make_handler: Callable[[], Handler],
         metrics: ServiceMetrics,
         max_records: int = 5_000,
-        idle_sleep: float = 0.02,
+        idle_sleep: float = 0.001,  # the transport's step already waits for data
     ) -> None:
         self.log = log
         self.group = group

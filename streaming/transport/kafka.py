@@ -69,6 +69,19 @@ def _record(msg: Message) -> Record:
     )
 
 
+def _take(consumer: Consumer, limit: int, wait: float) -> list[Message]:
+    """Whatever is fetched, up to ``limit``; waits at most ``wait`` for the first message.
+
+    ``Consumer.consume(n, timeout)`` blocks until it has ``n`` messages or the
+    timeout passes, which would add the whole timeout to every step of a live
+    stream; ``poll`` returns on the first message, then the queue is drained.
+    """
+    first = consumer.poll(wait)
+    if first is None:
+        return []
+    return [first, *consumer.consume(num_messages=limit - 1, timeout=0)] if limit > 1 else [first]
+
+
 class _Group:
     """A consumer group's consumer and its transactional producer."""
 
@@ -128,8 +141,10 @@ class KafkaEventLog:
         client_id: str = "marketlake",
         retention_hours: int = 168,
         idle_wait: float = 2.0,
+        read_your_writes: bool = True,
     ) -> None:
         self.bootstrap = bootstrap
+        self.read_your_writes = read_your_writes
         self.client_id = client_id
         self.retention_hours = retention_hours
         self.idle_wait = idle_wait
@@ -214,7 +229,11 @@ class KafkaEventLog:
         ``commit_transaction`` returns before the commit markers are written,
         so without this a reader could miss our own writes for a moment; the
         embedded log never does, and the contract says they are readable.
+        Long-running services, whose readers poll anyway, switch it off
+        (``read_your_writes=False``) to save the round trips.
         """
+        if not self.read_your_writes:
+            return
         deadline = time.monotonic() + timeout
         pending = dict(last)
         while pending:
@@ -259,7 +278,7 @@ class KafkaEventLog:
         self._reader.assign([TopicPartition(topic, partition, start)])
         try:
             while True:
-                msgs = self._reader.consume(num_messages=10_000, timeout=1.0)
+                msgs = _take(self._reader, 10_000, 1.0)
                 if not msgs:
                     continue
                 for msg in msgs:
@@ -318,7 +337,8 @@ class KafkaEventLog:
         ctx = self._group(group, topics)
         start = dict(ctx.position)
         reads = self._fetch(ctx, max_records)
-        capped = [r[-1].timestamp for r in reads.values() if len(r) >= max_records]
+        # a partition that has not reported its end may hold more: it bounds the others
+        capped = [r[-1].timestamp for tp, r in reads.items() if r and ctx.eof_at[tp] is None]
         ordered = [reads[tp] for tp in ctx.partitions if reads.get(tp)]
         records = align(ordered, min(capped) if capped else None)
         if not records:
@@ -353,25 +373,35 @@ class KafkaEventLog:
         return len(records)
 
     def _fetch(self, ctx: _Group, max_records: int) -> dict[tuple[str, int], list[Record]]:
-        """Up to ``max_records`` per partition, stopping at each partition's end."""
+        """What is available now: up to ``max_records`` per partition.
+
+        Returns as soon as the fetched data is drained (a live stream never
+        waits to fill a batch); with nothing new it returns empty only after
+        the broker confirms there is nothing beyond each partition's end.
+        """
         reads: dict[tuple[str, int], list[Record]] = {tp: [] for tp in ctx.partitions}
         deadline = time.monotonic() + self.idle_wait
         while True:
-            msgs = ctx.consumer.consume(num_messages=max_records, timeout=0.05)
+            msgs = _take(ctx.consumer, max_records, 0.0 if any(reads.values()) else 0.05)
             for msg in msgs:
                 err = msg.error()
-                tp = (msg.topic(), msg.partition())
+                tp = (msg.topic() or "", msg.partition() or 0)
                 if err is not None:
                     if err.code() == KafkaError._PARTITION_EOF:
-                        ctx.eof_at[tp] = msg.offset()  # type: ignore[index]
+                        ctx.eof_at[tp] = msg.offset()
                         continue
                     raise KafkaException(err)
-                ctx.eof_at[tp] = None  # type: ignore[index]
-                reads[tp].append(_record(msg))  # type: ignore[index]
-            full = all(
-                len(reads[tp]) >= max_records or ctx.eof_at[tp] is not None for tp in ctx.partitions
-            )
-            if full and (any(reads.values()) or not self._more_than_seen(ctx)):
+                ctx.eof_at[tp] = None
+                reads[tp].append(_record(msg))
+            unknown = any(not reads[tp] and ctx.eof_at[tp] is None for tp in ctx.partitions)
+            if any(reads.values()):
+                full = all(
+                    len(reads[tp]) >= max_records or ctx.eof_at[tp] is not None
+                    for tp in ctx.partitions
+                )
+                if full or (not msgs and not unknown):
+                    return reads
+            elif not unknown and not self._more_than_seen(ctx):
                 return reads
             if time.monotonic() > deadline:
                 return reads
