@@ -8,7 +8,7 @@ RUN := $(UV) run --frozen
 export UV_CACHE_DIR ?= $(CACHE)/uv
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help setup demo test test-fast bench lint format clean
+.PHONY: help setup system-deps demo test test-fast bench lint format clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,17 +23,23 @@ $(UV):
 
 setup: .venv/.synced ## install uv and the locked dependencies
 
+system-deps: ## Java and Maven for the stack's services (apt, only when missing)
+	@command -v java >/dev/null && command -v mvn >/dev/null || { \
+		echo "installing Java and Maven (apt)"; \
+		$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+		$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq default-jdk-headless maven; }
+
 demo: setup ## simulate one trading day on the embedded stack and print its summary
 	$(RUN) marketlake demo
 
-test: setup ## lint, type-check and run every test
+test: setup system-deps ## lint, type-check and run every test (starts Kafka itself)
 	$(MAKE) --no-print-directory lint
 	$(RUN) pytest
 
 test-fast: setup ## unit tests only
 	$(RUN) pytest -m unit -q
 
-bench: setup ## print the benchmark figures
+bench: setup system-deps ## print the benchmark figures
 	$(RUN) marketlake bench matcher
 	$(RUN) marketlake bench bars
 	$(RUN) marketlake bench kafka
