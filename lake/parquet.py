@@ -28,15 +28,16 @@ def read_topic(log: EventLog, topic: str, kind: Any) -> list[Any]:
 
 def write_events(events: list[Any], kind: type[Event], path: Path) -> pa.Table:
     """Write events of one type as a Parquet file (zstd); returns the table written."""
-    table = to_table(events, kind) if events else arrow_schema(kind).empty_table()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path, compression="zstd")
-    return table
+    return _write(to_table(events, kind) if events else arrow_schema(kind).empty_table(), path)
 
 
 def write_union(events: list[Any], kinds: tuple[type[Event], ...], path: Path) -> pa.Table:
     """Write events of several types as one Parquet file with a ``type`` column."""
-    table = union_to_table(events, kinds) if events else union_schema(kinds).empty_table()
+    schema = union_schema(kinds)
+    return _write(union_to_table(events, kinds) if events else schema.empty_table(), path)
+
+
+def _write(table: pa.Table, path: Path) -> pa.Table:
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path, compression="zstd")
     return table

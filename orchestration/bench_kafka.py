@@ -31,7 +31,7 @@ from streaming.matcher import Matcher
 from streaming.refdata import load_securities
 from streaming.services.handlers import MatcherService
 from streaming.transport.base import TOPICS, Output, partition_for
-from streaming.transport.kafka import KafkaEventLog, _ts_header
+from streaming.transport.kafka import KafkaEventLog, ts_header
 from streaming.transport.namespace import NamespacedEventLog
 from streaming.workload import standard_mix
 
@@ -168,7 +168,7 @@ def _measure(bootstrap: str, ns: str, rate: int, seconds: float, seed: int) -> d
             stamped = msgspec.structs.replace(req, ts=now)
             producer.produce(
                 topic, encode(stamped), key=req.symbol.encode(),
-                partition=partition_for(req.symbol, 1), headers=_ts_header(now),
+                partition=partition_for(req.symbol, 1), headers=ts_header(now),
             )  # fmt: skip
         producer.poll(0)
     offered = total / (time.perf_counter() - start)

@@ -14,9 +14,12 @@ from typing import IO
 import msgspec
 
 from streaming.events import (
+    AmendOrder,
+    CancelOrder,
     DeadLetter,
     Event,
     ExecutionReport,
+    NewOrder,
     SessionControl,
     Trade,
     decode,
@@ -24,8 +27,6 @@ from streaming.events import (
 )
 from streaming.matcher import Matcher, StpMode
 from streaming.refdata import Security
-
-_REQUESTS = ("NewOrder", "CancelOrder", "AmendOrder")
 
 
 @dataclass
@@ -59,7 +60,7 @@ def replay_lines(
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             yield DeadLetter(f"line {lineno}: {exc}", source, 0, None, lineno, text.encode())
             continue
-        if type(event).__name__ not in _REQUESTS and not isinstance(event, SessionControl):
+        if not isinstance(event, NewOrder | CancelOrder | AmendOrder | SessionControl):
             yield DeadLetter(
                 f"line {lineno}: not an order request ({type(event).__name__})",
                 source, 0, None, lineno, text.encode(),
@@ -67,7 +68,7 @@ def replay_lines(
             continue
         out.clear()
         try:
-            matcher.process(event, out)  # type: ignore[arg-type]
+            matcher.process(event, out)
         except ValueError as exc:
             yield DeadLetter(f"line {lineno}: {exc}", source, 0, None, lineno, text.encode())
             continue

@@ -143,11 +143,9 @@ class BarService:
             if type(event) is Trade:
                 self.builder.on_trade(event, events)
             elif type(event) is SessionControl:
+                self.builder.advance(event.ts, events)
                 if event.action == "close" and event.symbol is None:
-                    self.builder.advance(event.ts, events)
                     self.builder.flush(events)
-                else:
-                    self.builder.advance(event.ts, events)
             else:
                 outputs.append(dead_letter(rec, f"unexpected_event: {type(event).__name__}"))
                 continue

@@ -30,7 +30,7 @@ from streaming.transport.base import TOPICS, Output
 from streaming.transport.kafka import KafkaEventLog
 from streaming.transport.namespace import NamespacedEventLog
 from streaming.transport.sqlite import SqliteEventLog
-from tests.integration.conftest import free_port
+from tests.support import free_port
 
 pytestmark = pytest.mark.integration
 
