@@ -17,12 +17,19 @@ from datetime import date
 from streaming.bars import BarBuilder
 from streaming.calendar import TradingCalendar
 from streaming.events import ControlAction, OrderRequest, SessionControl, encode
-from streaming.matcher import Matcher, StpMode
+from streaming.matcher import StpMode
 from streaming.members import DEFAULT_OBLIGATION, Members
 from streaming.refdata import Member, Security
-from streaming.services.handlers import BarService, MatcherService, ParticipantsService
+from streaming.services.handlers import (
+    BarService,
+    MatcherService,
+    ParticipantsService,
+    Sharded,
+    matchers,
+    sharded_matcher,
+)
 from streaming.simulator import MarketSimulator, SimulatorConfig
-from streaming.transport.base import TOPICS, EventLog, Handler, Output
+from streaming.transport.base import TOPICS, EventLog, Handler, Output, broadcast
 
 PRE_OPEN_NS = 15 * 60 * 1_000_000_000
 
@@ -47,11 +54,18 @@ class DayResult:
     config: DayConfig
     open_ns: int
     close_ns: int
-    matcher: Matcher
+    matcher: Sharded
     bars: BarBuilder
     members: Members
     simulator: MarketSimulator
     orders_sent: int
+
+    def books_snapshot(self) -> dict[str, dict[str, object]]:
+        """Every book at the end of the day, over all shards (recovery and parity tests)."""
+        books: dict[str, dict[str, object]] = {}
+        for shard in matchers(self.matcher):
+            books.update(shard.snapshot())
+        return dict(sorted(books.items()))
 
 
 def _pump(log: EventLog, group: str, topics: Sequence[str], handler: Handler) -> int:
@@ -61,63 +75,113 @@ def _pump(log: EventLog, group: str, topics: Sequence[str], handler: Handler) ->
     return total
 
 
+class Participants:
+    """The simulator and the members: the one writer of ``orders``, on a simulated clock.
+
+    A single writer sequences every order, so a seeded session gives the same
+    log however its consumers are deployed. Each cycle it sends the orders for
+    ``[t, t + cycle)``, then ``settle`` must return only once the matcher has
+    processed them and the participants have seen the resulting executions and
+    book tops, which is what makes the next cycle's decisions reproducible.
+    """
+
+    def __init__(
+        self, log: EventLog, cfg: DayConfig, simulator: bool = True, members: bool = True
+    ) -> None:
+        self.log = log
+        self.cfg = cfg
+        self.simulator = MarketSimulator(cfg.securities, cfg.seed, cfg.simulator)
+        self.members = Members(
+            cfg.members, cfg.securities, cfg.seed, act_probability=cfg.member_act_probability
+        )
+        self.with_simulator, self.with_members = simulator, members
+        self.feedback = ParticipantsService(
+            self.simulator if simulator else None, self.members if members else None
+        )
+        self.open_ns, self.close_ns = cfg.calendar.session_bounds(cfg.day)
+        self.sent = 0
+
+    def steps(self) -> int:
+        cycle_ns = self.cfg.simulator.cycle_ms * 1_000_000
+        return max(1, -(-(self.close_ns - self.open_ns) // cycle_ns))
+
+    def control(self, action: ControlAction, ts: int) -> dict[tuple[str, int], int]:
+        ctl = SessionControl(action, ts, None, self.cfg.day.isoformat())
+        return self.log.produce(
+            broadcast("control", encode(ctl), ts, self.log.partitions("control"))
+        )
+
+    def run(
+        self,
+        settle: Callable[[dict[tuple[str, int], int]], None],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Drive the whole session; ``settle(positions)`` runs after every write."""
+        settle(self.control("pre_open", self.open_ns - PRE_OPEN_NS))
+        settle(self.control("open", self.open_ns))
+        cycle_ns = self.cfg.simulator.cycle_ms * 1_000_000
+        schedule = iter(self.simulator.schedule(self.open_ns, self.close_ns))
+        pending = next(schedule, None)
+        steps = self.steps()
+        for step in range(steps):
+            t = self.open_ns + step * cycle_ns
+            requests: list[OrderRequest] = list(self.members.decide(t)) if self.with_members else []
+            while pending is not None and pending[0] < t + cycle_ns:
+                ts, symbol = pending
+                cycle = self.simulator.cycle(symbol, ts)
+                if self.with_simulator:
+                    requests.extend(cycle)
+                pending = next(schedule, None)
+            requests.sort(key=lambda r: r.ts)  # stable: same-time requests keep their order
+            written = self.log.produce(
+                [Output("orders", r.symbol, encode(r), r.ts) for r in requests]
+            )
+            self.sent += len(requests)
+            settle(written)
+            if progress is not None:
+                progress(step + 1, steps)
+        settle(self.control("close", self.close_ns))
+        return self.sent
+
+
 def run_day(
     log: EventLog,
     cfg: DayConfig,
     progress: Callable[[int, int], None] | None = None,
 ) -> DayResult:
-    """Simulate ``cfg.day`` on ``log`` (which should hold no other session)."""
-    open_ns, close_ns = cfg.calendar.session_bounds(cfg.day)
+    """Simulate ``cfg.day`` on ``log`` (which should hold no other session), in one process.
+
+    The matcher, the bar builder and the participants' feedback each run
+    their exactly-once steps after every write, on the simulated clock.
+    """
     log.create_topics(TOPICS)
+    partitions = log.partitions("orders")
+    if log.partitions("control") != partitions:
+        raise ValueError("control and orders must have the same number of partitions")
     member_ids = [m.member_id for m in cfg.members]
-    matcher = Matcher(cfg.securities, member_ids, stp=cfg.stp, band_pct=cfg.band_pct)
-    builder = BarBuilder(grace_ns=cfg.grace_ns)
-    simulator = MarketSimulator(cfg.securities, cfg.seed, cfg.simulator)
-    members = Members(
-        cfg.members, cfg.securities, cfg.seed, act_probability=cfg.member_act_probability
+    matcher = sharded_matcher(
+        cfg.securities, member_ids, partitions, stp=cfg.stp, band_pct=cfg.band_pct
     )
+    builder = BarBuilder(grace_ns=cfg.grace_ns)
+    participants = Participants(log, cfg)
     services: list[tuple[str, tuple[str, ...], Handler]] = [
-        (MatcherService.group, MatcherService.inputs, MatcherService(matcher)),
+        (MatcherService.group, MatcherService.inputs, matcher),
         (BarService.group, BarService.inputs, BarService(builder)),
-        (
-            ParticipantsService.group,
-            ParticipantsService.inputs,
-            ParticipantsService(simulator, members),
-        ),
+        (ParticipantsService.group, ParticipantsService.inputs, participants.feedback),
     ]
 
-    def run_services() -> None:
+    def run_services(_: dict[tuple[str, int], int]) -> None:
         for group, topics, handler in services:
             _pump(log, group, topics, handler)
 
-    session = cfg.day.isoformat()
-
-    def control(action: ControlAction, ts: int) -> None:
-        ctl = SessionControl(action, ts, None, session)
-        log.produce([Output("control", None, encode(ctl), ts)])
-        run_services()
-
-    control("pre_open", open_ns - PRE_OPEN_NS)
-    control("open", open_ns)
-
-    cycle_ns = cfg.simulator.cycle_ms * 1_000_000
-    schedule = iter(simulator.schedule(open_ns, close_ns))
-    pending = next(schedule, None)
-    steps = max(1, -(-(close_ns - open_ns) // cycle_ns))
-    sent = 0
-    for step in range(steps):
-        t = open_ns + step * cycle_ns
-        requests: list[OrderRequest] = list(members.decide(t))
-        while pending is not None and pending[0] < t + cycle_ns:
-            ts, symbol = pending
-            requests.extend(simulator.cycle(symbol, ts))
-            pending = next(schedule, None)
-        requests.sort(key=lambda r: r.ts)  # stable: same-time requests keep their order
-        log.produce([Output("orders", r.symbol, encode(r), r.ts) for r in requests])
-        sent += len(requests)
-        run_services()
-        if progress is not None:
-            progress(step + 1, steps)
-
-    control("close", close_ns)
-    return DayResult(cfg, open_ns, close_ns, matcher, builder, members, simulator, sent)
+    sent = participants.run(run_services, progress)
+    return DayResult(
+        cfg,
+        participants.open_ns,
+        participants.close_ns,
+        matcher,
+        builder,
+        participants.members,
+        participants.simulator,
+        sent,
+    )

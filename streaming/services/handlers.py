@@ -11,7 +11,7 @@ reason, the source position and the original bytes; the service keeps going.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import msgspec
 
@@ -30,11 +30,12 @@ from streaming.events import (
     decode,
     encode,
 )
-from streaming.matcher import Matcher
+from streaming.matcher import Matcher, StpMode
 from streaming.members import Members
+from streaming.refdata import Security
 from streaming.session import SessionError
 from streaming.simulator import MarketSimulator
-from streaming.transport.base import Output, Record
+from streaming.transport.base import Handler, Output, Record, partition_for
 
 
 def merge_by_time(records: Sequence[Record]) -> Iterator[Record]:
@@ -127,8 +128,69 @@ class MatcherService:
         return outputs
 
 
+class Sharded:
+    """One handler per input partition: the unit a consumer group moves between instances.
+
+    Inputs are co-partitioned (``orders`` partition p holds the symbols whose
+    key hashes to p, and ``control`` is broadcast to every partition), so shard
+    p's state depends only on partition p of each input. An instance can then
+    own any subset of partitions, rebuild exactly the shards it is given and
+    drop the ones taken away, and still produce what one instance owning
+    everything would. Outputs are keyed by symbol, so each output partition is
+    written by one shard only and its order never depends on batching.
+    """
+
+    def __init__(self, make_shard: Callable[[int], Handler]) -> None:
+        self.make_shard = make_shard
+        self.shards: dict[int, Handler] = {}
+
+    def __call__(self, records: list[Record]) -> list[Output]:
+        by_partition: dict[int, list[Record]] = {}
+        for rec in records:
+            by_partition.setdefault(rec.partition, []).append(rec)
+        outputs: list[Output] = []
+        for part in sorted(by_partition):
+            shard = self.shards.get(part)
+            if shard is None:
+                shard = self.shards[part] = self.make_shard(part)
+            outputs.extend(shard(by_partition[part]))
+        return outputs
+
+    def retain(self, partitions: Iterable[int]) -> None:
+        """Keep only these partitions' shards (the rest were given to another instance)."""
+        keep = set(partitions)
+        for part in [p for p in self.shards if p not in keep]:
+            del self.shards[part]
+
+
+def sharded_matcher(
+    securities: Sequence[Security],
+    members: Sequence[str] | None,
+    partitions: int,
+    stp: StpMode = "cancel_resting",
+    band_pct: float | None = 20.0,
+    depth: int = 5,
+) -> Sharded:
+    """A matcher per ``orders`` partition, each with the books of the symbols hashed to it."""
+
+    def make(part: int) -> MatcherService:
+        mine = [s for s in securities if partition_for(s.symbol, partitions) == part]
+        return MatcherService(Matcher(mine, members, stp=stp, band_pct=band_pct), depth)
+
+    return Sharded(make)
+
+
+def matchers(service: Sharded) -> list[Matcher]:
+    """The matchers of a sharded matcher service, by partition."""
+    return [s.matcher for _, s in sorted(service.shards.items()) if isinstance(s, MatcherService)]
+
+
 class BarService:
-    """trades + control -> bars.1s/1m/3m/5m/15m; late trades -> dlq; close flushes."""
+    """trades + control -> bars.1s/1m/3m/5m/15m; late trades -> dlq; close flushes.
+
+    Control is broadcast to every partition, so the same open or close can
+    arrive once per partition: advancing time and flushing are idempotent.
+    """
 
     group = "bars"
     inputs = ("control", "trades")

@@ -10,7 +10,7 @@ and nothing produced twice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from streaming.services.handlers import merge_by_time
 from streaming.transport.base import EventLog, Handler, Record
@@ -22,16 +22,20 @@ def rebuild(
     topics: Sequence[str],
     handler: Handler,
     batch: int = 50_000,
+    partitions: Collection[tuple[str, int]] | None = None,
 ) -> int:
     """Feed ``handler`` every record ``group`` has committed on ``topics``; returns the count.
 
     The committed history is merged by event time exactly as live steps merge
     their batches, then fed in chunks, so the rebuilt state equals the state
-    the service had when it last committed.
+    the service had when it last committed. ``partitions`` limits the replay
+    to the input partitions an instance was just given (a rebalance).
     """
     committed: list[Record] = []
     for topic in topics:
         for part, end in log.committed(group, topic).items():
+            if partitions is not None and (topic, part) not in partitions:
+                continue
             if end > 0:
                 committed.extend(log.read(topic, part, 0, end))
     ordered = list(merge_by_time(committed))

@@ -47,7 +47,11 @@ class ServiceMetrics:
             "marketlake_consumer_lag", "records not yet consumed", ["service", "topic"], registry=r
         )
         self.rebuilt = Gauge(
-            "marketlake_rebuilt_records", "records replayed at start", ["service"], registry=r
+            "marketlake_rebuilt_records", "records replayed to rebuild state", ["service"],
+            registry=r,
+        ).labels(s)  # fmt: skip
+        self.assigned = Gauge(
+            "marketlake_assigned_partitions", "input partitions owned", ["service"], registry=r
         ).labels(s)
         self.step_seconds = Histogram(
             "marketlake_step_seconds", "consume-process-produce step latency", ["service"], registry=r,
@@ -103,6 +107,7 @@ class ServiceRunner:
         metrics: ServiceMetrics,
         max_records: int = 5_000,
         idle_sleep: float = 0.001,  # the transport's step already waits for data
+        on_assignment: Callable[[list[tuple[str, int]], int], None] | None = None,
     ) -> None:
         self.log = log
         self.group = group
@@ -111,6 +116,9 @@ class ServiceRunner:
         self.metrics = metrics
         self.max_records = max_records
         self.idle_sleep = idle_sleep
+        self.on_assignment = on_assignment
+        self._handler: Handler = lambda records: []  # replaced in run()
+        self._built: frozenset[tuple[str, int]] = frozenset()
         self.ready = False
         self.last_step = time.monotonic()
 
@@ -126,13 +134,33 @@ class ServiceRunner:
 
         return counted
 
+    def _follow_assignment(self) -> None:
+        """Rebuild the partitions just given to this instance; drop those taken away."""
+        owned = self.log.assignment(self.group, self.inputs)
+        if owned == self._built:
+            return
+        retain = getattr(self._handler, "retain", None)
+        if retain is not None:  # sharded: per-partition state
+            retain({p for _, p in owned})
+            fresh = owned - self._built
+        else:  # one state over all partitions: start it over
+            self._handler = self.make_handler()
+            fresh = owned
+        replayed = rebuild(self.log, self.group, self.inputs, self._handler, partitions=fresh)
+        self._built = owned
+        self.metrics.rebuilt.inc(replayed)
+        self.metrics.assigned.set(len(owned))
+        if self.on_assignment is not None:
+            self.on_assignment(sorted(owned), replayed)
+
     def run(self, stop: threading.Event) -> None:
-        handler = self.make_handler()
-        self.metrics.rebuilt.set(rebuild(self.log, self.group, self.inputs, handler))
-        step = self._counted(handler)
-        self.ready = True
+        self._handler = self.make_handler()
+        self._built = frozenset()
         next_lag = 0.0
         while not stop.is_set():
+            self._follow_assignment()
+            self.ready = True
+            step = self._counted(self._handler)
             started = time.perf_counter()
             n = self.log.step(self.group, self.inputs, step, self.max_records)
             self.last_step = time.monotonic()
@@ -149,7 +177,8 @@ class ServiceRunner:
             ends = self.log.end_offsets(topic)
             done = self.log.committed(self.group, topic)
             # Kafka ends count a trailing transaction marker: lag is "at least this much"
-            self.metrics.lag(topic, sum(max(0, ends[p] - done.get(p, 0) - 1) for p in ends))
+            owned = [p for p in ends if (topic, p) in self._built]
+            self.metrics.lag(topic, sum(max(0, ends[p] - done.get(p, 0) - 1) for p in owned))
 
     def healthy(self) -> bool:
         return self.ready and time.monotonic() - self.last_step < 60

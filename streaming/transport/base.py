@@ -44,12 +44,13 @@ class Record(msgspec.Struct, frozen=True, gc=False):
 
 
 class Output(msgspec.Struct, frozen=True, gc=False):
-    """A message to produce: the partition follows from ``key``."""
+    """A message to produce: the partition follows from ``key`` unless ``partition`` is given."""
 
     topic: str
     key: str | None
     value: bytes
     timestamp: int
+    partition: int | None = None  # explicit: broadcasts (one copy per partition)
 
 
 Handler = Callable[[list[Record]], Sequence[Output]]
@@ -60,6 +61,25 @@ def partition_for(key: str | None, partitions: int) -> int:
     if key is None or partitions <= 1:
         return 0
     return zlib.crc32(key.encode()) % partitions
+
+
+def target_partition(out: Output, partitions: int) -> int:
+    """Where ``out`` goes: its explicit partition (checked), else its key's."""
+    if out.partition is None:
+        return partition_for(out.key, partitions)
+    if not 0 <= out.partition < partitions:
+        raise ValueError(f"{out.topic} has {partitions} partitions, not {out.partition + 1}")
+    return out.partition
+
+
+def broadcast(topic: str, value: bytes, timestamp: int, partitions: int) -> list[Output]:
+    """One copy of a message in every partition of ``topic``.
+
+    Session control is broadcast: each partition of ``orders`` is a shard with
+    its own matcher, and a shard must see every open and close; topics that are
+    co-partitioned (same count) keep shard p's control and orders together.
+    """
+    return [Output(topic, None, value, timestamp, p) for p in range(partitions)]
 
 
 def align(reads: Sequence[Sequence[Record]], bound: int | None) -> list[Record]:
@@ -96,8 +116,16 @@ class EventLog(Protocol):
         """Create missing topics (idempotent)."""
         ...
 
-    def produce(self, outputs: Sequence[Output]) -> None:
-        """Append messages atomically (all or none), outside any consumer group."""
+    def partitions(self, topic: str) -> int:
+        """How many partitions ``topic`` has (UnknownTopicError if it does not exist)."""
+        ...
+
+    def produce(self, outputs: Sequence[Output]) -> dict[tuple[str, int], int]:
+        """Append messages atomically (all or none), outside any consumer group.
+
+        Returns, per partition written, the offset just after its last new
+        message: a consumer whose committed position reaches it has them all.
+        """
         ...
 
     def read(
@@ -126,6 +154,19 @@ class EventLog(Protocol):
         new positions in one atomic unit. If the handler raises, nothing is
         committed. Returns how many records were consumed (0: nothing new).
         """
+        ...
+
+    def assignment(self, group: str, topics: Sequence[str]) -> frozenset[tuple[str, int]]:
+        """The input partitions this instance of ``group`` owns now.
+
+        Every partition of every topic, unless several instances share the
+        group (Kafka consumer-group mode), where the broker splits them and
+        ``step`` follows its rebalances.
+        """
+        ...
+
+    def settle(self, topics: Sequence[str], timeout: float = 30.0) -> None:
+        """Wait until no transaction is open on ``topics`` (all written is readable)."""
         ...
 
     def close(self) -> None: ...

@@ -39,7 +39,7 @@ from streaming.transport.base import (
     Record,
     UnknownTopicError,
     align,
-    partition_for,
+    target_partition,
 )
 
 _TS = "ts"
@@ -84,10 +84,18 @@ def _take(consumer: Consumer, limit: int, wait: float) -> list[Message]:
 
 
 class _Group:
-    """A consumer group's consumer and its transactional producer."""
+    """A consumer group's consumer and its transactional producer.
+
+    Assigned mode (the default) owns every partition of its topics. Shared
+    mode subscribes, so several instances of a service split the partitions
+    (range assignment keeps partition p of co-partitioned topics together);
+    the broker's rebalances update ``partitions`` and bump ``generation``,
+    which tells ``step`` to drop what it fetched and the service to rebuild.
+    """
 
     def __init__(self, log: KafkaEventLog, group: str, topics: Sequence[str]) -> None:
         self.topics = tuple(topics)
+        self.shared = log.shared_groups
         base = {"bootstrap.servers": log.bootstrap, **_QUIET}
         self.consumer = Consumer(
             {
@@ -98,29 +106,45 @@ class _Group:
                 "isolation.level": "read_committed",
                 "auto.offset.reset": "earliest",
                 "enable.partition.eof": True,
-                "fetch.wait.max.ms": 20,
+                "fetch.wait.max.ms": log.fetch_wait_ms,
+                "partition.assignment.strategy": "range",
+                "session.timeout.ms": log.session_timeout_ms,
+                "heartbeat.interval.ms": max(500, log.session_timeout_ms // 4),
             }
         )
         self.producer = Producer(
             {
                 **base,
-                "transactional.id": f"{log.client_id}.{group}",
-                "linger.ms": 2,
+                "transactional.id": f"{log.client_id}.{group}.{log.instance}",
+                "linger.ms": log.linger_ms,
                 "enable.idempotence": True,
             }
         )
         self.producer.init_transactions(30)
-        self.partitions = [(t, p) for t in self.topics for p in range(log.partitions(t))]
-        committed = self.consumer.committed(
-            [TopicPartition(t, p) for t, p in self.partitions], timeout=30
-        )
-        self.position: dict[tuple[str, int], int] = {
-            (tp.topic, tp.partition): max(tp.offset, 0) for tp in committed
-        }
-        self.eof_at: dict[tuple[str, int], int | None] = {tp: None for tp in self.partitions}
-        self.consumer.assign(
-            [TopicPartition(t, p, self.position[(t, p)]) for t, p in self.partitions]
-        )
+        self.generation = 0
+        self.partitions: list[tuple[str, int]] = []
+        self.position: dict[tuple[str, int], int] = {}
+        self.eof_at: dict[tuple[str, int], int | None] = {}
+        if self.shared:
+            self.consumer.subscribe(
+                list(self.topics), on_assign=self._assigned, on_revoke=self._revoked
+            )
+        else:
+            every = [TopicPartition(t, p) for t in self.topics for p in range(log.partitions(t))]
+            self._assigned(self.consumer, every)
+
+    def _assigned(self, consumer: Consumer, tps: list[TopicPartition]) -> None:
+        committed = consumer.committed(tps, timeout=30) if tps else []
+        self.partitions = sorted((tp.topic, tp.partition) for tp in committed)
+        self.position = {(tp.topic, tp.partition): max(tp.offset, 0) for tp in committed}
+        self.eof_at = dict.fromkeys(self.partitions)
+        consumer.assign([TopicPartition(t, p, self.position[(t, p)]) for t, p in self.partitions])
+        self.generation += 1
+
+    def _revoked(self, consumer: Consumer, tps: list[TopicPartition]) -> None:
+        consumer.unassign()
+        self.partitions, self.position, self.eof_at = [], {}, {}
+        self.generation += 1
 
     def rewind(self, to: dict[tuple[str, int], int]) -> None:
         for (t, p), off in to.items():
@@ -129,7 +153,7 @@ class _Group:
             self.eof_at[(t, p)] = None
 
     def close(self) -> None:
-        self.consumer.close()
+        self.consumer.close()  # leaves the group at once: the others rebalance now
         self.producer.flush(10)
 
 
@@ -143,8 +167,23 @@ class KafkaEventLog:
         retention_hours: int = 168,
         idle_wait: float = 2.0,
         read_your_writes: bool = True,
+        shared_groups: bool = False,
+        instance: str = "0",
+        session_timeout_ms: int = 6_000,
+        linger_ms: int = 2,
+        fetch_wait_ms: int = 20,
     ) -> None:
+        """``shared_groups``: several instances of a service split its input partitions.
+
+        ``instance`` names this instance (unique per running copy of a
+        service; its transactional id fences a previous incarnation).
+        """
         self.bootstrap = bootstrap
+        self.shared_groups = shared_groups
+        self.instance = instance
+        self.session_timeout_ms = session_timeout_ms
+        self.linger_ms = linger_ms
+        self.fetch_wait_ms = fetch_wait_ms
         self.read_your_writes = read_your_writes
         self.client_id = client_id
         self.retention_hours = retention_hours
@@ -152,6 +191,7 @@ class KafkaEventLog:
         self._admin = AdminClient({"bootstrap.servers": bootstrap, **_QUIET})
         self._partitions: dict[str, int] = {}
         self._groups: dict[str, _Group] = {}
+        self._offset_readers: dict[str, Consumer] = {}
         self._producer: Producer | None = None
         self._reader = Consumer(
             {
@@ -210,7 +250,7 @@ class KafkaEventLog:
             args = (out.topic, out.value)
             kwargs: dict[str, Any] = {
                 "key": out.key.encode() if out.key is not None else None,
-                "partition": partition_for(out.key, self.partitions(out.topic)),
+                "partition": target_partition(out, self.partitions(out.topic)),
                 "timestamp": max(out.timestamp // 1_000_000, 1),
                 "headers": ts_header(out.timestamp),
                 "on_delivery": delivered,
@@ -249,7 +289,7 @@ class KafkaEventLog:
                 raise TimeoutError(f"committed messages not visible after {timeout}s: {pending}")
             time.sleep(0.002)
 
-    def produce(self, outputs: Sequence[Output]) -> None:
+    def produce(self, outputs: Sequence[Output]) -> dict[tuple[str, int], int]:
         if self._producer is None:
             self._producer = Producer(
                 {
@@ -269,6 +309,7 @@ class KafkaEventLog:
             producer.abort_transaction(30)
             raise
         self._await_visible(last)
+        return {tp: off + 1 for tp, off in last.items()}
 
     # -- reading ---------------------------------------------------------------------
     def read(
@@ -301,12 +342,16 @@ class KafkaEventLog:
         finally:
             self._reader.unassign()
 
-    def _ends(self, tps: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
-        """Last stable offsets: the end of what read-committed consumers can see."""
+    def _ends(
+        self,
+        tps: Sequence[tuple[str, int]],
+        isolation: IsolationLevel = IsolationLevel.READ_COMMITTED,
+    ) -> dict[tuple[str, int], int]:
+        """Last stable offsets (read committed: what consumers can see) or high watermarks."""
+        if not tps:
+            return {}
         request = {TopicPartition(t, p): OffsetSpec.latest() for t, p in tps}  # type: ignore[no-untyped-call]
-        futures = self._admin.list_offsets(
-            request, isolation_level=IsolationLevel.READ_COMMITTED, request_timeout=10
-        )
+        futures = self._admin.list_offsets(request, isolation_level=isolation, request_timeout=10)
         return {(tp.topic, tp.partition): int(f.result(10).offset) for tp, f in futures.items()}
 
     def _high(self, topic: str, partition: int) -> int:
@@ -317,13 +362,15 @@ class KafkaEventLog:
         return {p: off for (_, p), off in sorted(ends.items())}
 
     def committed(self, group: str, topic: str) -> dict[int, int]:
-        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": group, **_QUIET})
-        try:
-            tps = consumer.committed(
-                [TopicPartition(topic, p) for p in range(self.partitions(topic))], timeout=30
-            )
-        finally:
-            consumer.close()
+        consumer = self._offset_readers.get(group)
+        if consumer is None:  # one per group, kept: barriers ask often
+            consumer = self._offset_readers[group] = Consumer(
+                {"bootstrap.servers": self.bootstrap, "group.id": group,
+                 "isolation.level": "read_committed", **_QUIET}
+            )  # fmt: skip
+        tps = consumer.committed(
+            [TopicPartition(topic, p) for p in range(self.partitions(topic))], timeout=30
+        )
         return {tp.partition: max(tp.offset, 0) for tp in tps}
 
     # -- exactly-once processing -------------------------------------------------------
@@ -339,8 +386,14 @@ class KafkaEventLog:
         self, group: str, topics: Sequence[str], handler: Handler, max_records: int = 10_000
     ) -> int:
         ctx = self._group(group, topics)
+        if not ctx.partitions:  # shared group between assignments: polling joins it
+            ctx.consumer.poll(0.1)
+            return 0
+        generation = ctx.generation
         start = dict(ctx.position)
         reads = self._fetch(ctx, max_records)
+        if ctx.generation != generation:  # rebalanced while fetching: positions are reset
+            return 0
         # a partition that has not reported its end may hold more: it bounds the others
         capped = [r[-1].timestamp for tp, r in reads.items() if r and ctx.eof_at[tp] is None]
         ordered = [reads[tp] for tp in ctx.partitions if reads.get(tp)]
@@ -386,7 +439,10 @@ class KafkaEventLog:
         reads: dict[tuple[str, int], list[Record]] = {tp: [] for tp in ctx.partitions}
         deadline = time.monotonic() + self.idle_wait
         while True:
+            generation = ctx.generation
             msgs = _take(ctx.consumer, max_records, 0.0 if any(reads.values()) else 0.05)
+            if ctx.generation != generation:
+                return {}
             for msg in msgs:
                 err = msg.error()
                 tp = (msg.topic() or "", msg.partition() or 0)
@@ -417,10 +473,29 @@ class KafkaEventLog:
         ends = self._ends(ctx.partitions)
         return any(ends[tp] > (ctx.eof_at[tp] or 0) for tp in ctx.partitions)
 
+    def assignment(self, group: str, topics: Sequence[str]) -> frozenset[tuple[str, int]]:
+        return frozenset(self._group(group, topics).partitions)
+
+    def settle(self, topics: Sequence[str], timeout: float = 30.0) -> None:
+        """Wait until each partition's last stable offset reaches its high watermark."""
+        tps = [(t, p) for t in topics for p in range(self.partitions(t))]
+        deadline = time.monotonic() + timeout
+        while True:
+            stable = self._ends(tps)
+            high = self._ends(tps, IsolationLevel.READ_UNCOMMITTED)
+            if stable == high:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"transactions still open on {sorted(topics)} after {timeout}s")
+            time.sleep(0.002)
+
     def close(self) -> None:
         for ctx in self._groups.values():
             ctx.close()
         self._groups.clear()
+        for consumer in self._offset_readers.values():
+            consumer.close()
+        self._offset_readers.clear()
         if self._producer is not None:
             self._producer.flush(10)
         self._reader.close()

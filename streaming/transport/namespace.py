@@ -29,13 +29,17 @@ class NamespacedEventLog:
         return Record(topic, rec.partition, rec.offset, rec.key, rec.value, rec.timestamp)
 
     def _physical(self, outputs: Sequence[Output]) -> list[Output]:
-        return [Output(self._p(o.topic), o.key, o.value, o.timestamp) for o in outputs]
+        return [Output(self._p(o.topic), o.key, o.value, o.timestamp, o.partition) for o in outputs]
 
     def create_topics(self, topics: Iterable[str], partitions: int = 1) -> None:
         self.inner.create_topics([self._p(t) for t in topics], partitions)
 
-    def produce(self, outputs: Sequence[Output]) -> None:
-        self.inner.produce(self._physical(outputs))
+    def partitions(self, topic: str) -> int:
+        return self.inner.partitions(self._p(topic))
+
+    def produce(self, outputs: Sequence[Output]) -> dict[tuple[str, int], int]:
+        written = self.inner.produce(self._physical(outputs))
+        return {(t[len(self.prefix) :], p): off for (t, p), off in written.items()}
 
     def read(
         self, topic: str, partition: int = 0, start: int = 0, end: int | None = None
@@ -55,6 +59,13 @@ class NamespacedEventLog:
             return self._physical(handler([self._logical(r) for r in records]))
 
         return self.inner.step(self._p(group), [self._p(t) for t in topics], physical, max_records)
+
+    def assignment(self, group: str, topics: Sequence[str]) -> frozenset[tuple[str, int]]:
+        owned = self.inner.assignment(self._p(group), [self._p(t) for t in topics])
+        return frozenset((t[len(self.prefix) :], p) for t, p in owned)
+
+    def settle(self, topics: Sequence[str], timeout: float = 30.0) -> None:
+        self.inner.settle([self._p(t) for t in topics], timeout)
 
     def close(self) -> None:
         self.inner.close()

@@ -18,7 +18,7 @@ from streaming.transport.base import (
     Record,
     UnknownTopicError,
     align,
-    partition_for,
+    target_partition,
 )
 
 _SCHEMA = """
@@ -80,17 +80,17 @@ class SqliteEventLog:
             raise UnknownTopicError(f"unknown topic {topic!r}; create it first") from None
 
     # -- writing -----------------------------------------------------------------
-    def produce(self, outputs: Sequence[Output]) -> None:
+    def produce(self, outputs: Sequence[Output]) -> dict[tuple[str, int], int]:
         with self._tx():
-            self._append(outputs)
+            return self._append(outputs)
 
-    def _append(self, outputs: Sequence[Output]) -> None:
+    def _append(self, outputs: Sequence[Output]) -> dict[tuple[str, int], int]:
         if not outputs:
-            return
+            return {}
         next_offset: dict[tuple[str, int], int] = {}
         rows = []
         for out in outputs:
-            part = partition_for(out.key, self.partitions(out.topic))
+            part = target_partition(out, self.partitions(out.topic))
             tp = (out.topic, part)
             off = next_offset.get(tp)
             if off is None:
@@ -101,6 +101,7 @@ class SqliteEventLog:
             next_offset[tp] = off + 1
             rows.append((out.topic, part, off, out.key, out.value, out.timestamp))
         self._db.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)", rows)
+        return next_offset
 
     # -- reading -----------------------------------------------------------------
     def read(
@@ -170,6 +171,12 @@ class SqliteEventLog:
 
     def _tx(self) -> _Transaction:
         return _Transaction(self._db)
+
+    def assignment(self, group: str, topics: Sequence[str]) -> frozenset[tuple[str, int]]:
+        return frozenset((t, p) for t in topics for p in range(self.partitions(t)))
+
+    def settle(self, topics: Sequence[str], timeout: float = 30.0) -> None:
+        return  # a committed SQLite transaction is readable at once
 
     def close(self) -> None:
         self._db.close()

@@ -83,7 +83,7 @@ def test_matcher_recovers_exactly(session, tmp_path, securities):
     for topic in ("executions", "trades", "bbo"):
         assert _values(log, topic) == _values(uninterrupted, topic), topic
     assert _dlq_from(log, {"orders", "control"}) == _dlq_from(uninterrupted, {"orders", "control"})
-    assert handler.matcher.snapshot() == result.matcher.snapshot()
+    assert handler.matcher.snapshot() == result.books_snapshot()
     log.close()
 
 

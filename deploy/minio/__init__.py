@@ -1,0 +1,1 @@
+"""MinIO built from its Go module, run as a local process."""

@@ -1,0 +1,1 @@
+"""PostgreSQL from the Debian packages (apt), run as a local process."""

@@ -1,0 +1,421 @@
+"""PostgreSQL (one local cluster) from the Debian packages, for the Iceberg SQL catalog and Dagster.
+
+Why it looks like this:
+
+- PostgreSQL comes from apt (``postgresql``), never from a download, so ``install()``
+  only finds the newest ``/usr/lib/postgresql/<major>/bin`` and says what to
+  install when there is none; nothing is cached.
+- The cluster is the project's own: data directory, unix socket, config, log and
+  pid file all live under ``home``; it listens on 127.0.0.1 only, at a port of its
+  own, so it never meets a system cluster on 5432.
+- Credentials are generated: the superuser ``marketlake`` gets a random password
+  (``secrets.token_urlsafe``) kept in ``home/password`` (mode 0600) and reused on
+  every later start; every connection, TCP or socket, authenticates with
+  scram-sha-256.
+- PostgreSQL refuses to run as root. As root, every server-side command (initdb,
+  postgres, pg_ctl) runs as an unprivileged system user (``postgres``, the Debian
+  packages' user, by default) through ``setpriv``, which execs in place so the pid
+  file holds the postmaster itself; ``home`` is chowned to that user. That user
+  must be able to reach ``home``: a home below a directory only root may enter
+  (mode 0700, as root's own home usually is) cannot work, and ``start()`` says so
+  instead of failing inside initdb. As any other user the server runs as that user.
+- Sized for a small machine: shared_buffers 128 MB, 100 connections.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg
+from psycopg import sql
+
+from deploy.process import ManagedProcess, ServiceError, wait_until
+
+PG_ROOT = Path("/usr/lib/postgresql")  # Debian's layout: one <major>/bin per installed version
+SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes including the terminating NUL
+
+
+def find_postgres_bin(root: Path = PG_ROOT) -> Path:
+    """The ``bin`` directory of the newest PostgreSQL installed from the Debian packages."""
+    found: list[tuple[tuple[int, ...], Path]] = []
+    for bindir in root.glob("*/bin"):
+        try:
+            version = tuple(int(part) for part in bindir.parent.name.split("."))
+        except ValueError:
+            continue
+        if all((bindir / tool).is_file() for tool in ("postgres", "initdb", "pg_ctl")):
+            found.append((version, bindir))
+    if not found:
+        raise ServiceError(
+            f"PostgreSQL server binaries not found under {root}/<version>/bin: "
+            "apt-get install postgresql"
+        )
+    return max(found)[1]
+
+
+class _Exited(Exception):
+    """The server process ended while we waited for it."""
+
+
+def _conf_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass
+class PostgresService:
+    """One local PostgreSQL cluster; ``home`` holds data, socket, config, password, log and pid file."""
+
+    home: Path
+    cache: Path  # uniform with the other services; apt installs PostgreSQL, nothing is cached
+    host: str = "127.0.0.1"
+    port: int = 15432
+    user: str = "marketlake"  # the cluster's superuser (password auth)
+    database: str = "marketlake"  # created on start; ensure_database() makes more
+    shared_buffers_mb: int = 128
+    max_connections: int = 100
+    run_as: str | None = None  # OS user for the server; default: "postgres" as root, else yourself
+    bin_dir: Path | None = None  # default: the newest /usr/lib/postgresql/<major>/bin
+    start_timeout: float = 60.0
+
+    name = "postgres"
+
+    def __post_init__(self) -> None:
+        self.process = ManagedProcess("postgres", self.home, marker=str(self.data_dir))
+
+    # -- locations ------------------------------------------------------------------
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def password_file(self) -> Path:
+        return self.home / "password"
+
+    # -- credentials and URLs ---------------------------------------------------------
+    @property
+    def password(self) -> str:
+        """The superuser's generated password (created by the first ``start()``)."""
+        try:
+            return self.password_file.read_text().strip()
+        except FileNotFoundError:
+            raise ServiceError(
+                f"no PostgreSQL password yet ({self.password_file}): start the service first"
+            ) from None
+
+    def dsn_for(self, database: str) -> str:
+        """libpq URL (psycopg, psql) for ``database`` as the superuser, over TCP."""
+        return (
+            f"postgresql://{quote(self.user, safe='')}:{quote(self.password, safe='')}"
+            f"@{self.host}:{self.port}/{quote(database, safe='')}"
+        )
+
+    def sqlalchemy_url_for(self, database: str) -> str:
+        """SQLAlchemy URL (psycopg2 driver, as pyiceberg's SqlCatalog uses) for ``database``."""
+        return "postgresql+psycopg2://" + self.dsn_for(database).split("://", 1)[1]
+
+    @property
+    def dsn(self) -> str:
+        return self.dsn_for(self.database)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.sqlalchemy_url_for(self.database)
+
+    def connect(self, database: str | None = None, autocommit: bool = False) -> psycopg.Connection:
+        """A psycopg connection as the superuser (the caller closes it)."""
+        return psycopg.connect(
+            self.dsn_for(database or self.database), autocommit=autocommit, connect_timeout=5
+        )
+
+    # -- install ------------------------------------------------------------------------
+    def install(self) -> Path:
+        """The server's ``bin`` directory (apt installs PostgreSQL; nothing to download)."""
+        bindir = self.bin_dir or find_postgres_bin()
+        if not (bindir / "postgres").is_file():
+            raise ServiceError(f"no postgres binary in {bindir}: apt-get install postgresql")
+        return bindir
+
+    def _installed(self) -> bool:
+        try:
+            self.install()
+        except ServiceError:
+            return False
+        return True
+
+    # -- the unprivileged OS user -------------------------------------------------------
+    def _os_user(self) -> pwd.struct_passwd | None:
+        """The OS user to switch to, or None to run as ourselves."""
+        me = os.geteuid()
+        wanted = self.run_as or ("postgres" if me == 0 else None)
+        if wanted is None:
+            return None
+        try:
+            account = pwd.getpwnam(wanted)
+        except KeyError:
+            raise ServiceError(
+                f"PostgreSQL cannot run as root and the user {wanted!r} does not exist: "
+                "apt-get install postgresql creates 'postgres', or pass run_as=<an unprivileged user>"
+            ) from None
+        if account.pw_uid == 0:
+            raise ServiceError("PostgreSQL refuses to run as root: run_as must be unprivileged")
+        if account.pw_uid == me:
+            return None
+        if me != 0:
+            raise ServiceError(f"only root can run PostgreSQL as another user ({wanted!r})")
+        return account
+
+    def _as_user(self, argv: Sequence[str | os.PathLike[str]]) -> list[str]:
+        account = self._os_user()
+        if account is None:
+            return [os.fspath(a) for a in argv]
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            raise ServiceError(
+                "setpriv (util-linux) is needed to run PostgreSQL as an unprivileged user"
+            )
+        return [
+            setpriv, f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--init-groups",
+            "--", *(os.fspath(a) for a in argv),
+        ]  # fmt: skip
+
+    def _run(
+        self, argv: Sequence[str | os.PathLike[str]], what: str
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            self._as_user(argv), cwd=self.home, capture_output=True, text=True, check=False
+        )
+        if proc.returncode != 0:
+            raise ServiceError(
+                f"{what} failed (exit {proc.returncode}):\n{proc.stdout}{proc.stderr}"
+            )
+        return proc
+
+    def _give(self, path: Path) -> None:
+        """Hand ``path`` to the server's OS user (no-op when we are that user)."""
+        account = self._os_user()
+        if account is not None and path.stat().st_uid != account.pw_uid:
+            os.chown(path, account.pw_uid, account.pw_gid)
+
+    def _check_reachable(self) -> None:
+        account = self._os_user()
+        if account is None:
+            return
+        probe = subprocess.run(self._as_user(["test", "-w", str(self.home)]), check=False)
+        if probe.returncode == 0:
+            return
+        blocking = next(
+            (
+                p
+                for p in reversed(self.home.parents)
+                if subprocess.run(self._as_user(["test", "-x", str(p)]), check=False).returncode
+            ),
+            self.home,
+        )
+        raise ServiceError(
+            f"PostgreSQL refuses to run as root, so it runs as {account.pw_name!r}, which cannot "
+            f"reach {self.home}: {blocking} is not searchable by that user. Put the service's "
+            f"home elsewhere (e.g. MARKETLAKE_STACK_DIR) or allow it: chmod o+x {blocking}"
+        )
+
+    # -- configure ----------------------------------------------------------------------
+    def _prepare(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.socket_dir.mkdir(exist_ok=True)
+        for path in (self.home, self.socket_dir):
+            self._give(path)
+            path.chmod(0o700)
+        self._check_reachable()
+        sock = self.socket_dir / f".s.PGSQL.{self.port}"
+        if len(os.fsencode(sock)) > SOCKET_PATH_MAX:
+            raise ServiceError(
+                f"the socket path {sock} is longer than {SOCKET_PATH_MAX} bytes: use a shorter home"
+            )
+
+    def _ensure_password(self) -> str:
+        if self.password_file.exists():
+            self.password_file.chmod(0o600)
+            return self.password
+        if (self.data_dir / "PG_VERSION").exists():
+            raise ServiceError(
+                f"{self.data_dir} exists but its password file {self.password_file} is gone: "
+                "restore it, or remove the data directory to start afresh"
+            )
+        password = secrets.token_urlsafe(24)
+        fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(password + "\n")
+        return password
+
+    def _initdb(self, bindir: Path, password: str) -> None:
+        if (self.data_dir / "PG_VERSION").exists():
+            return
+        staging = self.home / "data.initdb"
+        shutil.rmtree(staging, ignore_errors=True)
+        pwfile = self.home / ".initdb-password"  # readable by the server's user, removed at once
+        pwfile.unlink(missing_ok=True)
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(password + "\n")
+        self._give(pwfile)
+        try:
+            self._run(
+                [bindir / "initdb", "-D", staging, "-U", self.user, f"--pwfile={pwfile}",
+                 "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C"],
+                "initdb",
+            )  # fmt: skip
+        finally:
+            pwfile.unlink(missing_ok=True)
+        staging.rename(self.data_dir)
+
+    def configure(self) -> None:
+        """Write the cluster's settings and pg_hba.conf (every start; the data dir must exist)."""
+        settings = {
+            "listen_addresses": _conf_str(self.host),
+            "port": str(self.port),
+            "unix_socket_directories": _conf_str(str(self.socket_dir)),
+            "max_connections": str(self.max_connections),
+            "shared_buffers": _conf_str(f"{self.shared_buffers_mb}MB"),
+            "work_mem": _conf_str("4MB"),
+            "maintenance_work_mem": _conf_str("64MB"),
+            "effective_cache_size": _conf_str("512MB"),
+            "max_wal_size": _conf_str("1GB"),
+            "password_encryption": _conf_str("scram-sha-256"),
+            "logging_collector": "off",
+            "log_destination": _conf_str("stderr"),
+            "log_line_prefix": _conf_str("%m [%p] %q%u@%d "),
+            "log_timezone": _conf_str("UTC"),
+            "timezone": _conf_str("UTC"),
+            "lc_messages": _conf_str("C"),
+        }
+        self._write(
+            self.data_dir / "marketlake.conf",
+            "# written by marketlake on every start; edits are overwritten\n"
+            + "".join(f"{k} = {v}\n" for k, v in settings.items()),
+        )
+        main = self.data_dir / "postgresql.conf"
+        include = "include 'marketlake.conf'"
+        if include not in main.read_text():
+            with main.open("a") as f:
+                f.write(f"\n{include}  # marketlake's settings, last so they win\n")
+        self._write(
+            self.data_dir / "pg_hba.conf",
+            "# written by marketlake on every start: passwords (scram-sha-256) only\n"
+            "# TYPE  DATABASE  USER  ADDRESS       METHOD\n"
+            "local   all       all                 scram-sha-256\n"
+            f"host    all       all   {self.host}/32  scram-sha-256\n",
+        )
+
+    def _write(self, path: Path, text: str) -> None:
+        path.write_text(text)
+        path.chmod(0o600)
+        self._give(path)
+
+    # -- run ----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Install check, initdb on first start, start, wait until healthy, create the database."""
+        bindir = self.install()
+        if self.process.pid() is None or not self.healthy():
+            self._prepare()
+            self._initdb(bindir, self._ensure_password())
+            self.configure()
+            self._launch(bindir)
+        self.ensure_database(self.database)
+
+    def _launch(self, bindir: Path) -> None:
+        for attempt in (1, 2):
+            self.process.start(self._as_user([bindir / "postgres", "-D", self.data_dir]))
+            try:
+                if wait_until(self._ready, self.start_timeout, interval=0.3):
+                    return
+                problem = (
+                    f"did not accept connections on {self.address} in {self.start_timeout:.0f}s"
+                )
+            except _Exited:
+                problem = "exited during start"
+            self.process.stop(timeout=15)
+            if attempt == 2:
+                raise ServiceError(
+                    f"PostgreSQL {problem} (twice); log {self.process.log_file}:\n"
+                    + self.process.log_tail()
+                )
+            time.sleep(2.0)  # e.g. backends of a killed server still hold its shared memory
+
+    def _ready(self) -> bool:
+        if self.process.pid() is None:
+            raise _Exited
+        return self.healthy()
+
+    def healthy(self, timeout: float = 3.0) -> bool:
+        """A real connection as the superuser answers ``select 1``."""
+        try:  # cheap first: is anything listening?
+            socket.create_connection((self.host, self.port), timeout=1.0).close()
+        except OSError:
+            return False
+        try:
+            with psycopg.connect(
+                self.dsn_for("postgres"), connect_timeout=max(1, round(timeout))
+            ) as conn:
+                return conn.execute("select 1").fetchone() == (1,)
+        except (psycopg.Error, ServiceError):
+            return False
+
+    def ensure_database(self, name: str) -> bool:
+        """Create database ``name`` (owned by the superuser) unless it exists; True if created."""
+        with psycopg.connect(self.dsn_for("postgres"), autocommit=True, connect_timeout=5) as conn:
+            if conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone():
+                return False
+            try:
+                conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+            except psycopg.errors.DuplicateDatabase:
+                return False  # someone else created it meanwhile
+            return True
+
+    def stop(self) -> bool:
+        """``pg_ctl stop -m fast`` (clients disconnected, clean checkpoint); SIGTERM/SIGKILL if that fails."""
+        if self.process.pid() is None:
+            return False
+        try:
+            pg_ctl = self.install() / "pg_ctl"
+            subprocess.run(
+                self._as_user([pg_ctl, "stop", "-D", self.data_dir, "-m", "fast", "-w", "-t", "60"]),
+                cwd=self.home, capture_output=True, check=False, timeout=90,
+            )  # fmt: skip
+        except (ServiceError, OSError, subprocess.TimeoutExpired):
+            pass
+        self.process.stop(timeout=30)  # reaps it, or escalates if pg_ctl could not stop it
+        return True
+
+    def kill(self) -> None:
+        """kill -9 of the postmaster, as a crash would (tests); its backends exit on their own."""
+        self.process.kill()
+
+    def status(self) -> dict[str, object]:
+        pid = self.process.pid()
+        state = "stopped" if pid is None else ("healthy" if self.healthy() else "starting")
+        return {
+            "service": self.name,
+            "state": state,
+            "address": self.address,
+            "pid": pid,
+            "data_dir": str(self.data_dir),
+            "log": str(self.process.log_file),
+            "installed": self._installed(),
+        }

@@ -1,0 +1,1 @@
+"""Trino (one node, coordinator and worker) from Maven Central."""

@@ -1,0 +1,464 @@
+"""Trino (one node: coordinator and worker) installed from Maven Central, run on Java 24+.
+
+Why this shape. The full ``io.trino:trino-server`` tarball is about 800 MB,
+nearly all of it connectors the platform never uses, so the install takes the
+engine alone, ``io.trino:trino-server-core:<v>:tar.gz`` (about 190 MB), plus
+the plugin zips it needs: ``trino-iceberg`` (the lake) and ``trino-memory``
+(a catalog that needs no other service). Each archive is checked against the
+SHA-1 Maven Central publishes beside it and unpacked once into
+``<cache>/trino/<version>/``; a marker file makes a second install a no-op.
+476 is the newest release whose server-core tarball and plugin zips are on
+Maven Central (later releases publish jars only).
+
+Start: write ``config.properties`` (node and server settings), ``jvm.config``,
+``log.properties`` and one ``catalog/<name>.properties`` per catalog the caller
+passes under ``<home>/etc``, then run ``io.trino.server.TrinoServer`` on a
+JDK 24+ directly (the command Trino's launcher would build, without the
+launcher), bound to 127.0.0.1, and wait until ``/v1/info`` reports that
+startup finished and ``SELECT 1`` answers. The first start on two loaded cores
+can be slow, so a start that times out is retried once. Catalogs are read at
+start only (static catalog management): changing them needs a restart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import resource
+import shutil
+import tarfile
+import urllib.request
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deploy.process import ManagedProcess, ServiceError, wait_until
+
+TRINO_VERSION = "476"
+MIN_JAVA = 24  # Trino 476 refuses older JDKs (the docs name 24.0.1; 25 works)
+MAVEN_CENTRAL = "https://repo.maven.apache.org/maven2"
+# plugin directory name -> artifactId of its zip (io.trino:<artifactId>:<version>:zip)
+PLUGINS = {"iceberg": "trino-iceberg", "memory": "trino-memory"}
+_CATALOG_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+# Trino's recommended jvm.config (docs: installation/deployment, and the lines its
+# own tests and Docker image add for Java 24+), minus heap dumps (a 2-3 GB file
+# per OutOfMemoryError) and the RAM percentages (we size the heap explicitly).
+JVM_OPTIONS = (
+    "-server",
+    "-XX:+UseG1GC",
+    "-XX:G1HeapRegionSize=32M",
+    "-XX:+ExplicitGCInvokesConcurrent",
+    "-XX:+ExitOnOutOfMemoryError",
+    "-XX:-OmitStackTraceInFastThrow",
+    "-XX:ReservedCodeCacheSize=256M",
+    "-XX:PerMethodRecompilationCutoff=10000",
+    "-XX:PerBytecodeRecompilationCutoff=10000",
+    "-Djdk.attach.allowAttachSelf=true",
+    "-Djdk.nio.maxCachedBufferSize=2000000",
+    "-Dfile.encoding=UTF-8",
+    "-XX:+EnableDynamicAgentLoading",
+    "-XX:+UnlockDiagnosticVMOptions",
+    "-XX:G1NumCollectionsKeepPinned=10000000",
+    "--add-modules=jdk.incubator.vector",
+    "--sun-misc-unsafe-memory-access=allow",
+    "--enable-native-access=ALL-UNNAMED",
+)
+
+
+@dataclass
+class TrinoService:
+    """One local Trino node; ``home`` holds config, data, log and pid file.
+
+    ``catalogs`` maps a catalog name to its properties (``connector.name`` and
+    the connector's settings), written to ``etc/catalog/<name>.properties`` on
+    every start; nothing else is configured. See ``iceberg_jdbc_catalog`` and
+    ``memory_catalog`` for the two connectors the install ships.
+    """
+
+    home: Path
+    cache: Path
+    host: str = "127.0.0.1"
+    port: int = 18080
+    heap_mb: int = 2560
+    catalogs: dict[str, dict[str, str]] = field(default_factory=dict)
+    java: str | None = None  # default: java_for_trino()
+    user: str = "marketlake"
+    start_timeout: float = 180.0
+    maven_repository: str = MAVEN_CENTRAL
+
+    name = "trino"
+
+    def __post_init__(self) -> None:
+        self.process = ManagedProcess("trino", self.home, marker=str(self.config_file))
+
+    # -- locations ------------------------------------------------------------------
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
+    @property
+    def install_dir(self) -> Path:
+        return self.cache / "trino" / TRINO_VERSION
+
+    @property
+    def etc_dir(self) -> Path:
+        return self.home / "etc"
+
+    @property
+    def config_file(self) -> Path:
+        return self.etc_dir / "config.properties"
+
+    @property
+    def catalog_dir(self) -> Path:
+        return self.etc_dir / "catalog"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    # -- install ------------------------------------------------------------------------
+    def install(self) -> Path:
+        """Download and unpack server core and plugins (once; cached outside the repository)."""
+        marker = self.install_dir / ".complete"
+        if marker.exists():
+            return self.install_dir
+        self.install_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.install_dir.with_name(f"{TRINO_VERSION}.partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        downloads = tmp / "downloads"
+        downloads.mkdir(parents=True)
+        core = self._download("trino-server-core", "tar.gz", downloads)
+        with tarfile.open(core) as tar:
+            tar.extractall(tmp, filter="data")
+        core.unlink()
+        top = tmp / f"trino-server-core-{TRINO_VERSION}"
+        for child in top.iterdir():
+            child.rename(tmp / child.name)
+        top.rmdir()
+        for plugin, artifact in PLUGINS.items():
+            archive = self._download(artifact, "zip", downloads)
+            with zipfile.ZipFile(archive) as zf:
+                zf.extractall(downloads / plugin)
+            archive.unlink()
+            (downloads / plugin / f"{artifact}-{TRINO_VERSION}").rename(tmp / "plugin" / plugin)
+        shutil.rmtree(downloads)
+        if not any((tmp / "lib").glob("io.trino_trino-server-main-*.jar")):
+            raise ServiceError(f"Trino {TRINO_VERSION} server core is incomplete in {tmp}")
+        shutil.rmtree(self.install_dir, ignore_errors=True)
+        tmp.rename(self.install_dir)
+        marker.write_text(TRINO_VERSION)
+        return self.install_dir
+
+    def _download(self, artifact: str, ext: str, into: Path) -> Path:
+        """io.trino:<artifact>:<version>:<ext> from the Maven repository, SHA-1 checked."""
+        name = f"{artifact}-{TRINO_VERSION}.{ext}"
+        url = f"{self.maven_repository.rstrip('/')}/io/trino/{artifact}/{TRINO_VERSION}/{name}"
+        target = into / name
+        digest = hashlib.sha1()
+        try:
+            with urllib.request.urlopen(f"{url}.sha1", timeout=60) as resp:
+                expected = resp.read().decode().split()[0].strip().lower()
+            with urllib.request.urlopen(url, timeout=60) as resp, target.open("wb") as out:
+                while chunk := resp.read(1 << 20):
+                    digest.update(chunk)
+                    out.write(chunk)
+        except OSError as exc:
+            raise ServiceError(f"could not download {url}: {exc}") from exc
+        if digest.hexdigest() != expected:
+            raise ServiceError(f"{url}: SHA-1 {digest.hexdigest()} != published {expected}")
+        return target
+
+    # -- configure ----------------------------------------------------------------------
+    def configure(self) -> None:
+        """Write server, JVM, log and catalog configuration under ``home/etc``."""
+        for name, props in self.catalogs.items():
+            if not _CATALOG_NAME.match(name):
+                raise ServiceError(f"catalog name {name!r}: use lowercase letters, digits, _")
+            if "connector.name" not in props:
+                raise ServiceError(f"catalog {name!r} has no connector.name")
+        self.catalog_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.home / "tmp").mkdir(parents=True, exist_ok=True)
+        # node.* normally sit in node.properties, which only the launcher reads (and
+        # turns into -D flags); the server reads one file, so they go in config.properties.
+        _write_properties(
+            self.config_file,
+            {
+                "node.environment": "marketlake",
+                "node.id": "marketlake-trino-1",
+                "node.bind-ip": self.host,
+                "node.internal-address": self.host,
+                "coordinator": "true",
+                "node-scheduler.include-coordinator": "true",
+                "http-server.http.port": str(self.port),
+                "discovery.uri": self.url,
+                "plugin.dir": str(self.install_dir / "plugin"),
+                "query.max-memory": f"{max(self.heap_mb * 4 // 10, 256)}MB",
+                "query.max-memory-per-node": f"{max(self.heap_mb * 3 // 10, 128)}MB",
+                "http-server.log.path": str(self.data_dir / "var" / "log" / "http-request.log"),
+                "log.levels-file": str(self.etc_dir / "log.properties"),
+            },
+        )
+        (self.etc_dir / "jvm.config").write_text("\n".join(self._jvm_options()) + "\n")
+        _write_properties(self.etc_dir / "log.properties", {"io.trino": "INFO"})
+        for stale in self.catalog_dir.glob("*.properties"):
+            if stale.stem not in self.catalogs:
+                stale.unlink()
+        for name, props in self.catalogs.items():
+            _write_properties(self.catalog_dir / f"{name}.properties", props, private=True)
+
+    def _jvm_options(self) -> list[str]:
+        return [
+            f"-Xmx{self.heap_mb}m",
+            *JVM_OPTIONS,
+            f"-Djava.io.tmpdir={self.home / 'tmp'}",
+            f"-XX:ErrorFile={self.home / 'hs_err_pid%p.log'}",
+        ]
+
+    def command(self) -> list[str]:
+        """The java command line that runs the server (what Trino's launcher would exec)."""
+        java = self.java or java_for_trino()
+        return [
+            java,
+            "-cp",
+            f"{self.install_dir / 'lib'}/*",
+            *self._jvm_options(),
+            f"-Dconfig={self.config_file}",
+            "io.trino.server.TrinoServer",
+        ]
+
+    # -- run ----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Install if needed, start and wait until healthy (one retry on a slow start)."""
+        self.install()
+        if self.process.pid() is not None and self.healthy():
+            return
+        argv = self.command()  # resolves Java first: a clear error before anything runs
+        self.configure()
+        _raise_open_files_limit(8192)  # Trino refuses to start below 4096 descriptors
+        for attempt in (1, 2):
+            self.process.start(argv)
+            if wait_until(self._ready, self.start_timeout, interval=2.0):
+                return
+            self.process.stop(timeout=30)
+            if attempt == 2:
+                raise ServiceError(
+                    f"Trino did not become healthy on {self.url} in "
+                    f"{self.start_timeout:.0f}s (twice); log {self.process.log_file}:\n"
+                    + self.process.log_tail(40)
+                )
+
+    def _ready(self) -> bool:
+        if self.process.pid() is None:
+            raise ServiceError(f"Trino exited during start; log:\n{self.process.log_tail(40)}")
+        return self.healthy()
+
+    def info(self, timeout: float = 3.0) -> dict[str, Any] | None:
+        """``GET /v1/info`` (version, uptime, ``starting``), or None when nothing answers."""
+        try:
+            with urllib.request.urlopen(f"{self.url}/v1/info", timeout=timeout) as resp:
+                data: dict[str, Any] = json.load(resp)
+                return data
+        except (OSError, ValueError):
+            return None
+
+    def healthy(self, timeout: float = 10.0) -> bool:
+        """Startup finished (``/v1/info`` says starting=false) and ``SELECT 1`` answers."""
+        info = self.info()
+        if info is None or info.get("starting", True):
+            return False
+        try:
+            return self.execute("SELECT 1", timeout=timeout) == [[1]]
+        except Exception:
+            return False
+
+    def connect(
+        self, catalog: str | None = None, schema: str | None = None, timeout: float = 60.0
+    ) -> Any:
+        """A DB-API connection (the ``trino`` client) to this node."""
+        import trino
+
+        return trino.dbapi.connect(  # type: ignore[no-untyped-call]
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            catalog=catalog,
+            schema=schema,
+            http_scheme="http",
+            request_timeout=timeout,
+        )
+
+    def execute(self, sql: str, timeout: float = 60.0) -> list[list[Any]]:
+        """Run one statement and return all its rows."""
+        conn = self.connect(timeout=timeout)
+        try:
+            cur = conn.cursor()
+            cur.execute(sql)
+            return [list(row) for row in cur.fetchall()]
+        finally:
+            conn.close()
+
+    def stop(self) -> bool:
+        return self.process.stop(timeout=60)
+
+    def kill(self) -> None:
+        self.process.kill()
+
+    def status(self) -> dict[str, object]:
+        pid = self.process.pid()
+        state = "stopped" if pid is None else ("healthy" if self.healthy() else "starting")
+        return {
+            "service": self.name,
+            "state": state,
+            "address": self.address,
+            "pid": pid,
+            "data_dir": str(self.data_dir),
+            "log": str(self.process.log_file),
+            "installed": (self.install_dir / ".complete").exists(),
+            "version": TRINO_VERSION,
+            "catalogs": sorted(self.catalogs),
+        }
+
+
+# -- catalogs -------------------------------------------------------------------------
+def memory_catalog() -> dict[str, str]:
+    """Tables held in the node's memory: needs no other service (tests, scratch work)."""
+    return {"connector.name": "memory"}
+
+
+def iceberg_jdbc_catalog(
+    *,
+    catalog_name: str,
+    jdbc_url: str,
+    jdbc_user: str,
+    jdbc_password: str,
+    warehouse: str,
+    s3_endpoint: str,
+    s3_access_key: str,
+    s3_secret_key: str,
+    s3_region: str = "us-east-1",
+) -> dict[str, str]:
+    """Iceberg on Iceberg's JDBC catalog (PostgreSQL) with data on S3 (MinIO or any S3).
+
+    ``catalog_name`` must equal pyiceberg's ``SqlCatalog`` name: both keep their
+    rows in the same ``iceberg_tables`` table, keyed by it (Trino does not create
+    that table; pyiceberg does). ``jdbc_url`` is ``jdbc:postgresql://host:port/db``;
+    ``warehouse`` is where new schemas go, e.g. ``s3://lake/warehouse``.
+    """
+    return {
+        "connector.name": "iceberg",
+        "iceberg.catalog.type": "jdbc",
+        "iceberg.jdbc-catalog.catalog-name": catalog_name,
+        "iceberg.jdbc-catalog.driver-class": "org.postgresql.Driver",
+        "iceberg.jdbc-catalog.connection-url": jdbc_url,
+        "iceberg.jdbc-catalog.connection-user": jdbc_user,
+        "iceberg.jdbc-catalog.connection-password": jdbc_password,
+        "iceberg.jdbc-catalog.default-warehouse-dir": warehouse,
+        "fs.native-s3.enabled": "true",
+        "s3.endpoint": s3_endpoint,
+        "s3.region": s3_region,
+        "s3.path-style-access": "true",
+        "s3.aws-access-key": s3_access_key,
+        "s3.aws-secret-key": s3_secret_key,
+    }
+
+
+# -- helpers --------------------------------------------------------------------------
+def java_for_trino() -> str:
+    """A ``java`` of JDK 24+ with the jdk.incubator.vector module.
+
+    Looked for in order: ``$TRINO_JAVA_HOME``, ``$MARKETLAKE_TRINO_JAVA_HOME``,
+    ``$JAVA_HOME`` (if new enough), then the newest JDK under /usr/lib/jvm.
+    """
+    for var in ("TRINO_JAVA_HOME", "MARKETLAKE_TRINO_JAVA_HOME"):
+        if home := os.environ.get(var):
+            java = Path(home) / "bin" / "java"
+            if not java.is_file():
+                raise ServiceError(f"${var}={home} has no bin/java")
+            problem = _jdk_problem(Path(home))
+            if problem:
+                raise ServiceError(f"${var}={home}: {problem}")
+            return str(java)
+    candidates: list[Path] = []
+    if home := os.environ.get("JAVA_HOME"):
+        candidates.append(Path(home))
+    jvm = Path("/usr/lib/jvm")
+    if jvm.is_dir():
+        found = [p for p in jvm.iterdir() if p.is_dir() and not p.is_symlink()]
+        candidates += sorted(found, key=lambda p: _jdk_version(p) or 0, reverse=True)
+    for home_dir in candidates:
+        if (home_dir / "bin" / "java").is_file() and _jdk_problem(home_dir) is None:
+            return str(home_dir / "bin" / "java")
+    raise ServiceError(
+        f"Trino {TRINO_VERSION} needs a JDK {MIN_JAVA}+ with jdk.incubator.vector "
+        "(e.g. Temurin 25); none found in $TRINO_JAVA_HOME, $JAVA_HOME or /usr/lib/jvm. "
+        "Install one and set TRINO_JAVA_HOME to it."
+    )
+
+
+def _release(home: Path) -> dict[str, str]:
+    try:
+        text = (home / "release").read_text()
+    except OSError:
+        return {}
+    pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line)
+    return {k.strip(): v.strip().strip('"') for k, v in pairs}
+
+
+def _jdk_version(home: Path) -> int | None:
+    version = _release(home).get("JAVA_VERSION", "")
+    head = version.split(".", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def _jdk_problem(home: Path) -> str | None:
+    """Why this JDK cannot run Trino, or None (judged from its ``release`` file)."""
+    release = _release(home)
+    version = _jdk_version(home)
+    if version is None:
+        return "no readable release file (JAVA_VERSION)"
+    if version < MIN_JAVA:
+        return f"Java {version} is too old (Trino {TRINO_VERSION} needs {MIN_JAVA}+)"
+    modules = release.get("MODULES")
+    if modules is not None and "jdk.incubator.vector" not in modules.split():
+        return "the JDK lacks the jdk.incubator.vector module"
+    return None
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+
+
+def _write_properties(path: Path, props: dict[str, str], private: bool = False) -> None:
+    """A Java .properties file (values escaped); ``private`` files are readable by owner only."""
+    lines = []
+    for key, value in props.items():
+        if not key or any(c in key for c in " =:\n#!"):
+            raise ServiceError(f"{path.name}: invalid property name {key!r}")
+        value = _escape(str(value))
+        if value.startswith(" "):
+            value = "\\" + value
+        lines.append(f"{key}={value}\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(lines))
+    if private:
+        tmp.chmod(0o600)
+    tmp.replace(path)
+
+
+def _raise_open_files_limit(wanted: int) -> None:
+    """Raise this process's soft descriptor limit (inherited by the server) if it is low."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        if target > soft:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
