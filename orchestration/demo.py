@@ -149,7 +149,7 @@ def summarise(result: DayResult, counts: dict[str, int], out_dir: Path) -> dict[
         "session_open_ns": result.open_ns,
         "session_close_ns": result.close_ns,
         "counts": counts,
-        "late_trades": result.bars.late_trades,
+        "late_trades": result.late_trades,
         "output_dir": str(out_dir),
         "symbols": symbols,
         "members": result.members.summary(cfg.obligation),

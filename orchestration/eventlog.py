@@ -6,8 +6,17 @@ from orchestration.settings import Settings
 from streaming.transport.base import EventLog
 
 
-def open_event_log(settings: Settings, read_your_writes: bool = True) -> EventLog:
-    """SQLite file (embedded) or Kafka (stack), optionally under a namespace."""
+def open_event_log(
+    settings: Settings,
+    read_your_writes: bool = True,
+    shared_groups: bool = False,
+    instance: str = "0",
+) -> EventLog:
+    """SQLite file (embedded) or Kafka (stack), optionally under a namespace.
+
+    ``shared_groups``: this process is one of several instances of a service
+    splitting its input partitions (Kafka only; ``instance`` must be unique).
+    """
     log: EventLog
     if settings.event_log == "kafka":
         from streaming.transport.kafka import KafkaEventLog
@@ -17,6 +26,8 @@ def open_event_log(settings: Settings, read_your_writes: bool = True) -> EventLo
             client_id=f"marketlake-{settings.namespace or 'default'}",
             retention_hours=settings.kafka_retention_hours,
             read_your_writes=read_your_writes,
+            shared_groups=shared_groups,
+            instance=instance,
         )
     else:
         from streaming.transport.sqlite import SqliteEventLog

@@ -1,45 +1,71 @@
-"""The live core's services as processes, configured from settings."""
+"""The live core's services as processes, configured from settings.
+
+``matcher`` and ``bars`` consume, process and produce exactly once and run
+until told to stop; several matcher instances can share one consumer group
+(``shared``), each owning some partitions. ``simulator`` (the liquidity
+simulator and, unless switched off, the members) and ``members`` (members
+only) drive one session on a simulated clock as the single writer of
+``orders`` and exit after the close. ``all`` runs every one of them as a
+child process and stops them once the session is processed.
+"""
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 
 from orchestration.eventlog import open_event_log
 from orchestration.logging import get_logger
 from orchestration.settings import Settings
-from streaming.bars import BarBuilder
-from streaming.matcher import Matcher
-from streaming.refdata import load_members, load_securities
-from streaming.services.handlers import BarService, MatcherService
+from streaming.refdata import load_calendar, load_members, load_securities
+from streaming.services.day import DayConfig, Participants
+from streaming.services.handlers import (
+    BarService,
+    MatcherService,
+    ParticipantsService,
+    sharded_bars,
+    sharded_matcher,
+)
 from streaming.services.runner import ServiceMetrics, ServiceRunner, serve_http
-from streaming.transport.base import TOPICS, Handler
+from streaming.transport.base import TOPICS, EventLog, Handler, caught_up
+
+
+class SessionStopped(Exception):
+    """SIGTERM/SIGINT while a session was being driven."""
 
 
 @dataclass(frozen=True)
 class ServiceSpec:
     group: str
     inputs: tuple[str, ...]
-    make: Callable[[Settings], Callable[[], Handler]]
+    make: Callable[[Settings, EventLog], Callable[[], Handler]]
 
 
-def _matcher(settings: Settings) -> Callable[[], Handler]:
+def _matcher(settings: Settings, log: EventLog) -> Callable[[], Handler]:
     securities = load_securities(settings.securities_csv)
     members = [m.member_id for m in load_members(settings.members_csv)]
+    partitions = log.partitions("orders")
+    if log.partitions("control") != partitions:
+        raise ValueError("control and orders must have the same number of partitions")
 
     def make() -> Handler:
-        return MatcherService(
-            Matcher(securities, members, stp=settings.stp_mode, band_pct=settings.price_band_pct)
+        return sharded_matcher(
+            securities, members, partitions, stp=settings.stp_mode, band_pct=settings.price_band_pct
         )
 
     return make
 
 
-def _bars(settings: Settings) -> Callable[[], Handler]:
+def _bars(settings: Settings, log: EventLog) -> Callable[[], Handler]:
     def make() -> Handler:
-        return BarService(BarBuilder(grace_ns=settings.bar_grace_ms * 1_000_000))
+        return sharded_bars(settings.bar_grace_ms * 1_000_000)
 
     return make
 
@@ -48,22 +74,50 @@ SERVICES: dict[str, ServiceSpec] = {
     "matcher": ServiceSpec(MatcherService.group, MatcherService.inputs, _matcher),
     "bars": ServiceSpec(BarService.group, BarService.inputs, _bars),
 }
+DRIVERS = ("simulator", "members")
+NAMES = (*DRIVERS, *SERVICES, "all")
 
 
-def run_sidecar(name: str, settings: Settings, port: int, max_records: int) -> None:
-    """Run one service until SIGTERM/SIGINT; the current step always completes."""
-    spec = SERVICES[name]
-    log = open_event_log(settings, read_your_writes=False)  # readers downstream poll
-    log.create_topics(TOPICS, settings.kafka_partitions if settings.event_log == "kafka" else 1)
-    metrics = ServiceMetrics(name)
-    runner = ServiceRunner(log, spec.group, spec.inputs, spec.make(settings), metrics, max_records)
-    stop = threading.Event()
+def _partitions(settings: Settings) -> int:
+    return settings.kafka_partitions if settings.event_log == "kafka" else 1
+
+
+def _on_signals(stop: threading.Event) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    server = serve_http(port, metrics, runner.healthy)
+
+
+def run_sidecar(
+    name: str,
+    settings: Settings,
+    port: int,
+    max_records: int,
+    shared: bool = False,
+    instance: str = "0",
+) -> None:
+    """Run one service until SIGTERM/SIGINT; the current step always completes."""
+    spec = SERVICES[name]
+    # readers downstream poll, so a step need not wait until its writes are visible
+    log = open_event_log(settings, read_your_writes=False, shared_groups=shared, instance=instance)
+    log.create_topics(TOPICS, _partitions(settings))
     logger = get_logger(f"sidecar.{name}")
+    metrics = ServiceMetrics(name)
+    runner = ServiceRunner(
+        log, spec.group, spec.inputs, spec.make(settings, log), metrics, max_records,
+        on_assignment=lambda owned, replayed: logger.info(
+            "partitions assigned", partitions=[f"{t}-{p}" for t, p in owned], replayed=replayed
+        ),
+    )  # fmt: skip
+    stop = threading.Event()
+    _on_signals(stop)
+    server = serve_http(port, metrics, runner.healthy)
     logger.info(
-        "service starting", transport=settings.event_log, namespace=settings.namespace, port=port
+        "service starting",
+        transport=settings.event_log,
+        namespace=settings.namespace,
+        port=port,
+        instance=instance,
+        shared=shared,
     )
     try:
         runner.run(stop)
@@ -71,3 +125,162 @@ def run_sidecar(name: str, settings: Settings, port: int, max_records: int) -> N
         server.shutdown()
         log.close()
         logger.info("service stopped", consumed=metrics.consumed._value.get())
+
+
+def drive_session(
+    settings: Settings,
+    day: date,
+    seed: int,
+    port: int,
+    simulator: bool = True,
+    members: bool = True,
+    speed: float = 0.0,
+    timeout: float = 300.0,
+    stop: threading.Event | None = None,
+) -> int:
+    """Send one session's orders, cycle by cycle, waiting for the matcher after each write.
+
+    After every write the driver waits until the matcher group has committed
+    past it and its outputs are readable, then consumes the executions and
+    book tops it caused (exactly once, as group ``participants``) before the
+    next cycle. The log therefore equals the in-process ``run_day`` of the same
+    date and seed, however many matcher instances share the work. ``speed``
+    > 0 paces the simulated clock against the wall clock (1.0 = real time).
+    Returns the number of order requests sent.
+    """
+    name = "simulator" if simulator else "members"
+    logger = get_logger(f"sidecar.{name}")
+    calendar = load_calendar(settings.calendar_toml)
+    if not calendar.is_trading_day(day):
+        raise ValueError(f"{day} is not a trading day on {calendar.exchange}")
+    cfg = DayConfig(
+        day,
+        seed,
+        load_securities(settings.securities_csv),
+        load_members(settings.members_csv),
+        calendar,
+        stp=settings.stp_mode,
+        band_pct=settings.price_band_pct,
+        grace_ns=settings.bar_grace_ms * 1_000_000,
+    )
+    log = open_event_log(settings, read_your_writes=True, instance=name)
+    log.create_topics(TOPICS, _partitions(settings))
+    if any(log.end_offsets("orders").values()):
+        log.close()
+        raise ValueError(
+            "the orders topic already holds a session: drive each session on fresh topics "
+            "(another MARKETLAKE_NAMESPACE) so it can be reproduced"
+        )
+    participants = Participants(log, cfg, simulator=simulator, members=members)
+    feedback = participants.feedback
+    metrics = ServiceMetrics(name)
+    if stop is None:
+        stop = threading.Event()
+        _on_signals(stop)
+    last_cycle = time.monotonic()
+    server = serve_http(port, metrics, lambda: time.monotonic() - last_cycle < timeout)
+    wall_start = time.monotonic()
+    counted = 0
+
+    def settle(written: dict[tuple[str, int], int]) -> None:
+        nonlocal last_cycle, counted
+        metrics.produced("orders", participants.sent - counted)
+        counted = participants.sent
+        deadline = time.monotonic() + timeout
+        warn_at = time.monotonic() + 10
+        pending = dict(written)
+        while pending:
+            if stop.is_set():
+                raise SessionStopped
+            by_topic = {t: log.committed(MatcherService.group, t) for t in {t for t, _ in pending}}
+            pending = {tp: off for tp, off in pending.items() if by_topic[tp[0]][tp[1]] < off}
+            if not pending:
+                break
+            now = time.monotonic()
+            if now > deadline:
+                raise TimeoutError(
+                    f"the matcher has not processed {sorted(pending)} in {timeout:.0f}s: "
+                    "is `marketlake sidecar matcher` running on the same event log?"
+                )
+            if now > warn_at:
+                logger.warning("waiting for the matcher", pending=len(pending))
+                warn_at = now + 10
+            time.sleep(0.001)
+        log.settle(ParticipantsService.inputs)
+        while n := log.step(ParticipantsService.group, ParticipantsService.inputs, feedback):
+            metrics.consumed.inc(n)
+        last_cycle = time.monotonic()
+        if speed > 0:  # the simulated clock may not run ahead of the wall clock
+            ahead = (participants.now_ns - participants.open_ns) / 1e9 / speed
+            wait = wall_start + ahead - time.monotonic()
+            if wait > 0:
+                stop.wait(wait)
+
+    logger.info("session starting", day=day.isoformat(), seed=seed, namespace=settings.namespace)
+    try:
+        sent = participants.run(settle)
+    finally:
+        server.shutdown()
+        log.close()
+    logger.info("session closed", day=day.isoformat(), orders=sent)
+    return sent
+
+
+def run_all(
+    settings: Settings,
+    day: date,
+    seed: int,
+    port: int,
+    matchers: int = 1,
+    speed: float = 0.0,
+) -> int:
+    """Every service as its own process; returns once the session is fully processed."""
+    logger = get_logger("sidecar.all")
+    log = open_event_log(settings)
+    log.create_topics(TOPICS, _partitions(settings))
+    env = {**os.environ, **_settings_env(settings)}
+    base = [sys.executable, "-m", "orchestration.cli", "sidecar"]
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    for i in range(matchers):
+        args = ["matcher", "--port", str(port + 1 + i)]
+        if matchers > 1:
+            args += ["--shared", "--instance", f"m{i}"]
+        children[f"matcher-{i}"] = subprocess.Popen([*base, *args], env=env)
+    children["bars"] = subprocess.Popen(
+        [*base, "bars", "--port", str(port + 1 + matchers)], env=env
+    )
+    stop = threading.Event()
+    _on_signals(stop)
+    try:
+        sent = drive_session(settings, day, seed, port, speed=speed, stop=stop)
+        for group, inputs in ((MatcherService.group, MatcherService.inputs),
+                              (BarService.group, BarService.inputs)):  # fmt: skip
+            _wait_caught_up(log, group, inputs, stop)
+        return sent
+    finally:
+        for child in children.values():
+            child.send_signal(signal.SIGTERM)
+        for name, child in children.items():
+            try:
+                child.wait(30)
+            except subprocess.TimeoutExpired:
+                logger.warning("child did not stop; killing", child=name)
+                child.kill()
+        log.close()
+
+
+def _wait_caught_up(
+    log: EventLog, group: str, inputs: tuple[str, ...], stop: threading.Event
+) -> None:
+    log.settle(inputs)
+    while not stop.is_set() and not caught_up(log, group, inputs):
+        time.sleep(0.1)
+
+
+def _settings_env(settings: Settings) -> dict[str, str]:
+    """The settings as MARKETLAKE_ variables, so child processes see the same ones."""
+    env: dict[str, str] = {}
+    for field, value in settings.model_dump().items():
+        if value is not None:
+            env[f"MARKETLAKE_{field.upper()}"] = str(value)
+    return env

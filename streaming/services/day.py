@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from streaming.bars import BarBuilder
 from streaming.calendar import TradingCalendar
 from streaming.events import ControlAction, OrderRequest, SessionControl, encode
 from streaming.matcher import StpMode
@@ -25,7 +24,9 @@ from streaming.services.handlers import (
     MatcherService,
     ParticipantsService,
     Sharded,
+    bar_builders,
     matchers,
+    sharded_bars,
     sharded_matcher,
 )
 from streaming.simulator import MarketSimulator, SimulatorConfig
@@ -55,7 +56,7 @@ class DayResult:
     open_ns: int
     close_ns: int
     matcher: Sharded
-    bars: BarBuilder
+    bars: Sharded
     members: Members
     simulator: MarketSimulator
     orders_sent: int
@@ -66,6 +67,10 @@ class DayResult:
         for shard in matchers(self.matcher):
             books.update(shard.snapshot())
         return dict(sorted(books.items()))
+
+    @property
+    def late_trades(self) -> int:
+        return sum(b.late_trades for b in bar_builders(self.bars))
 
 
 def _pump(log: EventLog, group: str, topics: Sequence[str], handler: Handler) -> int:
@@ -99,6 +104,7 @@ class Participants:
             self.simulator if simulator else None, self.members if members else None
         )
         self.open_ns, self.close_ns = cfg.calendar.session_bounds(cfg.day)
+        self.now_ns = self.open_ns - PRE_OPEN_NS  # the simulated clock
         self.sent = 0
 
     def steps(self) -> int:
@@ -106,6 +112,7 @@ class Participants:
         return max(1, -(-(self.close_ns - self.open_ns) // cycle_ns))
 
     def control(self, action: ControlAction, ts: int) -> dict[tuple[str, int], int]:
+        self.now_ns = ts
         ctl = SessionControl(action, ts, None, self.cfg.day.isoformat())
         return self.log.produce(
             broadcast("control", encode(ctl), ts, self.log.partitions("control"))
@@ -124,7 +131,7 @@ class Participants:
         pending = next(schedule, None)
         steps = self.steps()
         for step in range(steps):
-            t = self.open_ns + step * cycle_ns
+            t = self.now_ns = self.open_ns + step * cycle_ns
             requests: list[OrderRequest] = list(self.members.decide(t)) if self.with_members else []
             while pending is not None and pending[0] < t + cycle_ns:
                 ts, symbol = pending
@@ -162,11 +169,11 @@ def run_day(
     matcher = sharded_matcher(
         cfg.securities, member_ids, partitions, stp=cfg.stp, band_pct=cfg.band_pct
     )
-    builder = BarBuilder(grace_ns=cfg.grace_ns)
+    bars = sharded_bars(cfg.grace_ns)
     participants = Participants(log, cfg)
     services: list[tuple[str, tuple[str, ...], Handler]] = [
         (MatcherService.group, MatcherService.inputs, matcher),
-        (BarService.group, BarService.inputs, BarService(builder)),
+        (BarService.group, BarService.inputs, bars),
         (ParticipantsService.group, ParticipantsService.inputs, participants.feedback),
     ]
 
@@ -180,7 +187,7 @@ def run_day(
         participants.open_ns,
         participants.close_ns,
         matcher,
-        builder,
+        bars,
         participants.members,
         participants.simulator,
         sent,

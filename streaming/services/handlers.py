@@ -180,6 +180,21 @@ def sharded_matcher(
     return Sharded(make)
 
 
+def sharded_bars(grace_ns: int) -> Sharded:
+    """A bar builder per ``trades`` partition.
+
+    Each partition's trades arrive in event-time order, so a builder per
+    partition never sees a trade as late because another partition ran
+    ahead: the bars are the same however the partitions' records interleave.
+    """
+    return Sharded(lambda _: BarService(BarBuilder(grace_ns=grace_ns)))
+
+
+def bar_builders(service: Sharded) -> list[BarBuilder]:
+    """The bar builders of a sharded bar service, by partition."""
+    return [s.builder for _, s in sorted(service.shards.items()) if isinstance(s, BarService)]
+
+
 def matchers(service: Sharded) -> list[Matcher]:
     """The matchers of a sharded matcher service, by partition."""
     return [s.matcher for _, s in sorted(service.shards.items()) if isinstance(s, MatcherService)]

@@ -105,6 +105,28 @@ def align(reads: Sequence[Sequence[Record]], bound: int | None) -> list[Record]:
     return kept
 
 
+def caught_up(log: EventLog, group: str, topics: Sequence[str]) -> bool:
+    """Has ``group`` committed every readable record of ``topics``?
+
+    Exact on both transports: Kafka's end offsets count transaction markers,
+    so what lies between a committed position and the end is read, not counted.
+    """
+    for topic in topics:
+        done = log.committed(group, topic)
+        for part, end in log.end_offsets(topic).items():
+            start = done.get(part, 0)
+            if start < end:
+                unread = log.read(topic, part, start, end)
+                try:
+                    if next(iter(unread), None) is not None:
+                        return False
+                finally:
+                    close = getattr(unread, "close", None)
+                    if close is not None:
+                        close()
+    return True
+
+
 class UnknownTopicError(KeyError):
     """A topic that was never created; the message names it."""
 

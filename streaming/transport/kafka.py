@@ -43,7 +43,13 @@ from streaming.transport.base import (
 )
 
 _TS = "ts"
-_QUIET = {"log_level": 3}  # errors only; connection chatter stays out of the logs
+_QUIET = {"log_level": 3}
+_NOT_YET = {  # a new topic's partitions before their leader is known everywhere
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError._UNKNOWN_PARTITION,
+}  # errors only; connection chatter stays out of the logs
 
 
 def ts_header(ns: int) -> list[tuple[str, str | bytes | None]]:
@@ -122,6 +128,7 @@ class _Group:
         )
         self.producer.init_transactions(30)
         self.generation = 0
+        self.closing = False
         self.partitions: list[tuple[str, int]] = []
         self.position: dict[tuple[str, int], int] = {}
         self.eof_at: dict[tuple[str, int], int | None] = {}
@@ -134,6 +141,8 @@ class _Group:
             self._assigned(self.consumer, every)
 
     def _assigned(self, consumer: Consumer, tps: list[TopicPartition]) -> None:
+        if self.closing:  # a last rebalance while leaving the group: nothing to own
+            return
         committed = consumer.committed(tps, timeout=30) if tps else []
         self.partitions = sorted((tp.topic, tp.partition) for tp in committed)
         self.position = {(tp.topic, tp.partition): max(tp.offset, 0) for tp in committed}
@@ -146,6 +155,18 @@ class _Group:
         self.partitions, self.position, self.eof_at = [], {}, {}
         self.generation += 1
 
+    def restart(self) -> None:
+        """Fetch every owned partition again from its committed position.
+
+        The poll that delivered a new assignment may also have delivered
+        messages of it; they were dropped with the batch, so fetching resumes
+        from the positions the assignment started with.
+        """
+        self.consumer.assign(
+            [TopicPartition(t, p, self.position[(t, p)]) for t, p in self.partitions]
+        )
+        self.eof_at = dict.fromkeys(self.partitions)
+
     def rewind(self, to: dict[tuple[str, int], int]) -> None:
         for (t, p), off in to.items():
             self.consumer.seek(TopicPartition(t, p, off))
@@ -153,6 +174,7 @@ class _Group:
             self.eof_at[(t, p)] = None
 
     def close(self) -> None:
+        self.closing = True
         self.consumer.close()  # leaves the group at once: the others rebalance now
         self.producer.flush(10)
 
@@ -351,8 +373,19 @@ class KafkaEventLog:
         if not tps:
             return {}
         request = {TopicPartition(t, p): OffsetSpec.latest() for t, p in tps}  # type: ignore[no-untyped-call]
-        futures = self._admin.list_offsets(request, isolation_level=isolation, request_timeout=10)
-        return {(tp.topic, tp.partition): int(f.result(10).offset) for tp, f in futures.items()}
+        for attempt in range(50):  # a new topic's leaders take a moment to be known
+            futures = self._admin.list_offsets(
+                request, isolation_level=isolation, request_timeout=10
+            )
+            try:
+                return {
+                    (tp.topic, tp.partition): int(f.result(10).offset) for tp, f in futures.items()
+                }
+            except KafkaException as exc:
+                if exc.args[0].code() not in _NOT_YET or attempt == 49:
+                    raise
+                time.sleep(0.1)
+        raise AssertionError("unreachable")
 
     def _high(self, topic: str, partition: int) -> int:
         return self._ends([(topic, partition)])[(topic, partition)]
@@ -387,12 +420,16 @@ class KafkaEventLog:
     ) -> int:
         ctx = self._group(group, topics)
         if not ctx.partitions:  # shared group between assignments: polling joins it
+            generation = ctx.generation
             ctx.consumer.poll(0.1)
+            if ctx.generation != generation:
+                ctx.restart()  # that poll may have delivered (and so dropped) messages
             return 0
         generation = ctx.generation
         start = dict(ctx.position)
         reads = self._fetch(ctx, max_records)
-        if ctx.generation != generation:  # rebalanced while fetching: positions are reset
+        if ctx.generation != generation:  # rebalanced while fetching: start from committed
+            ctx.restart()
             return 0
         # a partition that has not reported its end may hold more: it bounds the others
         capped = [r[-1].timestamp for tp, r in reads.items() if r and ctx.eof_at[tp] is None]

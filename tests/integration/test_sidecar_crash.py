@@ -108,7 +108,10 @@ def test_matcher_killed_repeatedly_loses_and_duplicates_nothing(kafka, tmp_path,
         assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
         assert time.monotonic() < deadline, "matcher did not finish the session"
         time.sleep(0.2)
-    status, body = _get(port, "/health")
+    while (answer := _get(port, "/health"))[0] is None:  # the last start may still be importing
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    status, body = answer
     assert status == 200 and json.loads(body)["healthy"] is True
     status, metrics = _get(port, "/metrics")
     assert status == 200 and "marketlake_consumed_total" in metrics
