@@ -31,7 +31,7 @@ from streaming.matcher import Matcher
 from streaming.refdata import load_securities
 from streaming.services.handlers import MatcherService
 from streaming.transport.base import TOPICS, Output, partition_for
-from streaming.transport.kafka import KafkaEventLog, ts_header
+from streaming.transport.kafka import KafkaEventLog, take, ts_header
 from streaming.transport.namespace import NamespacedEventLog
 from streaming.workload import standard_mix
 
@@ -137,7 +137,8 @@ def _measure(bootstrap: str, ns: str, rate: int, seconds: float, seed: int) -> d
         firsts = 0
         deadline = time.monotonic() + seconds + WARMUP_S + 60
         while firsts < total and time.monotonic() < deadline:
-            for msg in consumer.consume(1000, 0.1):
+            # poll, then drain: consume(n, timeout) would hold messages until it has n
+            for msg in take(consumer, 1000, 0.1):
                 if msg.error():
                     continue
                 now = time.time_ns()

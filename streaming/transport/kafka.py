@@ -76,7 +76,7 @@ def _record(msg: Message) -> Record:
     )
 
 
-def _take(consumer: Consumer, limit: int, wait: float) -> list[Message]:
+def take(consumer: Consumer, limit: int, wait: float) -> list[Message]:
     """Whatever is fetched, up to ``limit``; waits at most ``wait`` for the first message.
 
     ``Consumer.consume(n, timeout)`` blocks until it has ``n`` messages or the
@@ -113,6 +113,7 @@ class _Group:
                 "auto.offset.reset": "earliest",
                 "enable.partition.eof": True,
                 "fetch.wait.max.ms": log.fetch_wait_ms,
+                "max.partition.fetch.bytes": 8 << 20,  # a 5,000-order step in one fetch
                 "partition.assignment.strategy": "range",
                 "session.timeout.ms": log.session_timeout_ms,
                 "heartbeat.interval.ms": max(500, log.session_timeout_ms // 4),
@@ -260,31 +261,40 @@ class KafkaEventLog:
 
     # -- writing ---------------------------------------------------------------------
     def _send(self, producer: Producer, outputs: Sequence[Output]) -> dict[tuple[str, int], int]:
-        """Produce inside the open transaction; returns the last offset per partition."""
+        """Produce inside the open transaction; returns the last offset per partition.
+
+        Only each partition's last message asks for a delivery report: an
+        idempotent producer delivers a partition's messages in order, so its
+        offset is the partition's last, and 400k callbacks a second are saved.
+        """
         last: dict[tuple[str, int], int] = {}
 
         def delivered(err: KafkaError | None, msg: Message) -> None:
             if err is None:
-                tp = (msg.topic() or "", msg.partition() or 0)
-                last[tp] = max(last.get(tp, -1), msg.offset() or 0)
+                last[(msg.topic() or "", msg.partition() or 0)] = msg.offset() or 0
 
-        for out in outputs:
-            args = (out.topic, out.value)
-            kwargs: dict[str, Any] = {
-                "key": out.key.encode() if out.key is not None else None,
-                "partition": target_partition(out, self.partitions(out.topic)),
-                "timestamp": max(out.timestamp // 1_000_000, 1),
-                "headers": ts_header(out.timestamp),
-                "on_delivery": delivered,
-            }
+        partitions = [target_partition(out, self.partitions(out.topic)) for out in outputs]
+        final = {
+            (out.topic, part): i
+            for i, (out, part) in enumerate(zip(outputs, partitions, strict=True))
+        }
+        is_final = set(final.values())
+        produce = producer.produce
+        for i, (out, part) in enumerate(zip(outputs, partitions, strict=True)):
+            key = out.key.encode() if out.key is not None else None
+            ts = out.timestamp
+            callback = delivered if i in is_final else None
             try:
-                producer.produce(*args, **kwargs)
+                produce(out.topic, out.value, key, part, callback,
+                        timestamp=max(ts // 1_000_000, 1), headers=ts_header(ts))  # fmt: skip
             except BufferError:  # local queue full: let deliveries drain, then retry once
                 producer.poll(1.0)
-                producer.produce(*args, **kwargs)
-            # Serving delivery reports as they arrive keeps the final flush short:
-            # measured, dropping this raised p99 at 10k orders/s from ~110 to ~170 ms.
-            producer.poll(0)
+                produce(out.topic, out.value, key, part, callback,
+                        timestamp=max(ts // 1_000_000, 1), headers=ts_header(ts))  # fmt: skip
+            if not i & 255:
+                # serving delivery reports as they come keeps the final flush short
+                # (measured: never polling raised p99 at 10k orders/s by half)
+                producer.poll(0)
         if outputs and producer.flush(60) != 0:
             raise KafkaException(KafkaError(KafkaError._MSG_TIMED_OUT, "messages not delivered"))
         return last
@@ -345,7 +355,7 @@ class KafkaEventLog:
         self._reader.assign([TopicPartition(topic, partition, start)])
         try:
             while True:
-                msgs = _take(self._reader, 10_000, 1.0)
+                msgs = take(self._reader, 10_000, 1.0)
                 if not msgs:
                     continue
                 for msg in msgs:
@@ -477,7 +487,7 @@ class KafkaEventLog:
         deadline = time.monotonic() + self.idle_wait
         while True:
             generation = ctx.generation
-            msgs = _take(ctx.consumer, max_records, 0.0 if any(reads.values()) else 0.05)
+            msgs = take(ctx.consumer, max_records, 0.0 if any(reads.values()) else 0.05)
             if ctx.generation != generation:
                 return {}
             for msg in msgs:
