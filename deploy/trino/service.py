@@ -22,6 +22,7 @@ start only (static catalog management): changing them needs a restart.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -43,6 +44,7 @@ MAVEN_CENTRAL = "https://repo.maven.apache.org/maven2"
 # plugin directory name -> artifactId of its zip (io.trino:<artifactId>:<version>:zip)
 PLUGINS = {"iceberg": "trino-iceberg", "memory": "trino-memory"}
 _CATALOG_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_AIRLIFT_ERROR = re.compile(r"^\d+\) ")  # "1) Error: Configuration property 'x' was not used"
 
 # Trino's recommended jvm.config (docs: installation/deployment, and the lines its
 # own tests and Docker image add for Java 24+), minus heap dumps (a 2-3 GB file
@@ -94,6 +96,7 @@ class TrinoService:
 
     def __post_init__(self) -> None:
         self.process = ManagedProcess("trino", self.home, marker=str(self.config_file))
+        self._log_offset = 0
 
     # -- locations ------------------------------------------------------------------
     @property
@@ -131,6 +134,13 @@ class TrinoService:
         if marker.exists():
             return self.install_dir
         self.install_dir.parent.mkdir(parents=True, exist_ok=True)
+        with (self.install_dir.parent / ".install.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be installing right now
+            if not marker.exists():
+                self._install_into(marker)
+        return self.install_dir
+
+    def _install_into(self, marker: Path) -> None:
         tmp = self.install_dir.with_name(f"{TRINO_VERSION}.partial")
         shutil.rmtree(tmp, ignore_errors=True)
         downloads = tmp / "downloads"
@@ -155,7 +165,6 @@ class TrinoService:
         shutil.rmtree(self.install_dir, ignore_errors=True)
         tmp.rename(self.install_dir)
         marker.write_text(TRINO_VERSION)
-        return self.install_dir
 
     def _download(self, artifact: str, ext: str, into: Path) -> Path:
         """io.trino:<artifact>:<version>:<ext> from the Maven repository, SHA-1 checked."""
@@ -245,6 +254,7 @@ class TrinoService:
         self.configure()
         _raise_open_files_limit(8192)  # Trino refuses to start below 4096 descriptors
         for attempt in (1, 2):
+            self._log_offset = _size(self.process.log_file)
             self.process.start(argv)
             if wait_until(self._ready, self.start_timeout, interval=2.0):
                 return
@@ -253,13 +263,28 @@ class TrinoService:
                 raise ServiceError(
                     f"Trino did not become healthy on {self.url} in "
                     f"{self.start_timeout:.0f}s (twice); log {self.process.log_file}:\n"
-                    + self.process.log_tail(40)
+                    + self._failure_report()
                 )
 
     def _ready(self) -> bool:
         if self.process.pid() is None:
-            raise ServiceError(f"Trino exited during start; log:\n{self.process.log_tail(40)}")
+            raise ServiceError(
+                f"Trino exited during start; log {self.process.log_file}:\n"
+                + self._failure_report()
+            )
         return self.healthy()
+
+    def _failure_report(self) -> str:
+        """The errors Trino logged since this start (they precede long stack traces), then the tail."""
+        try:
+            with self.process.log_file.open("rb") as fh:
+                fh.seek(self._log_offset)
+                lines = fh.read().decode(errors="replace").splitlines()
+        except OSError:
+            lines = []
+        errors = [ln for ln in lines if "\tERROR\t" in ln or _AIRLIFT_ERROR.match(ln)]
+        report = "\n".join(dict.fromkeys(errors[:12]))
+        return (f"errors:\n{report}\n" if report else "") + "last lines:\n" + "\n".join(lines[-25:])
 
     def info(self, timeout: float = 3.0) -> dict[str, Any] | None:
         """``GET /v1/info`` (version, uptime, ``starting``), or None when nothing answers."""
@@ -305,6 +330,11 @@ class TrinoService:
             return [list(row) for row in cur.fetchall()]
         finally:
             conn.close()
+
+    def restart(self) -> None:
+        """Stop and start again (how changed catalogs take effect)."""
+        self.stop()
+        self.start()
 
     def stop(self) -> bool:
         return self.process.stop(timeout=60)
@@ -431,6 +461,13 @@ def _jdk_problem(home: Path) -> str | None:
     if modules is not None and "jdk.incubator.vector" not in modules.split():
         return "the JDK lacks the jdk.incubator.vector module"
     return None
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _escape(text: str) -> str:
