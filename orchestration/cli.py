@@ -340,6 +340,61 @@ def lobster(
     console.print(t)
 
 
+class OutputFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="SQL; tables are namespace.table, e.g. raw.trades.")],
+    engine: Annotated[
+        str | None,
+        typer.Option(help="duckdb or trino (default: duckdb embedded, trino in the stack)."),
+    ] = None,
+    output: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
+        OutputFormat.table
+    ),
+) -> None:
+    """Run SQL over the lake's Iceberg tables on DuckDB or Trino.
+
+    The same query text runs on both engines. `marketlake demo` publishes a
+    day first; `marketlake query "SHOW TABLES FROM raw" --engine trino` needs
+    the stack (`marketlake stack up trino`).
+    """
+    import csv
+
+    from lake.query import LakeQueryError
+    from orchestration.lake import query_engine
+
+    settings = get_settings()
+    try:
+        eng = query_engine(settings, engine)
+        try:
+            result = eng.query(sql)
+        finally:
+            eng.close()
+    except (LakeQueryError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    rows = result.to_pylist()
+    if output is OutputFormat.json:
+        sys.stdout.write(json.dumps(rows, default=str, indent=None) + "\n")
+    elif output is OutputFormat.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(result.column_names)
+        writer.writerows([[r[c] for c in result.column_names] for r in rows])
+    else:
+        t = Table(show_lines=False)
+        for name in result.column_names:
+            t.add_column(name)
+        for r in rows:
+            t.add_row(*("" if r[c] is None else str(r[c]) for c in result.column_names))
+        console.print(t)
+        err.print(f"{len(rows)} row(s)")
+
+
 stack_app = typer.Typer(help="Run the real services (Kafka, ...) as local processes, no Docker.")
 app.add_typer(stack_app, name="stack")
 

@@ -59,6 +59,27 @@ class Settings(BaseSettings):
     kafka_heap_mb: int = 1024
     kafka_partitions: int = 4
     kafka_retention_hours: int = 168
+    postgres_port: int = 15432
+    postgres_dir: Path | None = Field(
+        default=None,
+        description="PostgreSQL's home; default <stack dir>/postgres, or a system directory "
+        "when running as root and the postgres user cannot reach the stack dir",
+    )
+    minio_port: int = 19000
+    minio_console_port: int = 19001
+    trino_port: int = 18080
+    trino_heap_mb: int = 2560
+    lake_catalog: str = Field(
+        default="marketlake",
+        description="Iceberg catalog name: pyiceberg's SqlCatalog and Trino's JDBC catalog-name",
+    )
+    lake_bucket: str = "marketlake"
+    lake_storage: Literal["local", "s3"] | None = Field(
+        default=None, description="warehouse: local directory or S3 bucket (default by mode)"
+    )
+    query_engine: Literal["duckdb", "trino"] | None = Field(
+        default=None, description="SQL engine for queries (default by mode)"
+    )
     log_json: bool = False
     log_level: str = "INFO"
 
@@ -69,6 +90,22 @@ class Settings(BaseSettings):
     @property
     def kafka_bootstrap(self) -> str:
         return self.kafka_bootstrap_servers or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def warehouse_dir(self) -> Path:
+        return self.data_dir / "warehouse"
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.data_dir / "catalog.sqlite"
+
+    @property
+    def storage(self) -> Literal["local", "s3"]:
+        return self.lake_storage or ("s3" if self.mode == "stack" else "local")
+
+    @property
+    def engine(self) -> Literal["duckdb", "trino"]:
+        return self.query_engine or ("trino" if self.mode == "stack" else "duckdb")
 
     @property
     def event_log_path(self) -> Path:

@@ -1,0 +1,138 @@
+"""The table registry: every lake table's name, namespace, columns, partitioning and sort.
+
+Columns are never listed here: they come from the event Structs through
+``streaming.schema``, so a topic and its table cannot drift apart. Every table
+is partitioned by ``trading_day`` (a column the writer adds), which is the
+unit the writer replaces atomically and the unit a backfill recomputes.
+Types Iceberg lacks are mapped once here: fixed-size lists (book levels)
+become plain lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pyarrow as pa
+
+from streaming.events import (
+    AmendOrder,
+    Bar,
+    BookTop,
+    CancelOrder,
+    DeadLetter,
+    Event,
+    ExecutionReport,
+    NewOrder,
+    Trade,
+)
+from streaming.schema import arrow_schema, to_table, union_schema, union_to_table
+
+Namespace = Literal["raw", "core", "marts"]
+PARTITION_COLUMN = "trading_day"
+ORDER_KINDS: tuple[type[Event], ...] = (NewOrder, CancelOrder, AmendOrder)
+
+
+def _lake_type(dtype: pa.DataType) -> pa.DataType:
+    if pa.types.is_fixed_size_list(dtype) or pa.types.is_list(dtype):
+        return pa.list_(_lake_type(dtype.value_type))
+    return dtype
+
+
+def lake_schema(schema: pa.Schema) -> pa.Schema:
+    """An event schema as the lake stores it (Iceberg has no fixed-size lists)."""
+    return pa.schema([f.with_type(_lake_type(f.type)) for f in schema])
+
+
+@dataclass(frozen=True)
+class TableDef:
+    """One lake table. ``schema`` excludes the partition column the writer adds."""
+
+    namespace: Namespace
+    name: str
+    schema: pa.Schema
+    sort_by: tuple[str, ...] = ()
+    kinds: tuple[type[Event], ...] = ()
+    description: str = ""
+
+    @property
+    def identifier(self) -> str:
+        return f"{self.namespace}.{self.name}"
+
+    @property
+    def stored_schema(self) -> pa.Schema:
+        """The columns as stored: the event columns, then ``trading_day``."""
+        return self.schema.append(pa.field(PARTITION_COLUMN, pa.date32(), nullable=False))
+
+    def to_arrow(self, events: list[Any]) -> pa.Table:
+        """Events of this table's kinds -> an Arrow table with its schema."""
+        if len(self.kinds) == 1:
+            table = to_table(events, self.kinds[0]) if events else None
+        else:
+            table = union_to_table(events, self.kinds) if events else None
+        if table is None:
+            return self.schema.empty_table()
+        return table.cast(self.schema)
+
+    def with_column(self, field: pa.Field) -> TableDef:
+        """A later version of this table with one more (nullable) column."""
+        return TableDef(
+            self.namespace, self.name, self.schema.append(field.with_nullable(True)),
+            self.sort_by, self.kinds, self.description,
+        )  # fmt: skip
+
+
+def _event_table(
+    name: str, kinds: tuple[type[Event], ...], sort_by: tuple[str, ...], description: str
+) -> TableDef:
+    schema = arrow_schema(kinds[0]) if len(kinds) == 1 else union_schema(kinds)
+    return TableDef("raw", name, lake_schema(schema), sort_by, kinds, description)
+
+
+TABLES: dict[str, TableDef] = {
+    t.identifier: t
+    for t in (
+        _event_table("orders", ORDER_KINDS, ("symbol", "ts"),
+                     "order requests as sent: new, cancel and amend (type column)"),
+        _event_table("executions", (ExecutionReport,), ("symbol", "ts"),
+                     "execution reports: acks, fills, cancels, rejects with reasons"),
+        _event_table("trades", (Trade,), ("symbol", "ts"),
+                     "every match, with both members"),
+        _event_table("bbo", (BookTop,), ("symbol", "ts"),
+                     "best bid and offer with five levels, on every change of the touch"),
+        _event_table("bars", (Bar,), ("symbol", "interval", "start"),
+                     "OHLCV bars in event time: 1s, 1m, 3m, 5m, 15m"),
+        _event_table("dlq", (DeadLetter,), ("source_topic", "ts"),
+                     "dead letters: what was refused, why, and the original bytes"),
+    )
+}  # fmt: skip
+"""Every table of the lake by ``namespace.name``; the only place tables are declared."""
+
+TOPIC_TABLES: dict[str, str] = {
+    "orders": "raw.orders",
+    "executions": "raw.executions",
+    "trades": "raw.trades",
+    "bbo": "raw.bbo",
+    "bars.1s": "raw.bars",
+    "bars.1m": "raw.bars",
+    "bars.3m": "raw.bars",
+    "bars.5m": "raw.bars",
+    "bars.15m": "raw.bars",
+    "dlq": "raw.dlq",
+}
+"""Which raw table each topic lands in."""
+
+
+def table(identifier: str) -> TableDef:
+    """The registered table, or a KeyError that lists the known ones."""
+    try:
+        return TABLES[identifier]
+    except KeyError:
+        raise KeyError(
+            f"no lake table {identifier!r}; known: {', '.join(sorted(TABLES))}"
+        ) from None
+
+
+def namespaces(tables: Iterable[TableDef] = TABLES.values()) -> list[str]:
+    return sorted({t.namespace for t in tables})
