@@ -88,7 +88,7 @@ class DuckDBEngine:
 
         self.refresh()
         try:
-            return self.con.execute(sql).fetch_arrow_table()
+            return self.con.execute(sql).to_arrow_table()
         except duckdb.Error as exc:
             raise LakeQueryError(f"duckdb: {exc}") from exc
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import warnings
 from dataclasses import dataclass
 from datetime import date
 
@@ -29,6 +30,7 @@ from pyiceberg.exceptions import (
 from pyiceberg.expressions import EqualTo
 from pyiceberg.table import Table
 from pyiceberg.transforms import IdentityTransform
+from sqlalchemy.exc import IntegrityError
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from lake.tables import PARTITION_COLUMN, TableDef
@@ -70,7 +72,8 @@ def _iceberg_columns(table: Table) -> dict[str, pa.DataType]:
 
 def ensure_table(catalog: Catalog, tdef: TableDef) -> Table:
     """The table, created with its partition spec and sort order, or evolved to the registry."""
-    with contextlib.suppress(NamespaceAlreadyExistsError):
+    # concurrent writers race to create: the SQL catalog's unique keys let one win
+    with contextlib.suppress(NamespaceAlreadyExistsError, IntegrityError):
         catalog.create_namespace(tdef.namespace)
     try:
         table = catalog.load_table(tdef.identifier)
@@ -88,7 +91,7 @@ def ensure_table(catalog: Catalog, tdef: TableDef) -> Table:
                     for column in tdef.sort_by:
                         order = order.asc(column, IdentityTransform())
                     order.commit()
-        except TableAlreadyExistsError:  # another writer created it first
+        except (TableAlreadyExistsError, IntegrityError):  # another writer created it first
             pass
         return catalog.load_table(tdef.identifier)
     _evolve(table, tdef)
@@ -159,6 +162,10 @@ def _conform(batch: pa.Table, schema: pa.Schema) -> pa.Table:
 )
 def _overwrite(catalog: Catalog, tdef: TableDef, day: date, batch: pa.Table) -> int | None:
     table = catalog.load_table(tdef.identifier)  # fresh metadata on every attempt
-    table.overwrite(batch, overwrite_filter=EqualTo(PARTITION_COLUMN, day))
+    with warnings.catch_warnings():  # a fresh partition has nothing to delete
+        warnings.filterwarnings(
+            "ignore", message="Delete operation did not match any records", category=UserWarning
+        )
+        table.overwrite(batch, overwrite_filter=EqualTo(PARTITION_COLUMN, day))
     current = table.current_snapshot()
     return current.snapshot_id if current is not None else None

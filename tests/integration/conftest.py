@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from deploy.kafka.service import KafkaService, java_for_kafka
+from deploy.minio.service import MinioService
+from deploy.postgres.service import PostgresService
+from deploy.trino.service import TrinoService, java_for_trino
+from lake.catalog import LakeConfig, open_catalog
+from lake.query import DuckDBEngine, TrinoEngine
+from orchestration import stack
 from orchestration.settings import Settings
+from orchestration.stack import LakeTrino
 from tests.support import free_port
 
 
@@ -25,3 +36,47 @@ def kafka(tmp_path_factory) -> Iterator[KafkaService]:
     svc.start()
     yield svc
     svc.stop()
+
+
+@dataclass
+class LakeStack:
+    """PostgreSQL + MinIO + Trino wired as the stack wires them, on free ports."""
+
+    config: LakeConfig
+    trino: TrinoService
+
+    def duckdb(self) -> DuckDBEngine:
+        return DuckDBEngine(open_catalog(self.config), self.config.s3)
+
+    def trino_engine(self) -> TrinoEngine:
+        return TrinoEngine(self.trino.host, self.trino.port)
+
+
+@pytest.fixture(scope="session")
+def lake_stack(tmp_path_factory) -> Iterator[LakeStack]:
+    """The lake on real services for the whole session (installed once into the shared cache)."""
+    settings = Settings()
+    # as root PostgreSQL runs as 'postgres', which cannot enter pytest's private temp base
+    pg_home = Path(tempfile.mkdtemp(prefix="marketlake-pg-"))
+    pg = PostgresService(home=pg_home, cache=settings.cache_dir, port=free_port())
+    store = MinioService(
+        home=tmp_path_factory.mktemp("minio"),
+        cache=settings.cache_dir,
+        port=free_port(),
+        console_port=free_port(),
+    )
+    trino = TrinoService(
+        home=tmp_path_factory.mktemp("trino"),
+        cache=settings.cache_dir,
+        port=free_port(),
+        heap_mb=2048,
+        java=java_for_trino(),
+    )
+    lake = LakeTrino(settings, pg, store, trino)
+    try:
+        lake.start()
+        yield LakeStack(stack.lake_config(settings, pg, store), trino)
+    finally:
+        for svc in (trino, store, pg):
+            svc.stop()
+        shutil.rmtree(pg_home, ignore_errors=True)
