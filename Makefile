@@ -23,16 +23,22 @@ $(UV):
 
 setup: .venv/.synced ## install uv and the locked dependencies
 
-system-deps: ## Java and Maven for the stack's services (apt, only when missing)
-	@command -v java >/dev/null && command -v mvn >/dev/null || { \
-		echo "installing Java and Maven (apt)"; \
-		$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
-		$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq default-jdk-headless maven; }
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+APT_MISSING = $(strip \
+	$(if $(shell command -v java),,default-jdk-headless) \
+	$(if $(shell command -v mvn),,maven) \
+	$(if $(shell command -v go),,golang-go) \
+	$(if $(wildcard /usr/lib/postgresql/*/bin/postgres),,postgresql))
+
+system-deps: ## Java, Maven, Go and PostgreSQL for the stack's services (apt, only when missing)
+	@$(if $(APT_MISSING),echo "installing $(APT_MISSING) (apt)" && \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_MISSING),true)
+	@ls -d /usr/lib/jvm/*25* >/dev/null 2>&1 || echo "note: Trino needs a JDK 25 (e.g. Temurin 25 under /usr/lib/jvm or TRINO_JAVA_HOME); its tests fail without one"
 
 demo: setup ## simulate one trading day on the embedded stack and print its summary
 	$(RUN) marketlake demo
 
-test: setup system-deps ## lint, type-check and run every test (starts Kafka itself)
+test: setup system-deps ## lint, type-check and run every test (starts Kafka, PostgreSQL, MinIO and Trino itself)
 	$(MAKE) --no-print-directory lint
 	$(RUN) pytest
 
