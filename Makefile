@@ -49,6 +49,7 @@ bench: setup system-deps ## print the benchmark figures
 	$(RUN) marketlake bench matcher
 	$(RUN) marketlake bench bars
 	$(RUN) marketlake bench kafka
+	$(RUN) marketlake bench lake
 
 lint: setup ## ruff check + format check, mypy on streaming/
 	$(RUN) ruff check .

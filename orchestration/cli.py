@@ -56,10 +56,13 @@ def demo(
 ) -> None:
     """Simulate one full trading day through simulator -> matcher -> bars -> members.
 
-    Runs on the embedded event log, writes the day's orders, executions,
-    trades, BBO and bars as Parquet under the data directory and prints a
-    summary: per symbol trades, volume and OHLC; per member P&L and obligation.
+    Runs on the embedded event log, publishes the day's orders, executions,
+    trades, BBO, bars and dead letters into the lake's raw Iceberg tables
+    (partition trading_day) and prints a summary read back from the lake: per
+    symbol trades, volume and OHLC; per member P&L and obligation. Query the
+    day afterwards with `marketlake query`.
     """
+    from lake.tables import TABLES
     from orchestration.demo import run_demo
 
     settings = get_settings()
@@ -69,22 +72,32 @@ def demo(
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed}/{task.total} cycles"),
+        TextColumn("{task.completed}/{task.total} {task.fields[unit]}"),
         TimeElapsedColumn(),
         console=err,
         disable=as_json or not err.is_terminal,
     ) as progress:
-        task = progress.add_task(f"session {the_day}", total=None)
+        task = progress.add_task(f"session {the_day}", total=None, unit="cycles")
+        landing = progress.add_task(
+            "landing into the lake", total=len(TABLES), unit="tables", visible=False
+        )
 
         def tick(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
+            if done == total:  # the session is over: its topics are landed next
+                progress.reset(landing, visible=True)
+
+        def landed(table: str, rows: int) -> None:
+            progress.update(landing, advance=1, description=f"lake: {table} ({rows:,} rows)")
+            if progress.tasks[landing].finished:
+                progress.update(landing, description="published into the lake")
 
         try:
-            summary = run_demo(settings, the_day, seed, tick)
+            summary = run_demo(settings, the_day, seed, tick, landed)
         except ValueError as exc:
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
-    log.info("session written", output_dir=summary["output_dir"], **summary["counts"])
+    log.info("day published", warehouse=summary["lake"]["warehouse"], **summary["counts"])
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     else:
@@ -128,7 +141,13 @@ def _print_summary(summary: dict[str, Any]) -> None:
             f"{r['realized_pnl']:,.2f}", f"{r['unrealized_pnl']:,.2f}", f"{r['pnl']:,.2f}", ok,
         )  # fmt: skip
     console.print(m)
-    console.print(f"Parquet files: {summary['output_dir']}")
+    lake = summary["lake"]
+    console.print(f"Lake: warehouse {lake['warehouse']}, catalog {lake['catalog']}")
+    console.print(
+        'Query it: marketlake query "SELECT symbol, count(*) FROM raw.trades GROUP BY 1"',
+        markup=False,
+        highlight=False,
+    )
 
 
 @app.command()
@@ -210,20 +229,26 @@ class BenchTarget(StrEnum):
     matcher = "matcher"
     bars = "bars"
     kafka = "kafka"
+    lake = "lake"
 
 
 @app.command()
 def bench(
     target: Annotated[BenchTarget, typer.Argument(help="What to measure.")],
-    n: Annotated[int | None, typer.Option(help="Requests (matcher) or trades (bars).")] = None,
+    n: Annotated[
+        int | None, typer.Option(help="Requests (matcher, kafka) or trades (bars, lake).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Workload seed.")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
-    """Measure the matcher, the bar builder or the matcher on Kafka (exactly once).
+    """Measure the matcher, the bar builder, the matcher on Kafka or the lake.
 
     ``kafka`` uses MARKETLAKE_KAFKA_BOOTSTRAP_SERVERS, or starts the local
-    stack's broker (installed on first use).
+    stack's broker (installed on first use). ``lake`` starts the stack's lake
+    (PostgreSQL, MinIO, Trino), publishes trades into ``raw.trades`` and times
+    one daily OHLCV query on DuckDB and on Trino.
     """
+    table: Table | None = None
     if target is BenchTarget.matcher:
         from streaming.matcher_bench import bench_matcher
         from streaming.refdata import load_securities
@@ -254,6 +279,33 @@ def bench(
             f"p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms, max {lat['max_ms']:.1f} ms "
             f"(target p99 < 50 ms)",
         ]
+    elif target is BenchTarget.lake:
+        from rich.markup import escape
+
+        from orchestration.bench_lake import bench_lake
+        from orchestration.stack import services
+
+        settings = get_settings()
+        with err.status("starting the stack's lake (PostgreSQL, MinIO, Trino)"):
+            services(settings)["trino"].start()
+        with err.status("publishing trades and querying the lake"):
+            result = bench_lake(settings, n or 10_000_000, seed)
+        pub = result["publish"]
+        lines = [
+            f"lake publish: {pub['rows_per_s']:,.0f} rows/s ({result['trades']:,} trades, "
+            f"{len(result['days'])} days in {pub['seconds']:.1f} s; target 1,000,000/s)",
+            f"daily OHLCV per symbol over all of them ({result['result_rows']} rows): "
+            + ("both engines agree" if result["engines_agree"] else "[red]engines DIFFER[/red]"),
+            *[f"  {escape(m)}" for m in result["mismatches"]],
+        ]
+        table = Table(title="lake query latency, seconds (target < 3 s)")
+        for col in ("engine", "cold", "warm median", "warm min", "warm max", "CPU s"):
+            table.add_column(col, justify="left" if col == "engine" else "right")
+        for name, q in result["query"].items():
+            table.add_row(
+                name, f"{q['cold_s']:.2f}", f"{q['warm_median_s']:.2f}",
+                f"{q['warm_min_s']:.2f}", f"{q['warm_max_s']:.2f}", f"{q['cpu_s']:.1f}",
+            )  # fmt: skip
     else:
         from streaming.bars_bench import bench_bars
 
@@ -269,6 +321,10 @@ def bench(
     else:
         for line in lines:
             console.print(line)
+        if table is not None:
+            console.print(table)
+    if target is BenchTarget.lake and not result["engines_agree"]:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -1,7 +1,9 @@
-"""The demo: one simulated trading day on the embedded stack, written as Parquet, summarised.
+"""The demo: one simulated trading day on the embedded event log, published into the lake.
 
-Everything the command prints comes from what was written, so the summary
-and the files always agree; same date and seed give identical files.
+The day's topics are landed into the raw Iceberg tables (one partition replace
+per table, ``trading_day`` = the day), and everything the command prints comes
+from what was published, so the summary and the lake always agree; the same
+date and seed give identical table contents.
 """
 
 from __future__ import annotations
@@ -12,34 +14,24 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from lake.parquet import read_topic, write_events, write_union
+import pyarrow as pa
+from pyiceberg.catalog import Catalog
+from pyiceberg.expressions import EqualTo
+
+from lake.landing import land_day
+from lake.tables import PARTITION_COLUMN
+from lake.writer import Published
+from orchestration.lake import catalog as lake_catalog
+from orchestration.lake import lake_config
 from orchestration.settings import Settings
-from streaming.events import (
-    PRICE_SCALE,
-    AmendOrder,
-    Bar,
-    BookTop,
-    CancelOrder,
-    DeadLetter,
-    ExecutionReport,
-    NewOrder,
-    OrderRequest,
-    Trade,
-)
+from streaming.events import PRICE_SCALE
 from streaming.refdata import load_calendar, load_members, load_securities
 from streaming.services.day import DayConfig, DayResult, run_day
 from streaming.transport.sqlite import SqliteEventLog
 
-ORDER_KINDS = (NewOrder, CancelOrder, AmendOrder)
-OUTPUT_TABLES: dict[str, tuple[str, type[Any]]] = {
-    "executions": ("executions", ExecutionReport),
-    "trades": ("trades", Trade),
-    "bbo": ("bbo", BookTop),
-    "dlq": ("dlq", DeadLetter),
-}
-
 
 def day_dir(settings: Settings, day: date, seed: int) -> Path:
+    """Where the day's event log is kept: ``<data dir>/demo/<day>_seed<seed>/``."""
     return settings.data_dir / "demo" / f"{day.isoformat()}_seed{seed}"
 
 
@@ -48,8 +40,13 @@ def run_demo(
     day: date,
     seed: int,
     progress: Callable[[int, int], None] | None = None,
+    landed: Callable[[str, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Simulate ``day``, write its topics as Parquet and return the summary."""
+    """Simulate ``day``, publish its topics into the lake and return the summary.
+
+    ``progress(done, total)`` follows the session's cycles; ``landed(table,
+    rows)`` is called as each raw table's partition is published.
+    """
     calendar = load_calendar(settings.calendar_toml)
     if not calendar.is_trading_day(day):
         raise ValueError(
@@ -73,34 +70,41 @@ def run_demo(
             grace_ns=settings.bar_grace_ms * 1_000_000,
         )
         result = run_day(log, cfg, progress)
-        counts = _write_outputs(log, out_dir)
+        catalog = lake_catalog(settings)
+        published = land_day(log, catalog, day, progress=landed)
     finally:
         log.close()
-    return summarise(result, counts, out_dir)
+    return summarise(result, catalog, published, lake_info(settings, published))
 
 
-def _write_outputs(log: SqliteEventLog, out_dir: Path) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    orders = read_topic(log, "orders", OrderRequest)
-    write_union(orders, ORDER_KINDS, out_dir / "orders.parquet")
-    counts["orders"] = len(orders)
-    for name, (topic, kind) in OUTPUT_TABLES.items():
-        events = read_topic(log, topic, kind)
-        write_events(events, kind, out_dir / f"{name}.parquet")
-        counts[name] = len(events)
-    bars: list[Bar] = []
-    for interval in ("1s", "1m", "3m", "5m", "15m"):
-        bars.extend(read_topic(log, f"bars.{interval}", Bar))
-    write_events(bars, Bar, out_dir / "bars.parquet")
-    counts["bars"] = len(bars)
-    return counts
+def lake_info(settings: Settings, published: dict[str, Published]) -> dict[str, Any]:
+    """Where the day went: warehouse, catalog (password hidden) and rows per table."""
+    from sqlalchemy.engine import make_url
+
+    config = lake_config(settings)
+    return {
+        "warehouse": config.warehouse,
+        "catalog": make_url(config.catalog_uri).render_as_string(hide_password=True),
+        "tables": {identifier: p.rows for identifier, p in published.items()},
+    }
 
 
-def summarise(result: DayResult, counts: dict[str, int], out_dir: Path) -> dict[str, Any]:
-    """Per symbol trades/volume/OHLC (from the matcher's trades) and per member P&L."""
-    import pyarrow.parquet as pq
+def day_trades(catalog: Catalog, day: date) -> pa.Table:
+    """The day's partition of ``raw.trades`` in trading order (ts, then trade id)."""
+    table = catalog.load_table("raw.trades")
+    trades = table.scan(
+        row_filter=EqualTo(PARTITION_COLUMN, day),
+        selected_fields=("symbol", "price", "qty", "ts", "trade_id"),
+    ).to_arrow()
+    return trades.sort_by([("ts", "ascending"), ("trade_id", "ascending")])
 
-    trades = pq.read_table(out_dir / "trades.parquet", columns=["symbol", "price", "qty"])
+
+def summarise(
+    result: DayResult, catalog: Catalog, published: dict[str, Published], lake: dict[str, Any]
+) -> dict[str, Any]:
+    """Per symbol trades/volume/OHLC (from the published trades) and per member P&L."""
+    cfg = result.config
+    trades = day_trades(catalog, cfg.day)
     per_symbol: dict[str, dict[str, Any]] = {}
     for sym, price, qty in zip(
         trades["symbol"].to_pylist(),
@@ -141,7 +145,7 @@ def summarise(result: DayResult, counts: dict[str, int], out_dir: Path) -> dict[
                 "vwap": round(row["turnover"] / row["volume"] / PRICE_SCALE, 4),
             }
         )
-    cfg = result.config
+    counts = {identifier.split(".", 1)[1]: p.rows for identifier, p in published.items()}
     return {
         "date": cfg.day.isoformat(),
         "seed": cfg.seed,
@@ -150,7 +154,7 @@ def summarise(result: DayResult, counts: dict[str, int], out_dir: Path) -> dict[
         "session_close_ns": result.close_ns,
         "counts": counts,
         "late_trades": result.late_trades,
-        "output_dir": str(out_dir),
+        "lake": lake,
         "symbols": symbols,
         "members": result.members.summary(cfg.obligation),
     }

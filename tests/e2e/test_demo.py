@@ -1,21 +1,33 @@
-"""``marketlake demo`` as a user runs it: a whole day, its files, its summary, twice."""
+"""``marketlake demo`` as a user runs it: a whole day published into the lake, its summary, twice.
+
+Then ``marketlake query`` reads the published day back.
+"""
 
 from __future__ import annotations
 
-import hashlib
+import csv
+import io
 import json
 import os
 import subprocess
 import sys
 from collections import defaultdict
+from datetime import date
 from pathlib import Path
+from typing import Any
 
-import pyarrow.parquet as pq
+import pyarrow as pa
 import pytest
+from pyiceberg.expressions import EqualTo
+
+from lake.tables import PARTITION_COLUMN, TABLES
+from orchestration.lake import catalog
+from orchestration.settings import Settings
 
 pytestmark = pytest.mark.e2e
 
 DAY = "2026-11-20"  # a Friday
+COUNT_KEYS = ["orders", "executions", "trades", "bbo", "bars", "dlq"]
 
 
 def _run(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -26,19 +38,40 @@ def _run(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def _hashes(directory: Path) -> dict[str, str]:
-    return {
-        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(directory.glob("*.parquet"))
-    }
+def _demo(data_dir: Path, seed: int) -> dict[str, Any]:
+    proc = _run(data_dir, "demo", "--date", DAY, "--seed", str(seed), "--json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def _day_table(data_dir: Path, identifier: str) -> pa.Table:
+    """``identifier``'s partition for DAY, rows in a canonical order (every scalar column)."""
+    lake = catalog(Settings(data_dir=data_dir))
+    scan = lake.load_table(identifier).scan(
+        row_filter=EqualTo(PARTITION_COLUMN, date.fromisoformat(DAY))
+    )
+    table = scan.to_arrow()
+    keys = [
+        f.name
+        for f in table.schema
+        if not (pa.types.is_list(f.type) or pa.types.is_large_list(f.type))
+    ]
+    return table.sort_by([(k, "ascending") for k in keys])
 
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     data = tmp_path_factory.mktemp("demo")
-    proc = _run(data, "demo", "--date", DAY, "--seed", "7", "--json")
-    assert proc.returncode == 0, proc.stderr
-    return data, json.loads(proc.stdout)
+    return data, _demo(data, 7)
+
+
+@pytest.fixture(scope="module")
+def day_tables(demo_run) -> dict[str, list[dict[str, Any]]]:
+    data, _ = demo_run
+    return {
+        name: _day_table(data, f"raw.{name}").to_pylist()
+        for name in ("orders", "executions", "trades", "bars")
+    }
 
 
 def test_summary_covers_every_symbol_and_member(demo_run):
@@ -55,15 +88,38 @@ def test_summary_covers_every_symbol_and_member(demo_run):
     assert all(m["obligation_met"] for m in members)
 
 
-def test_files_agree_with_each_other_and_the_summary(demo_run):
+def test_the_day_is_published_into_every_raw_table(demo_run):
+    data, summary = demo_run
+    assert list(summary["counts"]) == COUNT_KEYS
+    assert all(summary["counts"][k] > 0 for k in COUNT_KEYS)
+    lake = summary["lake"]
+    assert lake["warehouse"] == (data / "warehouse").resolve().as_uri()
+    assert str(data / "catalog.sqlite") in lake["catalog"]
+    assert lake["tables"] == {f"raw.{k}": summary["counts"][k] for k in COUNT_KEYS}
+    assert set(lake["tables"]) == set(TABLES)
+    # row counts in the lake are the summary's, and the event log stays next to the day
+    for identifier, rows in lake["tables"].items():
+        assert _day_table(data, identifier).num_rows == rows, identifier
+    assert (data / "demo" / f"{DAY}_seed7" / "eventlog.sqlite").is_file()
+    # no Parquet files outside the lake's warehouse
+    assert not list((data / "demo").rglob("*.parquet"))
+
+
+def test_tables_agree_with_each_other_and_the_summary(demo_run, day_tables):
     _, summary = demo_run
-    out = Path(summary["output_dir"])
-    trades = pq.read_table(out / "trades.parquet").to_pylist()
-    execs = pq.read_table(out / "executions.parquet").to_pylist()
-    bars = pq.read_table(out / "bars.parquet").to_pylist()
-    orders = pq.read_table(out / "orders.parquet")
+    trades, execs, bars, orders = (
+        day_tables["trades"], day_tables["executions"], day_tables["bars"], day_tables["orders"],
+    )  # fmt: skip
     assert len(trades) == summary["counts"]["trades"]
-    assert orders.num_rows == summary["counts"]["orders"]
+    assert len(orders) == summary["counts"]["orders"]
+    assert len(execs) == summary["counts"]["executions"]
+    assert len(bars) == summary["counts"]["bars"]
+    # the summary's per-symbol figures are the published trades'
+    per_symbol: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for t in trades:
+        per_symbol[t["symbol"]][0] += 1
+        per_symbol[t["symbol"]][1] += t["qty"]
+    assert {s["symbol"]: [s["trades"], s["volume"]] for s in summary["symbols"]} == per_symbol
     # every trade has exactly two fills of its quantity
     fills = defaultdict(list)
     for e in execs:
@@ -71,31 +127,62 @@ def test_files_agree_with_each_other_and_the_summary(demo_run):
             fills[(e["symbol"], e["trade_id"])].append(e["last_qty"])
     assert len(fills) == len(trades)
     assert all(fills[(t["symbol"], t["trade_id"])] == [t["qty"], t["qty"]] for t in trades)
-    # bars of every interval add up to the traded volume per symbol
-    volume = defaultdict(int)
-    for t in trades:
-        volume[t["symbol"]] += t["qty"]
+    # bars of every interval add up to the traded volume per symbol and interval window
     for interval in ("1s", "1m", "3m", "5m", "15m"):
         per = defaultdict(int)
         for b in bars:
             if b["interval"] == interval:
                 per[b["symbol"]] += b["volume"]
-        assert per == volume, interval
+        assert per == {sym: vol for sym, (_, vol) in per_symbol.items()}, interval
+    one_minute = [b for b in bars if b["interval"] == "1m"]
+    traded = defaultdict(int)
+    for t in trades:
+        traded[(t["symbol"], t["ts"] // 60_000_000_000)] += t["qty"]
+    assert {(b["symbol"], b["start"] // 60_000_000_000): b["volume"] for b in one_minute} == traded
     # every order request got exactly one first answer
     firsts = [e for e in execs if e["request"] is not None]
-    assert len(firsts) == orders.num_rows
+    assert len(firsts) == len(orders)
 
 
-def test_same_date_and_seed_give_identical_files(demo_run, tmp_path):
-    _, summary = demo_run
-    first = _hashes(Path(summary["output_dir"]))
-    proc = _run(tmp_path, "demo", "--date", DAY, "--seed", "7", "--json")
-    assert proc.returncode == 0, proc.stderr
-    again = json.loads(proc.stdout)
-    assert _hashes(Path(again["output_dir"])) == first
-    assert {k: v for k, v in again.items() if k != "output_dir"} == {
-        k: v for k, v in summary.items() if k != "output_dir"
+def test_same_date_and_seed_give_identical_tables(demo_run, tmp_path):
+    first_dir, summary = demo_run
+    again = _demo(tmp_path, 7)
+    assert {k: v for k, v in again.items() if k != "lake"} == {
+        k: v for k, v in summary.items() if k != "lake"
     }
+    assert again["lake"]["tables"] == summary["lake"]["tables"]
+    for identifier in TABLES:
+        assert _day_table(tmp_path, identifier).equals(_day_table(first_dir, identifier)), (
+            identifier
+        )
+
+
+def test_another_seed_gives_other_trades(demo_run, tmp_path):
+    first_dir, summary = demo_run
+    other = _demo(tmp_path, 8)
+    assert other["seed"] == 8
+    assert other["symbols"] != summary["symbols"]
+    assert not _day_table(tmp_path, "raw.trades").equals(_day_table(first_dir, "raw.trades"))
+
+
+def test_query_reads_the_published_day(demo_run):
+    data, summary = demo_run
+    trades = summary["counts"]["trades"]
+    sql = "SELECT count(*) AS n FROM raw.trades"
+    as_json = _run(data, "query", sql, "--format", "json")
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout) == [{"n": trades}]
+    as_csv = _run(data, "query", sql, "--format", "csv")
+    assert as_csv.returncode == 0, as_csv.stderr
+    assert list(csv.reader(io.StringIO(as_csv.stdout))) == [["n"], [str(trades)]]
+
+
+def test_query_on_a_missing_table_names_it(demo_run):
+    data, _ = demo_run
+    proc = _run(data, "query", "SELECT count(*) FROM raw.nope", "--format", "json")
+    assert proc.returncode != 0
+    assert "nope" in proc.stderr
+    assert proc.stdout == ""
 
 
 def test_a_weekend_is_refused_with_a_reason(tmp_path):

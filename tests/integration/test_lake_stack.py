@@ -121,7 +121,9 @@ def test_publishing_a_day_again_replaces_it(lake_stack, landed):
     assert after == before and len(after) == counts[day]["raw.trades"]
     trino = lake_stack.trino_engine()
     try:
-        got = _rows(trino.query(f"SELECT count(*) FROM raw.trades WHERE trading_day = DATE '{day}'"))
+        got = _rows(
+            trino.query(f"SELECT count(*) FROM raw.trades WHERE trading_day = DATE '{day}'")
+        )
     finally:
         trino.close()
     assert got == [(len(before),)]

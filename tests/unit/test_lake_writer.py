@@ -65,7 +65,9 @@ def test_table_has_day_partitions_and_sort_order(catalog):
     assert [tbl.schema().find_column_name(i) for i in sorted_ids] == ["symbol", "ts"]
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     st.lists(
         st.tuples(
@@ -98,9 +100,7 @@ def test_mismatched_batch_is_refused_and_nothing_changes(catalog):
     snapshot = catalog.load_table(SMALL.identifier).current_snapshot().snapshot_id
     cases = {
         "missing column 'qty'": pa.table({"symbol": ["AAPL"]}),
-        "unexpected column 'venue'": pa.table(
-            {"symbol": ["AAPL"], "qty": [1], "venue": ["X"]}
-        ),
+        "unexpected column 'venue'": pa.table({"symbol": ["AAPL"], "qty": [1], "venue": ["X"]}),
         "column 'qty' is double": pa.table({"symbol": ["AAPL"], "qty": [1.5]}),
     }
     for reason, bad in cases.items():
