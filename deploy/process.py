@@ -128,3 +128,25 @@ def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.5)
             return True
         time.sleep(interval)
     return check()
+
+
+def service_status(
+    name: str,
+    process: ManagedProcess,
+    healthy: Callable[[], bool],
+    address: str,
+    data_dir: Path,
+    installed: bool,
+) -> dict[str, object]:
+    """The fields ``marketlake stack status`` shows for every service."""
+    pid = process.pid()
+    state = "stopped" if pid is None else ("healthy" if healthy() else "starting")
+    return {
+        "service": name,
+        "state": state,
+        "address": address,
+        "pid": pid,
+        "data_dir": str(data_dir),
+        "log": str(process.log_file),
+        "installed": installed,
+    }

@@ -91,8 +91,10 @@ def ensure_table(catalog: Catalog, tdef: TableDef) -> Table:
                     for column in tdef.sort_by:
                         order = order.asc(column, IdentityTransform())
                     order.commit()
-        except (TableAlreadyExistsError, IntegrityError):  # another writer created it first
-            pass
+        except (TableAlreadyExistsError, IntegrityError, CommitFailedException):
+            if not catalog.table_exists(tdef.identifier):
+                raise
+            # another writer created it first: theirs has the same definition
         return catalog.load_table(tdef.identifier)
     _evolve(table, tdef)
     return table

@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.process import ManagedProcess, ServiceError, wait_until
+from deploy.process import ManagedProcess, ServiceError, service_status, wait_until
 
 HERE = Path(__file__).resolve().parent
 KAFKA_VERSION = "4.1.1"
@@ -191,17 +191,14 @@ class KafkaService:
         self.process.kill()
 
     def status(self) -> dict[str, object]:
-        pid = self.process.pid()
-        state = "stopped" if pid is None else ("healthy" if self.healthy() else "starting")
-        return {
-            "service": self.name,
-            "state": state,
-            "address": self.bootstrap,
-            "pid": pid,
-            "data_dir": str(self.data_dir),
-            "log": str(self.process.log_file),
-            "installed": (self.libs / ".complete").exists(),
-        }
+        return service_status(
+            self.name,
+            self.process,
+            self.healthy,
+            self.bootstrap,
+            self.data_dir,
+            (self.libs / ".complete").exists(),
+        )
 
 
 def java_for_kafka() -> str:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from pyarrow import fs as pafs
 
-from deploy.process import ManagedProcess, ServiceError, wait_until
+from deploy.process import ManagedProcess, ServiceError, service_status, wait_until
 
 MINIO_MODULE = "github.com/minio/minio"
 # The module's final commit (2026-02-12; the repository is archived). MinIO tags
@@ -245,14 +245,11 @@ class MinioService:
         self.process.kill()
 
     def status(self) -> dict[str, object]:
-        pid = self.process.pid()
-        state = "stopped" if pid is None else ("healthy" if self.healthy() else "starting")
-        return {
-            "service": self.name,
-            "state": state,
-            "address": self.address,
-            "pid": pid,
-            "data_dir": str(self.data_dir),
-            "log": str(self.process.log_file),
-            "installed": (self.bin_dir / ".complete").exists(),
-        }
+        return service_status(
+            self.name,
+            self.process,
+            self.healthy,
+            self.address,
+            self.data_dir,
+            (self.bin_dir / ".complete").exists(),
+        )

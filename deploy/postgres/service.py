@@ -39,7 +39,7 @@ from urllib.parse import quote
 import psycopg
 from psycopg import sql
 
-from deploy.process import ManagedProcess, ServiceError, wait_until
+from deploy.process import ManagedProcess, ServiceError, service_status, wait_until
 
 PG_ROOT = Path("/usr/lib/postgresql")  # Debian's layout: one <major>/bin per installed version
 SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes including the terminating NUL
@@ -408,14 +408,6 @@ class PostgresService:
         self.process.kill()
 
     def status(self) -> dict[str, object]:
-        pid = self.process.pid()
-        state = "stopped" if pid is None else ("healthy" if self.healthy() else "starting")
-        return {
-            "service": self.name,
-            "state": state,
-            "address": self.address,
-            "pid": pid,
-            "data_dir": str(self.data_dir),
-            "log": str(self.process.log_file),
-            "installed": self._installed(),
-        }
+        return service_status(
+            self.name, self.process, self.healthy, self.address, self.data_dir, self._installed()
+        )

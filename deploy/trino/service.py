@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deploy.process import ManagedProcess, ServiceError, wait_until
+from deploy.process import ManagedProcess, ServiceError, service_status, wait_until
 
 TRINO_VERSION = "476"
 MIN_JAVA = 24  # Trino 476 refuses older JDKs (the docs name 24.0.1; 25 works)
@@ -343,16 +343,15 @@ class TrinoService:
         self.process.kill()
 
     def status(self) -> dict[str, object]:
-        pid = self.process.pid()
-        state = "stopped" if pid is None else ("healthy" if self.healthy() else "starting")
         return {
-            "service": self.name,
-            "state": state,
-            "address": self.address,
-            "pid": pid,
-            "data_dir": str(self.data_dir),
-            "log": str(self.process.log_file),
-            "installed": (self.install_dir / ".complete").exists(),
+            **service_status(
+                self.name,
+                self.process,
+                self.healthy,
+                self.address,
+                self.data_dir,
+                (self.install_dir / ".complete").exists(),
+            ),
             "version": TRINO_VERSION,
             "catalogs": sorted(self.catalogs),
         }

@@ -142,3 +142,25 @@ def test_duckdb_sees_new_snapshots_and_names_missing_tables(catalog):
         assert engine.query("SELECT sum(qty) AS q FROM core.probe").to_pylist()[0]["q"] == 4
     finally:
         engine.close()
+
+
+def test_concurrent_publishers_of_different_days_all_land_on_sqlite(catalog):
+    import threading
+
+    days = [date(2026, 11, 16) + timedelta(days=i) for i in range(4)]
+    errors: list[BaseException] = []
+
+    def write(day: date) -> None:
+        try:
+            publish(catalog, SMALL, day, _batch([("AAPL", day.day), ("SAP", day.day)]))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(d,)) for d in days]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for day in days:
+        assert _day_rows(catalog, SMALL, day) == [("AAPL", day.day), ("SAP", day.day)]
