@@ -109,6 +109,32 @@ TABLES: dict[str, TableDef] = {
 }  # fmt: skip
 """Every table of the lake by ``namespace.name``; the only place tables are declared."""
 
+
+def _declared(
+    namespace: Namespace,
+    name: str,
+    columns: list[tuple[str, pa.DataType, bool]],
+    sort_by: tuple[str, ...],
+    description: str,
+) -> TableDef:
+    """A table computed by the platform, not landed from a topic: its columns, once."""
+    schema = pa.schema([pa.field(n, t, nullable=nullable) for n, t, nullable in columns])
+    return TableDef(namespace, name, schema, sort_by, (), description)
+
+
+_I, _F, _S = pa.int64(), pa.float64(), pa.string()
+TABLES.update({
+    t.identifier: t
+    for t in (
+        _declared("core", "market_daily", [
+            ("symbol", _S, False), ("trades", _I, True), ("open", _I, True), ("high", _I, True),
+            ("low", _I, True), ("close", _I, True), ("volume", _I, True), ("turnover", _I, True),
+            ("vwap", _F, True), ("quote_updates", _I, True), ("spread_twa", _F, True),
+            ("spread_min", _I, True), ("spread_max", _I, True), ("two_sided_share", _F, True),
+        ], ("symbol",), "per symbol and day: OHLCV, VWAP (1/10,000 units), time-weighted spread"),
+    )
+})  # fmt: skip
+
 TOPIC_TABLES: dict[str, str] = {
     "orders": "raw.orders",
     "executions": "raw.executions",

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     query_engine: Literal["duckdb", "trino"] | None = Field(
         default=None, description="SQL engine for queries (default by mode)"
     )
+    partitions_start: str = Field(
+        default="2025-01-02", description="first trading-day partition (YYYY-MM-DD)"
+    )
     log_json: bool = False
     log_level: str = "INFO"
 

@@ -1,0 +1,13 @@
+"""The trading-day partitions every daily asset shares."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from orchestration.partitions import trading_day_partitions
+from orchestration.settings import get_settings
+from streaming.refdata import load_calendar
+
+TRADING_DAYS = trading_day_partitions(
+    load_calendar(get_settings().calendar_toml), date.fromisoformat(get_settings().partitions_start)
+)

@@ -1,0 +1,64 @@
+"""Dagster resources, chosen by settings: where sessions live and where the lake is.
+
+Assets never ask which mode they run in; they ask a resource for the day's
+event log or for the lake, and settings decide whether that is a SQLite file
+and a local warehouse or Kafka and MinIO.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from dagster import ConfigurableResource
+from pyiceberg.catalog import Catalog
+
+from orchestration.settings import Settings
+from streaming.calendar import TradingCalendar
+from streaming.refdata import Member, Security, load_calendar, load_members, load_securities
+from streaming.transport.base import EventLog
+
+
+class PlatformResource(ConfigurableResource):  # type: ignore[misc]
+    """Settings plus what is derived from them; ``env`` overrides (tests, the CLI)."""
+
+    data_dir: str | None = None
+    base_seed: int = 42
+
+    def settings(self) -> Settings:
+        return Settings(data_dir=Path(self.data_dir)) if self.data_dir else Settings()
+
+    def calendar(self) -> TradingCalendar:
+        return load_calendar(self.settings().calendar_toml)
+
+    def securities(self) -> list[Security]:
+        return load_securities(self.settings().securities_csv)
+
+    def members(self) -> list[Member]:
+        return load_members(self.settings().members_csv)
+
+    def seed_for(self, day: date) -> int:
+        """A day's simulation seed: fixed per day, so a backfill is reproducible."""
+        return self.base_seed * 100_000_000 + int(day.strftime("%Y%m%d"))
+
+    def session_log(self, day: date) -> EventLog:
+        """The day's event log: a SQLite file per day, or a Kafka namespace per day."""
+        settings = self.settings()
+        if settings.event_log == "kafka":
+            from streaming.transport.kafka import KafkaEventLog
+            from streaming.transport.namespace import NamespacedEventLog
+
+            prefix = f"{settings.namespace or 'session'}-{day:%Y%m%d}"
+            return NamespacedEventLog(
+                KafkaEventLog(settings.kafka_bootstrap, client_id=f"marketlake-{prefix}"), prefix
+            )
+        from streaming.transport.sqlite import SqliteEventLog
+
+        path = settings.data_dir / "sessions" / f"{day.isoformat()}.sqlite"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SqliteEventLog(path)
+
+    def catalog(self) -> Catalog:
+        from orchestration.lake import catalog
+
+        return catalog(self.settings())
