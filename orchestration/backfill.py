@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 from dagster import DagsterInstance, materialize
 
@@ -30,10 +31,32 @@ class DayRun:
 
 
 def instance_for(settings: Settings) -> DagsterInstance:
-    """The Dagster instance of ``DAGSTER_HOME``, defaulting to ``<data dir>/dagster``."""
-    home = os.environ.setdefault("DAGSTER_HOME", str(settings.data_dir / "dagster"))
-    os.makedirs(home, exist_ok=True)
+    """The Dagster instance of ``DAGSTER_HOME``, defaulting to ``<data dir>/dagster``.
+
+    A missing ``dagster.yaml`` is written from settings: SQLite storage in the
+    home embedded, the stack's PostgreSQL (database ``dagster``) in the stack.
+    """
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(settings.data_dir / "dagster")))
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(_instance_yaml(settings, home))
+        config.chmod(0o600)  # the stack's holds a database password
     return DagsterInstance.get()
+
+
+def _instance_yaml(settings: Settings, home: Path) -> str:
+    if settings.mode != "stack":
+        return f"storage:\n  sqlite:\n    base_dir: {home / 'storage'}\n"
+    from orchestration.stack import postgres
+
+    pg = postgres(settings)
+    pg.ensure_database("dagster")
+    return (
+        "storage:\n  postgres:\n    postgres_db:\n"
+        f"      username: {pg.user}\n      password: {pg.password}\n"
+        f"      hostname: {pg.host}\n      port: {pg.port}\n      db_name: dagster\n"
+    )
 
 
 def days_between(first: date, last: date) -> list[str]:

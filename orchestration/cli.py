@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from contextlib import ExitStack
 from datetime import date, datetime
@@ -437,6 +438,49 @@ def backfill(
         sys.stdout.write(json.dumps([r.__dict__ for r in runs]) + "\n")
     if not all(r.success for r in runs):
         raise typer.Exit(1)
+
+
+@app.command()
+def ui(
+    port: Annotated[int, typer.Option(help="Port of the Dagster webserver.")] = 3000,
+    daemon: Annotated[bool, typer.Option(help="Also run the daemon (schedules, sensors).")] = True,
+) -> None:
+    """Start the Dagster webserver (and daemon) on 127.0.0.1 and print the address.
+
+    Uses the instance in DAGSTER_HOME (default: <data dir>/dagster), the same
+    one `marketlake backfill` records its runs in. Ctrl-C stops both.
+    """
+    import signal
+    import subprocess
+    import time
+
+    from orchestration.backfill import instance_for
+
+    settings = get_settings()
+    instance_for(settings)  # sets DAGSTER_HOME and creates it
+    bin_dir = Path(sys.executable).parent
+    target = ["-m", "orchestration.definitions"]
+    procs = [
+        subprocess.Popen(
+            [str(bin_dir / "dagster-webserver"), *target, "-h", "127.0.0.1", "-p", str(port)]
+        )
+    ]
+    if daemon:
+        procs.append(subprocess.Popen([str(bin_dir / "dagster-daemon"), "run", *target]))
+    console.print(
+        f"Dagster UI: http://127.0.0.1:{port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})"
+    )
+    try:
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            p.wait(30)
 
 
 class OutputFormat(StrEnum):
