@@ -132,6 +132,20 @@ TABLES.update({
             ("vwap", _F, True), ("quote_updates", _I, True), ("spread_twa", _F, True),
             ("spread_min", _I, True), ("spread_max", _I, True), ("two_sided_share", _F, True),
         ], ("symbol",), "per symbol and day: OHLCV, VWAP (1/10,000 units), time-weighted spread"),
+        _declared("core", "clearing_positions", [
+            ("member", _S, False), ("symbol", _S, False), ("opening_qty", _I, False),
+            ("closing_qty", _I, False), ("bought", _I, False), ("sold", _I, False),
+            ("avg_cost", _F, True), ("settlement_price", _I, True), ("realized_pnl", _I, False),
+            ("unrealized_pnl", _I, False), ("fees", _I, False), ("closing_cost", _I, False),
+        ], ("member", "symbol"),
+            "per member and symbol and day: positions, average cost, P&L at the close, fees"),
+        _declared("core", "clearing_members", [
+            ("member", _S, False), ("opening_cash", _I, False), ("closing_cash", _I, False),
+            ("bought_notional", _I, False), ("sold_notional", _I, False), ("fees", _I, False),
+            ("realized_pnl", _I, False), ("unrealized_pnl", _I, False),
+            ("holdings_value", _I, False), ("net_worth", _I, False),
+            ("securities_traded", _I, False), ("obligation_met", pa.bool_(), False),
+        ], ("member",), "per member and day: cash, P&L, net worth, obligation met or failed"),
     )
 })  # fmt: skip
 

@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     query_engine: Literal["duckdb", "trino"] | None = Field(
         default=None, description="SQL engine for queries (default by mode)"
     )
+    clearing_fee_bps: float = Field(
+        default=0.5, description="clearing fee per fill, bps of notional"
+    )
+    clearing_fee_per_fill: float = Field(default=0.0, description="fixed fee per fill (currency)")
+    allow_short: bool = Field(default=False, description="clearing accepts short positions")
     partitions_start: str = Field(
         default="2025-01-02", description="first trading-day partition (YYYY-MM-DD)"
     )

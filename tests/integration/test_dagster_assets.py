@@ -86,3 +86,40 @@ def test_a_day_materialises_and_again_changes_nothing(short_session):
     )
     assert _lake_day(platform, "raw.trades") == trades
     assert _lake_day(platform, "core.market_daily") == market
+
+
+def test_clearing_totals_equal_the_trades_and_carry_to_the_next_day(short_session):
+    platform = PlatformResource(data_dir=str(short_session))
+    instance = DagsterInstance.ephemeral()
+    for key in ("2026-11-19", "2026-11-20"):
+        assert materialize(ALL_ASSETS, partition_key=key, resources={"platform": platform},
+                           instance=instance).success  # fmt: skip
+    catalog = platform.catalog()
+    clearing_ids = {m.member_id for m in platform.members() if m.kind == "clearing"}
+    for day in (date(2026, 11, 19), date(2026, 11, 20)):
+        only = EqualTo("trading_day", day)
+        trades = catalog.load_table("raw.trades").scan(row_filter=only).to_arrow().to_pylist()
+        members = catalog.load_table("core.clearing_members").scan(row_filter=only).to_arrow()
+        rows = {r["member"]: r for r in members.to_pylist()}
+        assert set(rows) == clearing_ids
+        bought = sum(t["price"] * t["qty"] for t in trades if t["buy_member"] in clearing_ids)
+        sold = sum(t["price"] * t["qty"] for t in trades if t["sell_member"] in clearing_ids)
+        assert sum(r["bought_notional"] for r in rows.values()) == bought
+        assert sum(r["sold_notional"] for r in rows.values()) == sold
+        for r in rows.values():
+            assert r["net_worth"] == r["closing_cash"] + r["holdings_value"]
+            assert r["obligation_met"] == (r["securities_traded"] >= 20)
+    first = {
+        r["member"]: r
+        for r in catalog.load_table("core.clearing_members")
+        .scan(row_filter=EqualTo("trading_day", date(2026, 11, 19)))
+        .to_arrow()
+        .to_pylist()
+    }
+    second = {r["member"]: r for r in catalog.load_table("core.clearing_members").scan(
+        row_filter=EqualTo("trading_day", date(2026, 11, 20))).to_arrow().to_pylist()}  # fmt: skip
+    for member, row in second.items():
+        assert row["opening_cash"] == first[member]["closing_cash"]  # not the capital again
+    carried = catalog.load_table("core.clearing_positions").scan(
+        row_filter=EqualTo("trading_day", date(2026, 11, 20))).to_arrow().to_pylist()  # fmt: skip
+    assert any(p["opening_qty"] > 0 for p in carried)
