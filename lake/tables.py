@@ -146,6 +146,13 @@ TABLES.update({
             ("holdings_value", _I, False), ("net_worth", _I, False),
             ("securities_traded", _I, False), ("obligation_met", pa.bool_(), False),
         ], ("member",), "per member and day: cash, P&L, net worth, obligation met or failed"),
+        _declared("core", "recon_breaks", [
+            ("member", _S, False), ("symbol", _S, False), ("side", _S, False),
+            ("reason", _S, False), ("trades", _I, False), ("fills", _I, False),
+            ("traded_qty", _I, False), ("filled_qty", _I, False), ("traded_notional", _I, False),
+            ("filled_notional", _I, False), ("cleared_qty", _I, True),
+        ], ("member", "symbol"),
+            "per day: where trades, fills and clearing disagree, with a reason code"),
     )
 })  # fmt: skip
 

@@ -120,6 +120,8 @@ def test_clearing_totals_equal_the_trades_and_carry_to_the_next_day(short_sessio
         row_filter=EqualTo("trading_day", date(2026, 11, 20))).to_arrow().to_pylist()}  # fmt: skip
     for member, row in second.items():
         assert row["opening_cash"] == first[member]["closing_cash"]  # not the capital again
+    breaks = catalog.load_table("core.recon_breaks").scan().to_arrow()
+    assert breaks.num_rows == 0  # a clean simulated day reconciles
     carried = catalog.load_table("core.clearing_positions").scan(
         row_filter=EqualTo("trading_day", date(2026, 11, 20))).to_arrow().to_pylist()  # fmt: skip
     assert any(p["opening_qty"] > 0 for p in carried)
