@@ -153,6 +153,13 @@ TABLES.update({
             ("filled_notional", _I, False), ("cleared_qty", _I, True),
         ], ("member", "symbol"),
             "per day: where trades, fills and clearing disagree, with a reason code"),
+        _declared("marts", "settlement_report", [
+            ("member", _S, False), ("opening_cash", _I, False), ("closing_cash", _I, False),
+            ("realized_pnl", _I, False), ("unrealized_pnl", _I, False), ("fees", _I, False),
+            ("net_worth", _I, False), ("securities_traded", _I, False),
+            ("obligation_met", pa.bool_(), False), ("open_positions", _I, False),
+            ("breaks", _I, False),
+        ], ("member",), "the EOD settlement report: one row per member and day"),
     )
 })  # fmt: skip
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dagster import Definitions, define_asset_job, load_assets_from_modules
 
-from assets import clearing, landing, market, recon
+from assets import clearing, landing, market, recon, reports
 from orchestration.resources import PlatformResource
 
-ALL_ASSETS = load_assets_from_modules([landing, market, clearing, recon])
+ALL_ASSETS = load_assets_from_modules([landing, market, clearing, recon, reports])
 
 daily_job = define_asset_job("daily", selection="*")
 

@@ -122,6 +122,14 @@ def test_clearing_totals_equal_the_trades_and_carry_to_the_next_day(short_sessio
         assert row["opening_cash"] == first[member]["closing_cash"]  # not the capital again
     breaks = catalog.load_table("core.recon_breaks").scan().to_arrow()
     assert breaks.num_rows == 0  # a clean simulated day reconciles
+    report = catalog.load_table("marts.settlement_report").scan(
+        row_filter=EqualTo("trading_day", date(2026, 11, 20))).to_arrow().to_pylist()  # fmt: skip
+    assert {r["member"]: r["net_worth"] for r in report} == {
+        m: r["net_worth"] for m, r in second.items()
+    }
+    page = (short_session / "reports" / "settlement-2026-11-20.html").read_text()
+    assert "EOD settlement report" in page and page.count("<svg") == 2
+    assert all(m in page for m in clearing_ids) and "no breaks" in page
     carried = catalog.load_table("core.clearing_positions").scan(
         row_filter=EqualTo("trading_day", date(2026, 11, 20))).to_arrow().to_pylist()  # fmt: skip
     assert any(p["opening_qty"] > 0 for p in carried)

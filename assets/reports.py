@@ -1,0 +1,57 @@
+"""The EOD settlement report: a lake table and an HTML page with plots, per day."""
+
+from datetime import date
+
+import pyarrow.compute as pc
+from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
+from pyiceberg.expressions import EqualTo
+
+from assets.partitions import TRADING_DAYS
+from lake.report import settlement_report as build_report
+from lake.tables import PARTITION_COLUMN, TABLES
+from lake.writer import publish
+from orchestration.resources import PlatformResource
+
+
+@asset(
+    key=AssetKey(["marts", "settlement_report"]),
+    deps=[AssetKey(["core", "clearing_members"]), AssetKey(["core", "clearing_positions"]),
+          AssetKey(["core", "recon_breaks"]), AssetKey(["raw", "bars"])],
+    partitions_def=TRADING_DAYS,
+    group_name="reports",
+    kinds={"iceberg", "html"},
+)  # fmt: skip
+def settlement_report(
+    context: AssetExecutionContext, platform: PlatformResource
+) -> MaterializeResult:
+    """Per member: cash, P&L, fees, obligation, positions and breaks; the HTML page with plots."""
+    day = date.fromisoformat(context.partition_key)
+    catalog = platform.catalog()
+    only = EqualTo(PARTITION_COLUMN, day)
+
+    def read(identifier: str, *fields: str):  # type: ignore[no-untyped-def]
+        scan = catalog.load_table(identifier).scan(
+            row_filter=only, selected_fields=fields or ("*",)
+        )
+        return scan.to_arrow()
+
+    trades = read("raw.trades", "price", "qty")
+    notional = pc.sum(pc.multiply(trades["price"], trades["qty"])).as_py() or 0
+    table, html = build_report(
+        day, platform.calendar().exchange, read("core.clearing_members"),
+        read("core.clearing_positions"), read("core.recon_breaks"),
+        read("raw.bars", "symbol", "interval", "start", "close"), trades.num_rows, notional,
+    )  # fmt: skip
+    pub = publish(catalog, TABLES["marts.settlement_report"], day, table)
+    path = platform.settings().data_dir / "reports" / f"settlement-{day.isoformat()}.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(html)
+    failed = [r["member"] for r in table.to_pylist() if not r["obligation_met"]]
+    return MaterializeResult(
+        metadata={
+            "rows": pub.rows,
+            "report": MetadataValue.path(str(path)),
+            "obligations_failed": MetadataValue.json(failed),
+            "breaks": sum(table["breaks"].to_pylist()),
+        }
+    )
