@@ -9,7 +9,6 @@ column leaves older partitions readable (as NULL) by both engines.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from datetime import date
 from decimal import Decimal
@@ -26,6 +25,7 @@ from lake.writer import SchemaMismatchError, publish
 from streaming.refdata import load_calendar, load_members
 from streaming.services.day import DayConfig, run_day
 from streaming.transport.sqlite import SqliteEventLog
+from tests.support import run_concurrently
 
 pytestmark = pytest.mark.integration
 
@@ -134,24 +134,15 @@ def test_two_days_published_concurrently_both_land(lake_stack):
     tdef = TableDef("core", f"concurrent_{uuid.uuid4().hex[:6]}", TABLES["raw.trades"].schema)
     template = TABLES["raw.trades"].schema
     days = [date(2026, 11, d) for d in (16, 17, 18, 19)]
-    errors: list[BaseException] = []
 
     def write(day: date) -> None:
         rows = [{"trade_id": i, "symbol": "AAPL", "price": 1_000_000 + i, "qty": day.day,
                  "aggressor_side": "buy", "buy_order_id": i, "sell_order_id": i + 1,
                  "buy_member": "USR01", "sell_member": "USR02", "ts": i}
                 for i in range(100)]  # fmt: skip
-        try:
-            publish(catalog, tdef, day, pa.Table.from_pylist(rows, schema=template))
-        except BaseException as exc:  # reported below
-            errors.append(exc)
+        publish(catalog, tdef, day, pa.Table.from_pylist(rows, schema=template))
 
-    threads = [threading.Thread(target=write, args=(d,)) for d in days]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    assert not run_concurrently(write, days)
     duck = lake_stack.duckdb()
     try:
         got = _rows(duck.query(f"SELECT trading_day, count(*), min(qty) FROM {tdef.identifier} "

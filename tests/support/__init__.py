@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import socket
+import threading
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -10,3 +15,21 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def run_concurrently(target: Callable[[T], object], args: Iterable[T]) -> list[BaseException]:
+    """``target(arg)`` for every arg, each in its own thread at once; the exceptions raised."""
+    errors: list[BaseException] = []
+
+    def guarded(arg: T) -> None:
+        try:
+            target(arg)
+        except BaseException as exc:  # collected for the test to assert on
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(a,)) for a in args]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors

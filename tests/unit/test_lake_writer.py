@@ -18,6 +18,7 @@ from lake.query import DuckDBEngine, LakeQueryError
 from lake.tables import PARTITION_COLUMN, TABLES, TOPIC_TABLES, TableDef, table
 from lake.writer import SchemaMismatchError, publish
 from streaming.transport.base import TOPICS
+from tests.support import run_concurrently
 
 pytestmark = pytest.mark.unit
 
@@ -145,22 +146,11 @@ def test_duckdb_sees_new_snapshots_and_names_missing_tables(catalog):
 
 
 def test_concurrent_publishers_of_different_days_all_land_on_sqlite(catalog):
-    import threading
-
     days = [date(2026, 11, 16) + timedelta(days=i) for i in range(4)]
-    errors: list[BaseException] = []
 
     def write(day: date) -> None:
-        try:
-            publish(catalog, SMALL, day, _batch([("AAPL", day.day), ("SAP", day.day)]))
-        except BaseException as exc:  # reported below
-            errors.append(exc)
+        publish(catalog, SMALL, day, _batch([("AAPL", day.day), ("SAP", day.day)]))
 
-    threads = [threading.Thread(target=write, args=(d,)) for d in days]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    assert not run_concurrently(write, days)
     for day in days:
         assert _day_rows(catalog, SMALL, day) == [("AAPL", day.day), ("SAP", day.day)]
