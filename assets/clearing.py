@@ -11,6 +11,8 @@ from fractions import Fraction
 
 import pyarrow as pa
 from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
     AssetSpec,
@@ -21,6 +23,7 @@ from dagster import (
 from pyiceberg.expressions import And, EqualTo, LessThan
 
 from assets.partitions import TRADING_DAYS
+from lake.quality import negative_positions, settlement_differences
 from lake.tables import PARTITION_COLUMN, TABLES
 from lake.writer import publish
 from orchestration.resources import PlatformResource
@@ -82,6 +85,12 @@ def opening_state(
         AssetSpec(_key(MEMBERS), group_name="clearing", kinds={"iceberg"},
                   deps=[AssetKey(["raw", "executions"]), AssetKey(["core", "market_daily"])],
                   description=TABLES[MEMBERS].description),
+    ],
+    check_specs=[
+        AssetCheckSpec("no_negative_position", asset=_key(POSITIONS),
+                       description="no member closes short unless short selling is enabled"),
+        AssetCheckSpec("settlement_equals_trades", asset=_key(MEMBERS),
+                       description="settled buy and sell notionals equal the day's trades"),
     ],
     partitions_def=TRADING_DAYS,
 )  # fmt: skip
@@ -145,6 +154,16 @@ def clearing(context: AssetExecutionContext, platform: PlatformResource):  # typ
         for m in members
     ]
     opened = previous.isoformat() if previous else "capital"
+    trades = (
+        catalog.load_table("raw.trades")
+        .scan(
+            row_filter=EqualTo(PARTITION_COLUMN, day),
+            selected_fields=("price", "qty", "buy_member", "sell_member"),
+        )
+        .to_arrow()
+    )
+    shorts = [] if settings.allow_short else negative_positions(pos_table)
+    differences = settlement_differences(mem_table, trades, set(capital))
     yield MaterializeResult(
         asset_key=_key(POSITIONS),
         metadata={"rows": pub_p.rows, "fills": len(fills), "opened_from": opened},
@@ -158,3 +177,11 @@ def clearing(context: AssetExecutionContext, platform: PlatformResource):  # typ
             "members": MetadataValue.md("\n".join(lines)),
         },
     )
+    yield AssetCheckResult(
+        asset_key=_key(POSITIONS), check_name="no_negative_position", passed=not shorts,
+        metadata={"short": MetadataValue.json(shorts)},
+    )  # fmt: skip
+    yield AssetCheckResult(
+        asset_key=_key(MEMBERS), check_name="settlement_equals_trades", passed=not differences,
+        metadata={"differences": MetadataValue.json(differences)},
+    )  # fmt: skip

@@ -2,11 +2,20 @@
 
 from datetime import date
 
-from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 from pyiceberg.expressions import EqualTo
 
 from assets.partitions import TRADING_DAYS
 from lake.market import daily_market
+from lake.quality import vwap_outside_range
 from lake.tables import PARTITION_COLUMN, TABLES
 from lake.writer import publish
 from orchestration.resources import PlatformResource
@@ -19,7 +28,11 @@ from streaming.events import PRICE_SCALE
     partitions_def=TRADING_DAYS,
     group_name="market",
     kinds={"iceberg", "duckdb"},
-)
+    check_specs=[
+        AssetCheckSpec("vwap_within_range", asset=AssetKey(["core", "market_daily"]),
+                       description="every traded symbol's VWAP lies within its low..high"),
+    ],
+)  # fmt: skip
 def market_daily(context: AssetExecutionContext, platform: PlatformResource) -> MaterializeResult:
     """OHLCV, VWAP and time-weighted spread per symbol for the day."""
     day = date.fromisoformat(context.partition_key)
@@ -41,10 +54,18 @@ def market_daily(context: AssetExecutionContext, platform: PlatformResource) -> 
         f"{r['close'] / PRICE_SCALE:.2f} | {r['volume']} | {r['vwap'] / PRICE_SCALE:.4f} |"
         for r in preview if r["trades"]
     ]  # fmt: skip
+    outside = vwap_outside_range(table)
     return MaterializeResult(
+        check_results=[
+            AssetCheckResult(
+                check_name="vwap_within_range",
+                passed=not outside,
+                metadata={"violations": MetadataValue.json(outside)},
+            )
+        ],
         metadata={
             "rows": pub.rows,
             "traded_symbols": sum(1 for r in preview if r["trades"]),
             "preview": MetadataValue.md("\n".join(lines)),
-        }
+        },
     )

@@ -60,6 +60,14 @@ def test_a_day_materialises_and_again_changes_nothing(short_session):
     first = materialize(ALL_ASSETS, partition_key=DAY, resources={"platform": platform},
                         instance=instance)  # fmt: skip
     assert first.success
+    evaluations = first.get_asset_check_evaluations()
+    assert {e.check_name for e in evaluations} == {
+        "vwap_within_range",
+        "no_negative_position",
+        "settlement_equals_trades",
+        "no_breaks",
+    }
+    assert all(e.passed for e in evaluations)
     sim = first.asset_materializations_for_node("simulated_session")[0].metadata
     assert sim["simulated"].value is True and sim["orders"].value > 1_000
     trades = _lake_day(platform, "raw.trades")
