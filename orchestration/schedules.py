@@ -1,0 +1,144 @@
+"""When the platform runs by itself: after each close, during the session, on events.
+
+- ``eod_settlement``: every weekday shortly after the close (exchange time);
+  a holiday is skipped with the reason, so the schedule follows the calendar.
+- ``intraday_landing``: every 15 minutes while the session is open, landing
+  the day so far (the raw tables replace the day's partition each time).
+- ``session_closed``: a sensor that reads each recent day's ``control`` topic
+  and runs the whole day once it says the session closed.
+- ``record_run_failures``: every failed run is appended to
+  ``<DAGSTER_HOME>/run_failures.jsonl`` and logged, so failures are kept
+  outside the UI too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import msgspec
+from dagster import (
+    AssetSelection,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    RunFailureSensorContext,
+    RunRequest,
+    ScheduleEvaluationContext,
+    SensorEvaluationContext,
+    SkipReason,
+    define_asset_job,
+    run_failure_sensor,
+    schedule,
+    sensor,
+)
+
+from orchestration.resources import PlatformResource
+from orchestration.settings import get_settings
+from streaming.events import SessionControl
+from streaming.refdata import load_calendar
+
+CALENDAR = load_calendar(get_settings().calendar_toml)
+EOD_DELAY = timedelta(minutes=15)
+
+daily_job = define_asset_job("daily", selection=AssetSelection.all())
+landing_job = define_asset_job(
+    "landing",
+    selection=AssetSelection.groups("landing") - AssetSelection.assets("simulated_session"),
+)
+
+
+def _weekdays() -> str:
+    names = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
+    return ",".join(str(i) for i, n in enumerate(names) if n not in CALENDAR.weekend)
+
+
+def _local(ts: datetime) -> datetime:
+    return ts.astimezone(CALENDAR.tz)
+
+
+_close = datetime.combine(date(2000, 1, 3), CALENDAR.close_time) + EOD_DELAY
+
+
+@schedule(
+    job=daily_job,
+    cron_schedule=f"{_close.minute} {_close.hour} * * {_weekdays()}",
+    execution_timezone=CALENDAR.timezone,
+    default_status=DefaultScheduleStatus.STOPPED,
+)
+def eod_settlement(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
+    """The whole day (landing to the settlement report) after the session closed."""
+    day = _local(context.scheduled_execution_time).date()
+    if not CALENDAR.is_trading_day(day):
+        return SkipReason(f"{day} is not a trading day on {CALENDAR.exchange}")
+    return RunRequest(run_key=f"eod-{day}", partition_key=day.isoformat())
+
+
+@schedule(
+    job=landing_job,
+    cron_schedule=f"*/15 {CALENDAR.open_time.hour}-{CALENDAR.close_time.hour} * * {_weekdays()}",
+    execution_timezone=CALENDAR.timezone,
+    default_status=DefaultScheduleStatus.STOPPED,
+)
+def intraday_landing(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
+    """Land the day so far, every 15 minutes while the session is open."""
+    now = _local(context.scheduled_execution_time)
+    day = now.date()
+    if not CALENDAR.is_trading_day(day):
+        return SkipReason(f"{day} is not a trading day on {CALENDAR.exchange}")
+    open_ns, close_ns = CALENDAR.session_bounds(day)
+    now_ns = int(now.timestamp()) * 1_000_000_000
+    if not open_ns <= now_ns <= close_ns:
+        return SkipReason(f"the session of {day} is not open at {now:%H:%M}")
+    return RunRequest(run_key=f"intraday-{now:%Y%m%dT%H%M}", partition_key=day.isoformat())
+
+
+def closed_sessions(platform: PlatformResource, days: list[date]) -> list[date]:
+    """The days among ``days`` whose ``control`` topic holds the session's close."""
+    decoder = msgspec.json.Decoder(SessionControl)
+    closed = []
+    for day in days:
+        log = platform.session_log(day)
+        try:
+            log.create_topics(["control"])
+            for part in sorted(log.end_offsets("control")):
+                if any(
+                    decoder.decode(r.value).action == "close" for r in log.read("control", part)
+                ):
+                    closed.append(day)
+                    break
+        finally:
+            log.close()
+    return closed
+
+
+@sensor(job=daily_job, minimum_interval_seconds=60, default_status=DefaultSensorStatus.STOPPED)
+def session_closed(context: SensorEvaluationContext, platform: PlatformResource):  # type: ignore[no-untyped-def]
+    """Runs a day once its ``control`` topic says the session closed (each day once)."""
+    done = set(json.loads(context.cursor)) if context.cursor else set()
+    today = datetime.now(CALENDAR.tz).date()
+    recent = [d for d in CALENDAR.trading_days(today - timedelta(days=7), today)
+              if d.isoformat() not in done]  # fmt: skip
+    for day in closed_sessions(platform, recent):
+        done.add(day.isoformat())
+        yield RunRequest(run_key=f"closed-{day}", partition_key=day.isoformat())
+    context.update_cursor(json.dumps(sorted(done)[-30:]))
+
+
+@run_failure_sensor(default_status=DefaultSensorStatus.RUNNING)
+def record_run_failures(context: RunFailureSensorContext) -> None:
+    """Append the failure (run, job, partition, message) to run_failures.jsonl."""
+    run = context.dagster_run
+    entry = {
+        "run_id": run.run_id,
+        "job": run.job_name,
+        "partition": run.tags.get("dagster/partition"),
+        "message": context.failure_event.message,
+        "at": datetime.now().astimezone().isoformat(),
+    }
+    home = Path(os.environ.get("DAGSTER_HOME") or get_settings().data_dir / "dagster")
+    home.mkdir(parents=True, exist_ok=True)
+    with (home / "run_failures.jsonl").open("a") as f:
+        f.write(json.dumps(entry) + "\n")
+    context.log.error(f"run {run.run_id} of {run.job_name} failed: {entry['message']}")
