@@ -58,6 +58,12 @@ def _local(ts: datetime) -> datetime:
     return ts.astimezone(CALENDAR.tz)
 
 
+def _not_trading(day: date) -> SkipReason | None:
+    if CALENDAR.is_trading_day(day):
+        return None
+    return SkipReason(f"{day} is not a trading day on {CALENDAR.exchange}")
+
+
 _close = datetime.combine(date(2000, 1, 3), CALENDAR.close_time) + EOD_DELAY
 
 
@@ -70,8 +76,8 @@ _close = datetime.combine(date(2000, 1, 3), CALENDAR.close_time) + EOD_DELAY
 def eod_settlement(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
     """The whole day (landing to the settlement report) after the session closed."""
     day = _local(context.scheduled_execution_time).date()
-    if not CALENDAR.is_trading_day(day):
-        return SkipReason(f"{day} is not a trading day on {CALENDAR.exchange}")
+    if skip := _not_trading(day):
+        return skip
     return RunRequest(run_key=f"eod-{day}", partition_key=day.isoformat())
 
 
@@ -85,8 +91,8 @@ def intraday_landing(context: ScheduleEvaluationContext) -> RunRequest | SkipRea
     """Land the day so far, every 15 minutes while the session is open."""
     now = _local(context.scheduled_execution_time)
     day = now.date()
-    if not CALENDAR.is_trading_day(day):
-        return SkipReason(f"{day} is not a trading day on {CALENDAR.exchange}")
+    if skip := _not_trading(day):
+        return skip
     open_ns, close_ns = CALENDAR.session_bounds(day)
     now_ns = int(now.timestamp()) * 1_000_000_000
     if not open_ns <= now_ns <= close_ns:

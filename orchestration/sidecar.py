@@ -30,6 +30,7 @@ from streaming.services.handlers import (
     BarService,
     MatcherService,
     ParticipantsService,
+    shard_count,
     sharded_bars,
     sharded_matcher,
 )
@@ -51,9 +52,7 @@ class ServiceSpec:
 def _matcher(settings: Settings, log: EventLog) -> Callable[[], Handler]:
     securities = load_securities(settings.securities_csv)
     members = [m.member_id for m in load_members(settings.members_csv)]
-    partitions = log.partitions("orders")
-    if log.partitions("control") != partitions:
-        raise ValueError("control and orders must have the same number of partitions")
+    partitions = shard_count(log)
 
     def make() -> Handler:
         return sharded_matcher(

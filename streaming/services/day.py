@@ -26,6 +26,7 @@ from streaming.services.handlers import (
     Sharded,
     bar_builders,
     matchers,
+    shard_count,
     sharded_bars,
     sharded_matcher,
 )
@@ -162,9 +163,7 @@ def run_day(
     their exactly-once steps after every write, on the simulated clock.
     """
     log.create_topics(TOPICS)
-    partitions = log.partitions("orders")
-    if log.partitions("control") != partitions:
-        raise ValueError("control and orders must have the same number of partitions")
+    partitions = shard_count(log)
     member_ids = [m.member_id for m in cfg.members]
     matcher = sharded_matcher(
         cfg.securities, member_ids, partitions, stp=cfg.stp, band_pct=cfg.band_pct

@@ -35,7 +35,7 @@ from streaming.members import Members
 from streaming.refdata import Security
 from streaming.session import SessionError
 from streaming.simulator import MarketSimulator
-from streaming.transport.base import Handler, Output, Record, partition_for
+from streaming.transport.base import EventLog, Handler, Output, Record, partition_for
 
 
 def merge_by_time(records: Sequence[Record]) -> Iterator[Record]:
@@ -161,6 +161,14 @@ class Sharded:
         keep = set(partitions)
         for part in [p for p in self.shards if p not in keep]:
             del self.shards[part]
+
+
+def shard_count(log: EventLog) -> int:
+    """How many shards the live core has: ``orders`` partitions, which ``control`` must match."""
+    partitions = log.partitions("orders")
+    if log.partitions("control") != partitions:
+        raise ValueError("control and orders must have the same number of partitions")
+    return partitions
 
 
 def sharded_matcher(

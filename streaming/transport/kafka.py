@@ -101,7 +101,6 @@ class _Group:
 
     def __init__(self, log: KafkaEventLog, group: str, topics: Sequence[str]) -> None:
         self.topics = tuple(topics)
-        self.shared = log.shared_groups
         base = {"bootstrap.servers": log.bootstrap, **_QUIET}
         self.consumer = Consumer(
             {
@@ -133,7 +132,7 @@ class _Group:
         self.partitions: list[tuple[str, int]] = []
         self.position: dict[tuple[str, int], int] = {}
         self.eof_at: dict[tuple[str, int], int | None] = {}
-        if self.shared:
+        if log.shared_groups:
             self.consumer.subscribe(
                 list(self.topics), on_assign=self._assigned, on_revoke=self._revoked
             )

@@ -7,12 +7,12 @@ import os
 import subprocess
 import sys
 from datetime import date
-from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance, RunsFilter
 
 from orchestration.resources import PlatformResource
+from tests.support import short_calendar
 
 pytestmark = pytest.mark.e2e
 
@@ -30,9 +30,7 @@ def _trades(platform: PlatformResource) -> list[str]:
 
 
 def test_backfill_builds_days_from_nothing_and_again_changes_nothing(tmp_path, monkeypatch):
-    source = Path(__file__).resolve().parents[2] / "streaming" / "refdata" / "calendar.toml"
-    calendar = tmp_path / "calendar.toml"
-    calendar.write_text(source.read_text().replace('close = "15:30"', 'close = "09:20"'))
+    calendar = short_calendar(tmp_path, close="09:20")
     data = tmp_path / "data"
     env = {"MARKETLAKE_DATA_DIR": str(data), "MARKETLAKE_CALENDAR_TOML": str(calendar),
            "DAGSTER_HOME": str(tmp_path / "dagster")}  # fmt: skip

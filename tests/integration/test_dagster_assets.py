@@ -16,6 +16,7 @@ from pyiceberg.expressions import EqualTo
 
 from orchestration.definitions import ALL_ASSETS, defs
 from orchestration.resources import PlatformResource
+from tests.support import short_calendar
 
 pytestmark = pytest.mark.integration
 
@@ -24,9 +25,7 @@ DAY = "2026-11-20"
 
 @pytest.fixture
 def short_session(tmp_path, monkeypatch) -> Path:
-    source = Path(__file__).resolve().parents[2] / "streaming" / "refdata" / "calendar.toml"
-    path = tmp_path / "calendar.toml"
-    path.write_text(source.read_text().replace('close = "15:30"', 'close = "09:30"'))
+    path = short_calendar(tmp_path)
     monkeypatch.setenv("MARKETLAKE_CALENDAR_TOML", str(path))
     return tmp_path / "data"
 

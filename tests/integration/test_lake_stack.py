@@ -12,7 +12,6 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -25,7 +24,7 @@ from lake.writer import SchemaMismatchError, publish
 from streaming.refdata import load_calendar, load_members
 from streaming.services.day import DayConfig, run_day
 from streaming.transport.sqlite import SqliteEventLog
-from tests.support import run_concurrently
+from tests.support import run_concurrently, short_calendar
 
 pytestmark = pytest.mark.integration
 
@@ -74,9 +73,7 @@ def _rows(table: pa.Table) -> list[tuple[object, ...]]:
 @pytest.fixture(scope="module")
 def landed(lake_stack, tmp_path_factory, securities):
     """Two half-hour sessions, simulated and landed into the stack's lake."""
-    source = Path(__file__).resolve().parents[2] / "streaming" / "refdata" / "calendar.toml"
-    cal_path = tmp_path_factory.mktemp("cal") / "calendar.toml"
-    cal_path.write_text(source.read_text().replace('close = "15:30"', 'close = "09:30"'))
+    cal_path = short_calendar(tmp_path_factory.mktemp("cal"))
     calendar = load_calendar(cal_path)
     catalog = open_catalog(lake_stack.config)
     counts = {}

@@ -30,6 +30,7 @@ from streaming.transport.kafka import KafkaEventLog
 from streaming.transport.namespace import NamespacedEventLog
 from streaming.transport.sqlite import SqliteEventLog
 from tests.support import free_port
+from tests.support import short_calendar as write_short_calendar
 
 pytestmark = pytest.mark.integration
 
@@ -40,10 +41,7 @@ COMPARED = ("orders", "executions", "trades", "bbo", "bars.1s", "bars.1m", "bars
 @pytest.fixture(scope="module")
 def short_calendar(tmp_path_factory) -> Path:
     """The exchange's calendar with a half-hour session, so a session takes seconds."""
-    source = Path(__file__).resolve().parents[2] / "streaming" / "refdata" / "calendar.toml"
-    path = tmp_path_factory.mktemp("calendar") / "calendar.toml"
-    path.write_text(source.read_text().replace('close = "15:30"', 'close = "09:30"'))
-    return path
+    return write_short_calendar(tmp_path_factory.mktemp("calendar"))
 
 
 def _per_key(log, topic):

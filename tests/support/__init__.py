@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -33,3 +34,11 @@ def run_concurrently(target: Callable[[T], object], args: Iterable[T]) -> list[B
     for t in threads:
         t.join()
     return errors
+
+
+def short_calendar(directory: Path, close: str = "09:30") -> Path:
+    """The exchange's calendar with the session closing at ``close``, so a day takes seconds."""
+    source = Path(__file__).resolve().parents[2] / "streaming" / "refdata" / "calendar.toml"
+    path = directory / "calendar.toml"
+    path.write_text(source.read_text().replace('close = "15:30"', f'close = "{close}"'))
+    return path
