@@ -22,7 +22,7 @@ from dagster import (
 )
 from pyiceberg.expressions import And, EqualTo, LessThan
 
-from assets.partitions import TRADING_DAYS
+from assets.partitions import ONE_DAY_PER_RUN, TRADING_DAYS
 from lake.quality import negative_positions, settlement_differences
 from lake.tables import PARTITION_COLUMN, TABLES
 from lake.writer import publish
@@ -93,6 +93,7 @@ def opening_state(
                        description="settled buy and sell notionals equal the day's trades"),
     ],
     partitions_def=TRADING_DAYS,
+    backfill_policy=ONE_DAY_PER_RUN,
 )  # fmt: skip
 def clearing(context: AssetExecutionContext, platform: PlatformResource):  # type: ignore[no-untyped-def]
     """Per member and symbol positions and P&L, per member cash and obligation."""

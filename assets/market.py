@@ -13,7 +13,7 @@ from dagster import (
 )
 from pyiceberg.expressions import EqualTo
 
-from assets.partitions import TRADING_DAYS
+from assets.partitions import ONE_DAY_PER_RUN, TRADING_DAYS
 from lake.market import daily_market
 from lake.quality import vwap_outside_range
 from lake.tables import PARTITION_COLUMN, TABLES
@@ -26,6 +26,7 @@ from streaming.events import PRICE_SCALE
     key=AssetKey(["core", "market_daily"]),
     deps=[AssetKey(["raw", "trades"]), AssetKey(["raw", "bbo"])],
     partitions_def=TRADING_DAYS,
+    backfill_policy=ONE_DAY_PER_RUN,
     group_name="market",
     kinds={"iceberg", "duckdb"},
     check_specs=[

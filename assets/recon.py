@@ -19,7 +19,7 @@ from dagster import (
 )
 from pyiceberg.expressions import EqualTo
 
-from assets.partitions import TRADING_DAYS
+from assets.partitions import ONE_DAY_PER_RUN, TRADING_DAYS
 from lake.recon import REASONS, reconcile
 from lake.tables import PARTITION_COLUMN, TABLES
 from lake.writer import publish
@@ -33,6 +33,7 @@ BREAKS = AssetKey(["core", "recon_breaks"])
     deps=[AssetKey(["raw", "trades"]), AssetKey(["raw", "executions"]),
           AssetKey(["core", "clearing_positions"])],
     partitions_def=TRADING_DAYS,
+    backfill_policy=ONE_DAY_PER_RUN,
     group_name="recon",
     kinds={"iceberg", "duckdb"},
     check_specs=[AssetCheckSpec("no_breaks", asset=BREAKS,

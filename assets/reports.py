@@ -6,7 +6,7 @@ import pyarrow.compute as pc
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 from pyiceberg.expressions import EqualTo
 
-from assets.partitions import TRADING_DAYS
+from assets.partitions import ONE_DAY_PER_RUN, TRADING_DAYS
 from lake.report import settlement_report as build_report
 from lake.tables import PARTITION_COLUMN, TABLES
 from lake.writer import publish
@@ -16,8 +16,10 @@ from orchestration.resources import PlatformResource
 @asset(
     key=AssetKey(["marts", "settlement_report"]),
     deps=[AssetKey(["core", "clearing_members"]), AssetKey(["core", "clearing_positions"]),
-          AssetKey(["core", "recon_breaks"]), AssetKey(["raw", "bars"])],
+          AssetKey(["core", "recon_breaks"]), AssetKey(["raw", "bars"]),
+          AssetKey(["marts", "fct_member_daily_pnl"])],
     partitions_def=TRADING_DAYS,
+    backfill_policy=ONE_DAY_PER_RUN,
     group_name="reports",
     kinds={"iceberg", "html"},
 )  # fmt: skip
@@ -41,6 +43,7 @@ def settlement_report(
         day, platform.calendar().exchange, read("core.clearing_members"),
         read("core.clearing_positions"), read("core.recon_breaks"),
         read("raw.bars", "symbol", "interval", "start", "close"), trades.num_rows, notional,
+        read("marts.fct_member_daily_pnl", "member", "net_worth_change", "day_return"),
     )  # fmt: skip
     pub = publish(catalog, TABLES["marts.settlement_report"], day, table)
     path = platform.settings().data_dir / "reports" / f"settlement-{day.isoformat()}.html"

@@ -39,11 +39,11 @@ recon: {% if breaks %}<span class="bad">{{ breaks|length }} break(s)</span>
 
 <h2>Members</h2>
 <table><tr><th>member</th><th>opening cash</th><th>closing cash</th><th>holdings</th>
-<th>net worth</th><th>realized P&amp;L</th><th>unrealized P&amp;L</th><th>fees</th>
+<th>net worth</th><th>day change</th><th>realized P&amp;L</th><th>unrealized P&amp;L</th><th>fees</th>
 <th>securities</th><th>obligation</th></tr>
 {% for m in members %}<tr><td>{{ m.member }}</td><td>{{ money(m.opening_cash) }}</td>
 <td>{{ money(m.closing_cash) }}</td><td>{{ money(m.holdings_value) }}</td>
-<td>{{ money(m.net_worth) }}</td><td>{{ money(m.realized_pnl) }}</td>
+<td>{{ money(m.net_worth) }}</td><td>{{ change(m.member) }}</td><td>{{ money(m.realized_pnl) }}</td>
 <td>{{ money(m.unrealized_pnl) }}</td><td>{{ money(m.fees) }}</td>
 <td>{{ m.securities_traded }}</td>
 <td class="{{ 'met' if m.obligation_met else 'failed' }}">{{ 'met' if m.obligation_met else 'FAILED' }}</td></tr>
@@ -137,8 +137,13 @@ def settlement_report(
     bars: pa.Table,
     trades: int,
     notional: int,
+    daily_pnl: pa.Table | None = None,
 ) -> tuple[pa.Table, str]:
-    """The report table (one row per member) and the HTML page."""
+    """The report table (one row per member) and the HTML page.
+
+    ``daily_pnl`` (the dbt mart ``marts.fct_member_daily_pnl``) adds each
+    member's net worth change since its previous close to the page.
+    """
     import matplotlib.pyplot as plt
 
     member_rows = sorted(members.to_pylist(), key=lambda m: m["member"])
@@ -164,6 +169,15 @@ def settlement_report(
         ],
         schema=schema,
     )
+    changes = {r["member"]: r for r in (daily_pnl.to_pylist() if daily_pnl is not None else [])}
+
+    def change(member: str) -> str:
+        row = changes.get(member)
+        if row is None:
+            return ""
+        pct = f" ({row['day_return']:+.2%})" if row["day_return"] is not None else ""
+        return f"{row['net_worth_change']:+,.2f}{pct}"
+
     pnl = pnl_figure(member_rows)
     prices = prices_figure(bars)
     try:
@@ -176,6 +190,7 @@ def settlement_report(
             breaks=break_rows,
             totals={"trades": trades, "notional": notional / PRICE_SCALE},
             money=lambda v: f"{v / PRICE_SCALE:,.2f}",
+            change=change,
             pnl_svg=_svg(pnl),
             prices_svg=_svg(prices),
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -190,3 +191,48 @@ def table(identifier: str) -> TableDef:
 
 def namespaces(tables: Iterable[TableDef] = TABLES.values()) -> list[str]:
     return sorted({t.namespace for t in tables})
+
+
+DBT_MARTS = Path(__file__).resolve().parents[1] / "dbt" / "models" / "marts" / "_marts.yml"
+_DBT_TYPES: dict[str, pa.DataType] = {
+    "varchar": pa.string(),
+    "bigint": pa.int64(),
+    "double": pa.float64(),
+    "boolean": pa.bool_(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("us"),
+    "decimal(18,4)": pa.decimal128(18, 4),
+}
+
+
+def dbt_marts(path: Path = DBT_MARTS) -> list[TableDef]:
+    """The dbt marts as lake tables ``marts.<model>``, from the models' enforced contracts.
+
+    dbt's YAML is where a mart's columns are declared (dbt refuses a model
+    that does not match); reading them here keeps the lake table and the model
+    from drifting apart. A column with a ``not_null`` test is stored required.
+    """
+    import yaml
+
+    models = yaml.safe_load(path.read_text())["models"]
+    out = []
+    for model in models:
+        fields = []
+        for column in model["columns"]:
+            if column["name"] == PARTITION_COLUMN:
+                continue
+            dtype = _DBT_TYPES.get(column["data_type"].replace(" ", "").lower())
+            if dtype is None:
+                raise ValueError(
+                    f"{path.name}: {model['name']}.{column['name']} has data_type "
+                    f"{column['data_type']!r}; the lake maps {', '.join(_DBT_TYPES)}"
+                )
+            required = "not_null" in (column.get("data_tests") or [])
+            fields.append(pa.field(column["name"], dtype, nullable=not required))
+        sort_by = tuple(model.get("config", {}).get("meta", {}).get("lake_sort", ()))
+        description = " ".join(model.get("description", "").split())
+        out.append(TableDef("marts", model["name"], pa.schema(fields), sort_by, (), description))
+    return out
+
+
+TABLES.update({t.identifier: t for t in dbt_marts()})

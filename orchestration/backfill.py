@@ -9,6 +9,7 @@ nothing in the lake.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -74,20 +75,28 @@ def backfill(
     on_day: Callable[[DayRun], None] | None = None,
     log_level: str = "WARNING",
 ) -> list[DayRun]:
-    """Materialise every asset for each trading day in ``[first, last]``; stops at a failure."""
-    from orchestration.definitions import ALL_ASSETS
+    """Materialise every asset for each trading day in ``[first, last]``; stops at a failure.
+
+    What the steps print (dbt's log lines) is appended to ``<data dir>/logs/backfill.log``;
+    the runs themselves, with their events and check results, are in the instance."""
+    from orchestration.definitions import ALL_ASSETS, resources_for
     from orchestration.resources import PlatformResource
 
     instance = instance_for(settings)
     platform = PlatformResource(data_dir=str(settings.data_dir))
     runs: list[DayRun] = []
+    log_path = settings.data_dir / "logs" / "backfill.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     for key in days_between(first, last):
         started = time.perf_counter()
-        result = materialize(
-            ALL_ASSETS, partition_key=key, instance=instance, resources={"platform": platform},
-            tags={"marketlake/backfill": f"{first}..{last}"}, raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-        )  # fmt: skip
+        # what steps print (dbt's progress lines) goes to the log, not over the caller's output
+        with log_path.open("a") as log, contextlib.redirect_stdout(log):
+            result = materialize(
+                ALL_ASSETS, partition_key=key, instance=instance,
+                resources=resources_for(platform),
+                tags={"marketlake/backfill": f"{first}..{last}"}, raise_on_error=False,
+                run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+            )  # fmt: skip
         steps = {
             ev.step_key: ev.event_specific_data.duration_ms / 1000  # type: ignore[union-attr]
             for ev in result.all_events

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dagster import Definitions, load_assets_from_modules
 
-from assets import clearing, landing, market, recon, reports
+from assets import clearing, dbt, landing, market, recon, reports
+from assets.dbt import REFDATA, dbt_resource
 from orchestration.resources import PlatformResource
 from orchestration.schedules import (
     daily_job,
@@ -19,12 +20,18 @@ from orchestration.schedules import (
     session_closed,
 )
 
-ALL_ASSETS = load_assets_from_modules([landing, market, clearing, recon, reports])
+ALL_ASSETS = [*load_assets_from_modules([landing, market, clearing, recon, dbt, reports]), *REFDATA]
+
+
+def resources_for(platform: PlatformResource) -> dict[str, object]:
+    """The resources every asset needs, around ``platform`` (tests and the backfill use it)."""
+    return {"platform": platform, "dbt": dbt_resource()}
+
 
 defs = Definitions(
     assets=ALL_ASSETS,
     jobs=[daily_job, landing_job],
     schedules=[eod_settlement, intraday_landing],
     sensors=[session_closed, record_run_failures],
-    resources={"platform": PlatformResource()},
+    resources=resources_for(PlatformResource()),
 )

@@ -37,13 +37,18 @@ class Fill:
 
 @dataclass(frozen=True)
 class FeeSchedule:
-    """Per fill: ``bps`` of its notional plus a fixed amount (both in money units)."""
+    """Per fill: ``bps`` of its notional plus a fixed amount (both in money units).
+
+    Each fill's fee is charged in whole money units (rounded half to even), as
+    a clearing house bills it, so a member's fees are exactly the sum of its
+    per-symbol fees and its cash stays a whole amount.
+    """
 
     bps: Fraction = Fraction(0)
     per_fill: int = 0
 
-    def fee(self, notional: int) -> Fraction:
-        return notional * self.bps / 10_000 + self.per_fill
+    def fee(self, notional: int) -> int:
+        return round(notional * self.bps / 10_000) + self.per_fill
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,21 @@ def test_fees_reduce_cash_and_are_reported():
     assert members[0].closing_cash == CAPITAL - 2 * per_fill
 
 
+def test_fees_are_charged_per_fill_in_whole_units_and_add_up():
+    fees = FeeSchedule(bps=Fraction(1, 2))  # 0.5 bp: fractions of a unit on these notionals
+    fills = [_fill("A", "buy", 3, 1_000_001, 1), _fill("A", "buy", 5, 999_999, 2),
+             _fill("A", "buy", 7, 1_234_567, 3, symbol="ABC")]  # fmt: skip
+    positions, members, closing = settle_day({"A": MemberState(Fraction(CAPITAL))}, fills, {},
+                                             fees)  # fmt: skip
+    charged = [round(Fraction(f.qty * f.price, 20_000)) for f in fills]  # half to even
+    assert charged == [150, 250, 432]
+    assert members[0].fees == sum(p.fees for p in positions) == sum(charged)
+    assert closing["A"].cash.denominator == 1  # cash stays a whole amount
+    assert members[0].closing_cash == (
+        CAPITAL - 3 * 1_000_001 - 5 * 999_999 - 7 * 1_234_567 - sum(charged)
+    )
+
+
 def test_obligation_counts_securities_traded():
     fills = [_fill("A", "buy", 1, 1_000_000, i, symbol=f"S{i:02d}") for i in range(20)]
     fills += [_fill("B", "buy", 1, 1_000_000, 100 + i, symbol=f"S{i:02d}") for i in range(19)]
