@@ -1,38 +1,40 @@
-"""The demo: one simulated trading day on the embedded event log, published into the lake.
+"""The demo: one seeded trading day through the live core, then every asset through Dagster.
 
-The day's topics are landed into the raw Iceberg tables (one partition replace
-per table, ``trading_day`` = the day), and everything the command prints comes
-from what was published, so the summary and the lake always agree; the same
-date and seed give identical table contents.
+The session runs on the embedded event log as the day's live data
+(``<data dir>/sessions/<day>.sqlite``, replaced if it exists); then one Dagster
+run materialises landing -> market -> clearing -> recon -> dbt marts -> the
+settlement report for that day, recorded in the instance ``marketlake ui``
+shows. Everything the command prints is read back from the lake, so the
+summary and the lake always agree; the same date and seed give identical
+tables.
 """
 
 from __future__ import annotations
 
-import shutil
+import os
 from collections.abc import Callable
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
 from pyiceberg.expressions import EqualTo
 
-from lake.landing import land_day
-from lake.tables import PARTITION_COLUMN
-from lake.writer import Published
+from lake.tables import PARTITION_COLUMN, TOPIC_TABLES
+from orchestration.backfill import DayRun, backfill
 from orchestration.lake import catalog as lake_catalog
 from orchestration.lake import lake_config
+from orchestration.resources import PlatformResource
 from orchestration.settings import Settings
 from streaming.events import PRICE_SCALE
-from streaming.refdata import load_calendar, load_members, load_securities
+from streaming.refdata import load_calendar
 from streaming.services.day import DayConfig, DayResult, run_day
-from streaming.transport.sqlite import SqliteEventLog
+
+MARTS = ("fct_trades", "fct_daily_bars", "dim_members", "fct_member_daily_pnl", "fct_settlement")
 
 
-def day_dir(settings: Settings, day: date, seed: int) -> Path:
-    """Where the day's event log is kept: ``<data dir>/demo/<day>_seed<seed>/``."""
-    return settings.data_dir / "demo" / f"{day.isoformat()}_seed{seed}"
+class DemoError(RuntimeError):
+    """The day's Dagster run failed; the message says which step and where to look."""
 
 
 def run_demo(
@@ -40,12 +42,12 @@ def run_demo(
     day: date,
     seed: int,
     progress: Callable[[int, int], None] | None = None,
-    landed: Callable[[str, int], None] | None = None,
+    session_done: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """Simulate ``day``, publish its topics into the lake and return the summary.
+    """Simulate ``day``, materialise every asset for it through Dagster, return the summary.
 
-    ``progress(done, total)`` follows the session's cycles; ``landed(table,
-    rows)`` is called as each raw table's partition is published.
+    ``progress(done, total)`` follows the session's cycles; ``session_done()``
+    is called when the session is over and the Dagster run starts.
     """
     calendar = load_calendar(settings.calendar_toml)
     if not calendar.is_trading_day(day):
@@ -53,31 +55,61 @@ def run_demo(
             f"{day} is not a trading day on {calendar.exchange}"
             f" (next: {calendar.next_trading_day(day)})"
         )
-    out_dir = day_dir(settings, day, seed)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True)
-    log = SqliteEventLog(out_dir / "eventlog.sqlite")
+    platform = PlatformResource(data_dir=str(settings.data_dir))
+    session = settings.data_dir / "sessions" / f"{day.isoformat()}.sqlite"
+    for stale in (session, session.with_name(session.name + "-wal"),
+                  session.with_name(session.name + "-shm")):  # fmt: skip
+        stale.unlink(missing_ok=True)
+    log = platform.session_log(day)
     try:
         cfg = DayConfig(
             day=day,
             seed=seed,
-            securities=load_securities(settings.securities_csv),
-            members=load_members(settings.members_csv),
+            securities=platform.securities(),
+            members=platform.members(),
             calendar=calendar,
             stp=settings.stp_mode,
             band_pct=settings.price_band_pct,
             grace_ns=settings.bar_grace_ms * 1_000_000,
         )
         result = run_day(log, cfg, progress)
-        catalog = lake_catalog(settings)
-        published = land_day(log, catalog, day, progress=landed)
     finally:
         log.close()
-    return summarise(result, catalog, published, lake_info(settings, published))
+    if session_done is not None:
+        session_done()
+    (run,) = backfill(settings, day, day)
+    if not run.success:
+        raise DemoError(
+            f"the Dagster run {run.run_id} for {day} failed; see it with `marketlake ui` "
+            f"(steps done: {', '.join(run.steps) or 'none'})"
+        )
+    catalog = lake_catalog(settings)
+    rows = {t: day_rows(catalog, t, day) for t in dict.fromkeys(TOPIC_TABLES.values())}
+    summary = summarise(result, catalog, rows, lake_info(settings, rows))
+    summary["dagster"] = dagster_info(run)
+    summary["marts"] = {f"marts.{m}": day_rows(catalog, f"marts.{m}", day) for m in MARTS}
+    report = settings.data_dir / "reports" / f"settlement-{day.isoformat()}.html"
+    summary["report"] = str(report.resolve())
+    return summary
 
 
-def lake_info(settings: Settings, published: dict[str, Published]) -> dict[str, Any]:
+def day_rows(catalog: Catalog, identifier: str, day: date) -> int:
+    """Rows of ``identifier``'s partition for ``day`` (0 when the table does not exist)."""
+    if not catalog.table_exists(identifier):
+        return 0
+    return catalog.load_table(identifier).scan(row_filter=EqualTo(PARTITION_COLUMN, day)).count()
+
+
+def dagster_info(run: DayRun) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "seconds": round(run.seconds, 2),
+        "steps": {step: round(s, 2) for step, s in run.steps.items()},
+        "dagster_home": os.environ.get("DAGSTER_HOME", ""),
+    }
+
+
+def lake_info(settings: Settings, rows: dict[str, int]) -> dict[str, Any]:
     """Where the day went: warehouse, catalog (password hidden) and rows per table."""
     from sqlalchemy.engine import make_url
 
@@ -85,7 +117,7 @@ def lake_info(settings: Settings, published: dict[str, Published]) -> dict[str, 
     return {
         "warehouse": config.warehouse,
         "catalog": make_url(config.catalog_uri).render_as_string(hide_password=True),
-        "tables": {identifier: p.rows for identifier, p in published.items()},
+        "tables": dict(rows),
     }
 
 
@@ -100,7 +132,7 @@ def day_trades(catalog: Catalog, day: date) -> pa.Table:
 
 
 def summarise(
-    result: DayResult, catalog: Catalog, published: dict[str, Published], lake: dict[str, Any]
+    result: DayResult, catalog: Catalog, rows: dict[str, int], lake: dict[str, Any]
 ) -> dict[str, Any]:
     """Per symbol trades/volume/OHLC (from the published trades) and per member P&L."""
     cfg = result.config
@@ -145,7 +177,7 @@ def summarise(
                 "vwap": round(row["turnover"] / row["volume"] / PRICE_SCALE, 4),
             }
         )
-    counts = {identifier.split(".", 1)[1]: p.rows for identifier, p in published.items()}
+    counts = {identifier.split(".", 1)[1]: n for identifier, n in rows.items()}
     return {
         "date": cfg.day.isoformat(),
         "seed": cfg.seed,

@@ -18,6 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from dagster import DagsterInstance
 from pyiceberg.expressions import EqualTo
 
 from lake.tables import PARTITION_COLUMN, TOPIC_TABLES
@@ -33,7 +34,8 @@ COUNT_KEYS = ["orders", "executions", "trades", "bbo", "bars", "dlq"]
 
 
 def _run(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MARKETLAKE_DATA_DIR": str(data_dir)}
+    env = {**os.environ, "MARKETLAKE_DATA_DIR": str(data_dir),
+           "DAGSTER_HOME": str(data_dir / "dagster")}  # fmt: skip
     return subprocess.run(
         [sys.executable, "-m", "orchestration.cli", *args],
         capture_output=True, text=True, env=env, timeout=300,
@@ -102,9 +104,24 @@ def test_the_day_is_published_into_every_raw_table(demo_run):
     # row counts in the lake are the summary's, and the event log stays next to the day
     for identifier, rows in lake["tables"].items():
         assert _day_table(data, identifier).num_rows == rows, identifier
-    assert (data / "demo" / f"{DAY}_seed7" / "eventlog.sqlite").is_file()
+    assert (data / "sessions" / f"{DAY}.sqlite").is_file()
     # no Parquet files outside the lake's warehouse
-    assert not list((data / "demo").rglob("*.parquet"))
+    assert not list((data / "sessions").rglob("*.parquet"))
+
+
+def test_the_day_runs_through_every_asset_in_dagster(demo_run):
+    data, summary = demo_run
+    run = summary["dagster"]
+    assert {"simulated_session", "raw_tables", "core__market_daily", "clearing",
+            "core__recon_breaks", "dbt_marts", "marts__settlement_report"} <= set(run["steps"])  # fmt: skip
+    assert run["dagster_home"] == str(data / "dagster")
+    instance = DagsterInstance.from_config(str(data / "dagster"))
+    recorded = instance.get_run_by_id(run["run_id"])
+    assert recorded is not None and recorded.is_success
+    assert summary["marts"]["marts.fct_trades"] == summary["counts"]["trades"]
+    assert summary["marts"]["marts.fct_member_daily_pnl"] == len(summary["members"])
+    page = Path(summary["report"]).read_text()
+    assert "EOD settlement report" in page and DAY in page and page.count("<svg") == 2
 
 
 def test_tables_agree_with_each_other_and_the_summary(demo_run, day_tables):
@@ -149,8 +166,9 @@ def test_tables_agree_with_each_other_and_the_summary(demo_run, day_tables):
 def test_same_date_and_seed_give_identical_tables(demo_run, tmp_path):
     first_dir, summary = demo_run
     again = _demo(tmp_path, 7)
-    assert {k: v for k, v in again.items() if k != "lake"} == {
-        k: v for k, v in summary.items() if k != "lake"
+    where = ("lake", "dagster", "report")  # where it ran differs; what it computed must not
+    assert {k: v for k, v in again.items() if k not in where} == {
+        k: v for k, v in summary.items() if k not in where
     }
     assert again["lake"]["tables"] == summary["lake"]["tables"]
     for identifier in RAW_TABLES:
