@@ -53,11 +53,9 @@ def _instance_yaml(settings: Settings, home: Path) -> str:
 
     pg = postgres(settings)
     pg.ensure_database("dagster")
-    return (
-        "storage:\n  postgres:\n    postgres_db:\n"
-        f"      username: {pg.user}\n      password: {pg.password}\n"
-        f"      hostname: {pg.host}\n      port: {pg.port}\n      db_name: dagster\n"
-    )
+    # the driver named: SQLAlchemy 2.1 defaults postgresql:// to psycopg 3, on which
+    # dagster-postgres's parameterised NOTIFY is a syntax error
+    return f'storage:\n  postgres:\n    postgres_url: "{pg.sqlalchemy_url_for("dagster")}"\n'
 
 
 def days_between(first: date, last: date) -> list[str]:

@@ -44,6 +44,7 @@ class LakeStack:
 
     config: LakeConfig
     trino: TrinoService
+    env: dict[str, str]  # MARKETLAKE_* settings that point a process at these services
 
     def duckdb(self) -> DuckDBEngine:
         return DuckDBEngine(open_catalog(self.config), self.config.s3)
@@ -59,14 +60,15 @@ def lake_stack(tmp_path_factory) -> Iterator[LakeStack]:
     # as root PostgreSQL runs as 'postgres', which cannot enter pytest's private temp base
     pg_home = Path(tempfile.mkdtemp(prefix="marketlake-pg-"))
     pg = PostgresService(home=pg_home, cache=settings.cache_dir, port=free_port())
+    stack_dir = tmp_path_factory.mktemp("stack")  # laid out as orchestration.stack expects
     store = MinioService(
-        home=tmp_path_factory.mktemp("minio"),
+        home=stack_dir / "minio",
         cache=settings.cache_dir,
         port=free_port(),
         console_port=free_port(),
     )
     trino = TrinoService(
-        home=tmp_path_factory.mktemp("trino"),
+        home=stack_dir / "trino",
         cache=settings.cache_dir,
         port=free_port(),
         heap_mb=2048,
@@ -75,7 +77,17 @@ def lake_stack(tmp_path_factory) -> Iterator[LakeStack]:
     lake = LakeTrino(settings, pg, store, trino)
     try:
         lake.start()
-        yield LakeStack(stack.lake_config(settings, pg, store), trino)
+        env = {
+            "MARKETLAKE_STACK_DIR": str(stack_dir),
+            "MARKETLAKE_POSTGRES_DIR": str(pg_home),
+            "MARKETLAKE_POSTGRES_PORT": str(pg.port),
+            "MARKETLAKE_MINIO_PORT": str(store.port),
+            "MARKETLAKE_MINIO_CONSOLE_PORT": str(store.console_port),
+            "MARKETLAKE_TRINO_PORT": str(trino.port),
+            "MARKETLAKE_LAKE_CATALOG": settings.lake_catalog,
+            "MARKETLAKE_LAKE_BUCKET": settings.lake_bucket,
+        }
+        yield LakeStack(stack.lake_config(settings, pg, store), trino, env)
     finally:
         for svc in (trino, store, pg):
             svc.stop()

@@ -32,7 +32,9 @@ DAYS = (date(2026, 11, 19), date(2026, 11, 20))
 
 QUERIES = {
     "row counts": """
-        SELECT trading_day, count(*) AS n FROM raw.trades GROUP BY trading_day ORDER BY trading_day
+        SELECT trading_day, count(*) AS n FROM raw.trades
+        WHERE trading_day >= DATE '2026-11-19'  -- this module's days; others share the stack
+        GROUP BY trading_day ORDER BY trading_day
     """,
     "ohlc, vwap and volume per symbol and day": """
         SELECT trading_day, symbol,
