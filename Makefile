@@ -28,9 +28,10 @@ APT_MISSING = $(strip \
 	$(if $(shell command -v java),,default-jdk-headless) \
 	$(if $(shell command -v mvn),,maven) \
 	$(if $(shell command -v go),,golang-go) \
-	$(if $(wildcard /usr/lib/postgresql/*/bin/postgres),,postgresql))
+	$(if $(wildcard /usr/lib/postgresql/*/bin/postgres),,postgresql) \
+	$(if $(and $(shell command -v chromium),$(wildcard /usr/bin/chromedriver)),,chromium chromium-driver))
 
-system-deps: ## Java, Maven, Go and PostgreSQL for the stack's services (apt, only when missing)
+system-deps: ## Java, Maven, Go, PostgreSQL for the stack; Chromium for the UI test (apt, only when missing)
 	@$(if $(APT_MISSING),echo "installing $(APT_MISSING) (apt)" && \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_MISSING),true)
 	@ls -d /usr/lib/jvm/*25* >/dev/null 2>&1 || echo "note: Trino needs a JDK 25 (e.g. Temurin 25 under /usr/lib/jvm or TRINO_JAVA_HOME); its tests fail without one"
@@ -50,6 +51,7 @@ bench: setup system-deps ## print the benchmark figures
 	$(RUN) marketlake bench bars
 	$(RUN) marketlake bench kafka
 	$(RUN) marketlake bench lake
+	$(RUN) marketlake bench pipeline
 
 lint: setup ## ruff check + format check, mypy on streaming/
 	$(RUN) ruff check .

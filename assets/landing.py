@@ -4,35 +4,50 @@
 simulator, so a backfill builds history from nothing; a day whose log
 already holds a session is left as it is. ``raw_tables`` reads each topic
 bounded by the session's event time and replaces the day's partition of every
-raw table, so landing a day again changes nothing.
+raw table, so landing a day again changes nothing. Its check
+``bars_continuous`` holds the landed bars to the landed trades, window by
+window (``lake.quality.bar_continuity_violations``).
 """
 
 from datetime import date
 
 from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
     AssetSpec,
     MaterializeResult,
+    MetadataValue,
     asset,
     multi_asset,
 )
+from pyiceberg.catalog import Catalog
+from pyiceberg.expressions import And, EqualTo, StartsWith
 
-from assets.partitions import TRADING_DAYS
+from assets.partitions import ONE_DAY_PER_RUN, TRADING_DAYS
 from lake.landing import land_day
-from lake.tables import TOPIC_TABLES
+from lake.quality import bar_continuity_violations, bar_coverage, late_trades
+from lake.tables import PARTITION_COLUMN, TOPIC_TABLES
 from orchestration.resources import PlatformResource
 from streaming.services.day import PRE_OPEN_NS, DayConfig, run_day
 
 RAW_TABLES = sorted(set(TOPIC_TABLES.values()))
 HOUR_NS = 3_600 * 1_000_000_000
+BARS = AssetKey(["raw", "bars"])
+SHOWN_VIOLATIONS = 20
 
 
 def raw_key(identifier: str) -> AssetKey:
     return AssetKey(identifier.split("."))
 
 
-@asset(partitions_def=TRADING_DAYS, group_name="landing", kinds={"python"})
+@asset(
+    partitions_def=TRADING_DAYS,
+    backfill_policy=ONE_DAY_PER_RUN,
+    group_name="landing",
+    kinds={"python"},
+)
 def simulated_session(
     context: AssetExecutionContext, platform: PlatformResource
 ) -> MaterializeResult:
@@ -70,7 +85,13 @@ def simulated_session(
                   description=f"the day's {t.split('.')[1]}, landed from the event log")
         for t in RAW_TABLES
     ],
+    check_specs=[
+        AssetCheckSpec("bars_continuous", asset=BARS,
+                       description="per symbol and interval, a bar for exactly the session's "
+                                   "windows with trades, each with those trades' OHLC and volume"),
+    ],
     partitions_def=TRADING_DAYS,
+    backfill_policy=ONE_DAY_PER_RUN,
 )  # fmt: skip
 def raw_tables(context: AssetExecutionContext, platform: PlatformResource):  # type: ignore[no-untyped-def]
     """Every topic of the day's log -> its raw table (one partition replace each)."""
@@ -88,3 +109,51 @@ def raw_tables(context: AssetExecutionContext, platform: PlatformResource):  # t
             metadata={"rows": pub.rows, "seconds": round(pub.seconds, 3),
                       "snapshot_id": str(pub.snapshot_id)},
         )  # fmt: skip
+    symbols = [s.symbol for s in platform.securities()]
+    yield bars_continuous(platform.catalog(), day, open_ns, close_ns, symbols)
+
+
+def bars_continuous(
+    catalog: Catalog, day: date, open_ns: int, close_ns: int, symbols: list[str]
+) -> AssetCheckResult:
+    """The day's landed bars against its landed trades, read back as any consumer reads them.
+
+    Read from the lake rather than from the landed events, so the check also
+    covers what the partition replace wrote. Late trades are taken from the
+    dead letters (see ``bar_continuity_violations``).
+    """
+    on_day = EqualTo(PARTITION_COLUMN, day)
+    trades = (
+        catalog.load_table("raw.trades")
+        .scan(row_filter=on_day, selected_fields=("symbol", "ts", "trade_id", "price", "qty"))
+        .to_arrow()
+    )
+    bars = catalog.load_table("raw.bars").scan(
+        row_filter=on_day,
+        selected_fields=("symbol", "interval", "start", "end", "open", "high", "low", "close",
+                         "volume"),
+    ).to_arrow()  # fmt: skip
+    dlq = (
+        catalog.load_table("raw.dlq")
+        .scan(
+            row_filter=And(on_day, StartsWith("reason", "late_trade")),
+            selected_fields=("reason", "payload"),
+        )
+        .to_arrow()
+    )
+    late = late_trades(dlq)
+    violations = bar_continuity_violations(trades, bars, open_ns, close_ns, late)
+    missing = sum(1 for v in violations if v["kind"] == "missing")
+    coverage = bar_coverage(bars, open_ns, close_ns, symbols)
+    return AssetCheckResult(
+        asset_key=BARS,
+        check_name="bars_continuous",
+        passed=not violations,
+        metadata={
+            "violations": MetadataValue.json(violations[:SHOWN_VIOLATIONS]),
+            "violation_count": len(violations),
+            "windows_checked": bars.num_rows + missing,  # every bar, and windows lacking one
+            "late_trades_excluded": len(late),
+            **{f"coverage_{name}": round(share, 4) for name, share in coverage.items()},
+        },
+    )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -55,16 +56,16 @@ def demo(
     ] = 42,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Simulate one full trading day through simulator -> matcher -> bars -> members.
+    """Simulate one trading day, then run every asset for it through Dagster.
 
-    Runs on the embedded event log, publishes the day's orders, executions,
-    trades, BBO, bars and dead letters into the lake's raw Iceberg tables
-    (partition trading_day) and prints a summary read back from the lake: per
-    symbol trades, volume and OHLC; per member P&L and obligation. Query the
-    day afterwards with `marketlake query`.
+    The seeded session runs through simulator -> matcher -> bars -> members on
+    the embedded event log, as the day's live data. One Dagster run then
+    materialises landing -> market -> clearing -> recon -> dbt marts -> the
+    EOD settlement report for that day (recorded in the instance `marketlake
+    ui` shows). Prints a summary read back from the lake, where the HTML
+    report is and how to open the UI. Query the day with `marketlake query`.
     """
-    from lake.tables import TABLES
-    from orchestration.demo import run_demo
+    from orchestration.demo import DemoError, run_demo
 
     settings = get_settings()
     the_day = date.fromisoformat(day) if day else _default_day()
@@ -79,25 +80,26 @@ def demo(
         disable=as_json or not err.is_terminal,
     ) as progress:
         task = progress.add_task(f"session {the_day}", total=None, unit="cycles")
-        landing = progress.add_task(
-            "landing into the lake", total=len(TABLES), unit="tables", visible=False
-        )
+        assets = progress.add_task(
+            "Dagster: landing -> market -> clearing -> recon -> dbt -> report",
+            total=None, unit="run", visible=False,
+        )  # fmt: skip
 
         def tick(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
-            if done == total:  # the session is over: its topics are landed next
-                progress.reset(landing, visible=True)
 
-        def landed(table: str, rows: int) -> None:
-            progress.update(landing, advance=1, description=f"lake: {table} ({rows:,} rows)")
-            if progress.tasks[landing].finished:
-                progress.update(landing, description="published into the lake")
+        def session_done() -> None:
+            progress.update(assets, visible=True)
 
         try:
-            summary = run_demo(settings, the_day, seed, tick, landed)
+            summary = run_demo(settings, the_day, seed, tick, session_done)
         except ValueError as exc:
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
+        except DemoError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(1) from None
+        progress.update(assets, total=1, completed=1)
     log.info("day published", warehouse=summary["lake"]["warehouse"], **summary["counts"])
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
@@ -144,6 +146,17 @@ def _print_summary(summary: dict[str, Any]) -> None:
     console.print(m)
     lake = summary["lake"]
     console.print(f"Lake: warehouse {lake['warehouse']}, catalog {lake['catalog']}")
+    run = summary["dagster"]
+    console.print(
+        f"Dagster run {run['run_id']}: {len(run['steps'])} steps in {run['seconds']:.1f} s; "
+        "marts: " + ", ".join(f"{k} ({v:,})" for k, v in summary["marts"].items()),
+        highlight=False,
+    )
+    console.print(f"EOD settlement report: {summary['report']}", highlight=False)
+    console.print(
+        "Open the UI (asset graph, this run, its checks): marketlake ui  -> http://127.0.0.1:3000",
+        markup=False, highlight=False,
+    )  # fmt: skip
     console.print(
         'Query it: marketlake query "SELECT symbol, count(*) FROM raw.trades GROUP BY 1"',
         markup=False,
@@ -231,6 +244,7 @@ class BenchTarget(StrEnum):
     bars = "bars"
     kafka = "kafka"
     lake = "lake"
+    pipeline = "pipeline"
 
 
 @app.command()
@@ -239,18 +253,25 @@ def bench(
     n: Annotated[
         int | None, typer.Option(help="Requests (matcher, kafka) or trades (bars, lake).")
     ] = None,
+    days: Annotated[
+        int | None, typer.Option(help="Trading days (pipeline; default 20).", min=1)
+    ] = None,
     seed: Annotated[int, typer.Option(help="Workload seed.")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
-    """Measure the matcher, the bar builder, the matcher on Kafka or the lake.
+    """Measure the matcher, the bar builder, the matcher on Kafka, the lake or the pipeline.
 
     ``kafka`` uses MARKETLAKE_KAFKA_BOOTSTRAP_SERVERS, or starts the local
     stack's broker (installed on first use). ``lake`` starts the stack's lake
     (PostgreSQL, MinIO, Trino), publishes trades into ``raw.trades`` and times
-    one daily OHLCV query on DuckDB and on Trino.
+    one daily OHLCV query on DuckDB and on Trino. ``pipeline`` backfills the
+    last ``--days`` trading days before today, simulated from nothing in a
+    temporary data directory, and times every asset.
     """
     table: Table | None = None
-    if target is BenchTarget.matcher:
+    if target is BenchTarget.pipeline:
+        result, lines, table = _bench_pipeline(days, as_json)
+    elif target is BenchTarget.matcher:
         from streaming.matcher_bench import bench_matcher
         from streaming.refdata import load_securities
 
@@ -326,6 +347,68 @@ def bench(
             console.print(table)
     if target is BenchTarget.lake and not result["engines_agree"]:
         raise typer.Exit(1)
+    if target is BenchTarget.pipeline and not result["success"]:
+        raise typer.Exit(1)
+
+
+@contextmanager
+def _stdout_to_stderr(active: bool) -> Iterator[None]:
+    """Send file descriptor 1 to stderr for the block, so ``--json`` stays JSON only.
+
+    At the descriptor level: a step may run a subprocess (dbt) that prints
+    its log to the stdout it inherited, out of reach of ``sys.stdout``.
+    """
+    if not active:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _bench_pipeline(days: int | None, as_json: bool) -> tuple[dict[str, Any], list[str], Table]:
+    """Run the pipeline benchmark with a progress bar per day; its figures, lines and table."""
+    from orchestration.bench_pipeline import DEFAULT_DAYS, bench_pipeline
+
+    count = days or DEFAULT_DAYS
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(),
+        TextColumn("{task.completed}/{task.total} days"), TimeElapsedColumn(),
+        console=err, disable=as_json or not err.is_terminal,
+    ) as progress:  # fmt: skip
+        task = progress.add_task("pipeline", total=count)
+
+        def on_day(run: Any) -> None:
+            progress.update(task, advance=1, description=f"pipeline {run.day}")
+            if not as_json:
+                status = "[green]ok[/green]" if run.success else "[red]FAILED[/red]"
+                progress.console.print(f"{run.day}: {status} in {run.seconds:.1f} s")
+
+        with _stdout_to_stderr(as_json):
+            result = bench_pipeline(count, on_day)
+    met = "[green]met[/green]" if result["target_met"] else "[red]NOT met[/red]"
+    lines = [
+        f"pipeline: {result['days']} of {result['days_planned']} trading days "
+        f"({result['first_day']}..{result['last_day']}) in {result['total_s']:.1f} s",
+        f"per day: mean {result['day_mean_s']:.1f} s, max {result['day_max_s']:.1f} s "
+        f"(target: one day end to end under {result['target_day_s']:.0f} s: {met})",
+    ]
+    if not result["success"]:
+        lines.append("[red]the backfill did not complete every day[/red]")
+    table = Table(title="seconds per asset (step)")
+    for col in ("step", "total", "mean per day", "share"):
+        table.add_column(col, justify="left" if col == "step" else "right")
+    total = result["total_s"] or 1.0
+    for step, s in result["per_asset"].items():
+        table.add_row(step, f"{s['total_s']:.2f}", f"{s['mean_s']:.2f}",
+                      f"{s['total_s'] / total:.0%}")  # fmt: skip
+    return result, lines, table
 
 
 @app.command()
@@ -470,6 +553,11 @@ def ui(
     console.print(
         f"Dagster UI: http://127.0.0.1:{port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})"
     )
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops the webserver and daemon as Ctrl-C does
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)

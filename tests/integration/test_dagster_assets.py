@@ -62,7 +62,7 @@ def test_a_day_materialises_and_again_changes_nothing(short_session):
     evaluations = first.get_asset_check_evaluations()
     names = {e.check_name for e in evaluations}
     assert {"vwap_within_range", "no_negative_position", "settlement_equals_trades",
-            "no_breaks"} <= names  # fmt: skip
+            "no_breaks", "bars_continuous"} <= names  # fmt: skip
     # dbt's tests are checks of the models they test, singular tests included
     dbt_checks = {(e.asset_key.to_user_string(), e.check_name) for e in evaluations}
     assert ("marts/fct_trades", "unique_fct_trades_trade_key") in dbt_checks
