@@ -23,7 +23,8 @@ from typing import Any
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
-from pyiceberg.expressions import EqualTo, LessThanOrEqual
+from pyiceberg.expressions import And, BooleanExpression, EqualTo, LessThanOrEqual
+from pyiceberg.expressions.parser import parse
 
 from lake.tables import PARTITION_COLUMN, TABLES
 from streaming.refdata import Member, Security
@@ -73,16 +74,22 @@ class Source:
 
     identifier: str
     through_day: bool  # every day up to the partition, not only the partition itself
+    where: str | None = None  # a row filter in pyiceberg's syntax: only these rows are staged
 
 
 def lake_sources(manifest: dict[str, Any]) -> list[Source]:
-    """The manifest's sources that are lake tables (``raw``/``core``), as staging needs them."""
+    """The manifest's sources that are lake tables (``raw``/``core``), as staging needs them.
+
+    A source's ``meta`` says how much to stage: ``stage: through_day`` for
+    every day up to the partition, ``stage_where`` for a row filter.
+    """
     out = []
     for node in manifest["sources"].values():
         identifier = f"{node['source_name']}.{node['name']}"
         if identifier in TABLES:
-            stage = (node.get("meta") or {}).get("stage", "day")
-            out.append(Source(identifier, through_day=stage == "through_day"))
+            meta = node.get("meta") or {}
+            out.append(Source(identifier, through_day=meta.get("stage") == "through_day",
+                              where=meta.get("stage_where")))  # fmt: skip
     return sorted(out, key=lambda s: s.identifier)
 
 
@@ -125,7 +132,11 @@ def stage_day(
         if not catalog.table_exists(source.identifier):
             tables[source.identifier] = tdef.stored_schema.empty_table()
             continue
-        only = (LessThanOrEqual if source.through_day else EqualTo)(PARTITION_COLUMN, day)
+        only: BooleanExpression = (LessThanOrEqual if source.through_day else EqualTo)(
+            PARTITION_COLUMN, day
+        )
+        if source.where:
+            only = And(only, parse(source.where))
         tables[source.identifier] = (
             catalog.load_table(source.identifier).scan(row_filter=only).to_arrow()
         )
