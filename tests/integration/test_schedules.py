@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -77,3 +78,35 @@ def test_the_session_closed_sensor_asks_once_per_day(tmp_path):
     again = list(session_closed(build_sensor_context(cursor=context.cursor,
                                                      resources={"platform": platform})))  # fmt: skip
     assert again == []
+
+
+def test_a_failed_run_is_recorded_with_its_partition_and_message(tmp_path, monkeypatch):
+    from dagster import (
+        DagsterInstance,
+        DailyPartitionsDefinition,
+        asset,
+        build_run_status_sensor_context,
+        materialize,
+    )
+
+    from orchestration.schedules import record_run_failures
+
+    @asset(partitions_def=DailyPartitionsDefinition(start_date="2026-11-01"))
+    def broken() -> None:
+        raise RuntimeError("the lake is unreachable")
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    instance = DagsterInstance.ephemeral()
+    result = materialize([broken], partition_key="2026-11-20", instance=instance,
+                         raise_on_error=False)  # fmt: skip
+    assert not result.success
+    context = build_run_status_sensor_context(
+        sensor_name="record_run_failures", dagster_instance=instance,
+        dagster_run=result.dagster_run, dagster_event=result.get_run_failure_event(),
+    ).for_run_failure()  # fmt: skip
+    record_run_failures(context)
+    (line,) = (tmp_path / "run_failures.jsonl").read_text().splitlines()
+    entry = json.loads(line)
+    assert entry["run_id"] == result.run_id
+    assert entry["partition"] == "2026-11-20"
+    assert "broken" in entry["message"]
