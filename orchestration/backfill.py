@@ -47,15 +47,17 @@ def instance_for(settings: Settings) -> DagsterInstance:
 
 
 def _instance_yaml(settings: Settings, home: Path) -> str:
+    # a self-hosted platform sends nothing home
+    telemetry = "telemetry:\n  enabled: false\n"
     if settings.mode != "stack":
-        return f"storage:\n  sqlite:\n    base_dir: {home / 'storage'}\n"
+        return f"storage:\n  sqlite:\n    base_dir: {home / 'storage'}\n{telemetry}"
     from orchestration.stack import postgres
 
     pg = postgres(settings)
     pg.ensure_database("dagster")
     # the driver named: SQLAlchemy 2.1 defaults postgresql:// to psycopg 3, on which
     # dagster-postgres's parameterised NOTIFY is a syntax error
-    return f'storage:\n  postgres:\n    postgres_url: "{pg.sqlalchemy_url_for("dagster")}"\n'
+    return f'storage:\n  postgres:\n    postgres_url: "{pg.sqlalchemy_url_for("dagster")}"\n{telemetry}'
 
 
 def days_between(first: date, last: date) -> list[str]:
