@@ -7,6 +7,7 @@ from dagster import AssetExecutionContext, AssetKey, MaterializeResult, Metadata
 from pyiceberg.expressions import EqualTo
 
 from assets.partitions import ONE_DAY_PER_RUN, TRADING_DAYS
+from lake.report import pnl_markdown
 from lake.report import settlement_report as build_report
 from lake.tables import PARTITION_COLUMN, TABLES
 from lake.writer import publish
@@ -39,8 +40,9 @@ def settlement_report(
 
     trades = read("raw.trades", "price", "qty")
     notional = pc.sum(pc.multiply(trades["price"], trades["qty"])).as_py() or 0
+    members = read("core.clearing_members")
     table, html = build_report(
-        day, platform.calendar().exchange, read("core.clearing_members"),
+        day, platform.calendar().exchange, members,
         read("core.clearing_positions"), read("core.recon_breaks"),
         read("raw.bars", "symbol", "interval", "start", "close"), trades.num_rows, notional,
         read("marts.fct_member_daily_pnl", "member", "net_worth_change", "day_return"),
@@ -56,5 +58,6 @@ def settlement_report(
             "report": MetadataValue.path(str(path)),
             "obligations_failed": MetadataValue.json(failed),
             "breaks": sum(table["breaks"].to_pylist()),
+            "pnl_plot": MetadataValue.md(pnl_markdown(members)),
         }
     )

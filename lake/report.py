@@ -78,6 +78,21 @@ def _svg(fig: Any) -> str:
     return text[text.index("<svg") :]
 
 
+def pnl_markdown(members: pa.Table) -> str:
+    """The P&L plot as a Markdown image (PNG inline), for the asset's metadata in the UI."""
+    import base64
+
+    import matplotlib.pyplot as plt
+
+    fig = pnl_figure(sorted(members.to_pylist(), key=lambda m: m["member"]))
+    try:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=72, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return f"![P&L per member](data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()})"
+
+
 def pnl_figure(members: list[dict[str, Any]]) -> Any:
     """Bars of realized and unrealized P&L per member, in the currency."""
     import matplotlib

@@ -69,6 +69,9 @@ def test_a_day_materialises_and_again_changes_nothing(short_session):
     assert ("marts/fct_settlement", "assert_settlement_equals_trades") in dbt_checks
     assert len(dbt_checks) > 40
     assert [e.check_name for e in evaluations if not e.passed] == []
+    report = first.asset_materializations_for_node("marts__settlement_report")[0].metadata
+    assert report["pnl_plot"].value.startswith("![P&L per member](data:image/png;base64,")
+    assert len(report["pnl_plot"].value) > 5_000  # a real picture, not an empty one
     sim = first.asset_materializations_for_node("simulated_session")[0].metadata
     assert sim["simulated"].value is True and sim["orders"].value > 1_000
     trades = _lake_day(platform, "raw.trades")
