@@ -73,6 +73,15 @@ def late_trades(dlq: pa.Table) -> list[tuple[str, int]]:
     return [(t.symbol, t.trade_id) for t in trades]
 
 
+def _plain_strings(table: pa.Table) -> pa.Table:
+    """``large_string`` columns as ``string``: pyiceberg reads either, depending on the
+    file system, and Arrow joins need both sides' keys of one type."""
+    schema = pa.schema(
+        [f.with_type(pa.string()) if pa.types.is_large_string(f.type) else f for f in table.schema]
+    )
+    return table.cast(schema)
+
+
 def bar_continuity_violations(
     trades: pa.Table,
     bars: pa.Table,
@@ -109,14 +118,14 @@ def bar_continuity_violations(
     sort of the trades, then per interval a ``reduceat`` grouping and one
     Arrow join, so a full day takes milliseconds.
     """
-    trades = trades.select(["symbol", "ts", "trade_id", "price", "qty"])
+    trades = _plain_strings(trades.select(["symbol", "ts", "trade_id", "price", "qty"]))
     if late:
         symbols, ids = zip(*late, strict=True)
         excluded = pa.table({"symbol": pa.array(symbols, pa.string()),
                              "trade_id": pa.array(ids, pa.int64())})  # fmt: skip
         trades = trades.join(excluded, keys=["symbol", "trade_id"], join_type="left anti")
     trades = trades.take(pc.sort_indices(trades, [(c, "ascending") for c in _TRADE_ORDER]))
-    bars = bars.select(["symbol", "interval", "start", "end", *BAR_VALUES])
+    bars = _plain_strings(bars.select(["symbol", "interval", "start", "end", *BAR_VALUES]))
     found: list[dict[str, Any]] = []
     for name, size in INTERVALS.items():
         have = bars.filter(pc.equal(bars.column("interval"), name))

@@ -9,8 +9,11 @@ Same interface and guarantees as the embedded SQLite log:
   one transactional id, which fences a zombie instance of the same service.
 - Partitions are chosen explicitly with the log's own key partitioner
   (``partition_for``), so a key lands in the same partition on both transports.
-- Event time is kept in nanoseconds in the ``ts`` header (Kafka's own
-  timestamp, in milliseconds, is set too for tools).
+- Event time is kept in nanoseconds in the ``ts`` header. Topics keep the
+  broker's append time as Kafka's own timestamp (``LogAppendTime``), so
+  retention counts from when a record was written: a backfilled day of last
+  year is kept as long as today's (with event-time timestamps the broker's
+  retention sweep deleted it within minutes).
 
 Offsets are Kafka's: transaction markers occupy offsets, so they increase but
 are not dense.
@@ -232,7 +235,12 @@ class KafkaEventLog:
         known = self._admin.list_topics(timeout=10).topics
         wanted = [t for t in names if t not in known]
         if wanted:
-            config = {"retention.ms": str(self.retention_hours * 3_600_000)}
+            config = {
+                "retention.ms": str(self.retention_hours * 3_600_000),
+                # retention counts from when a record was written, not from its event
+                # time: a simulated day of last year must not be deleted on arrival
+                "message.timestamp.type": "LogAppendTime",
+            }
             futures = self._admin.create_topics(
                 [NewTopic(t, partitions, 1, config=config) for t in wanted]
             )

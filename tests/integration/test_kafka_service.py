@@ -49,3 +49,41 @@ def test_produce_consume_and_restart_after_kill(kafka):
     assert kafka.healthy()
     got = _roundtrip(kafka.bootstrap, "svc-test", b"after")
     assert b"after" in got  # the topic (and its data) survived the crash
+
+
+def test_a_backfilled_days_records_are_kept_by_write_time_not_event_time(kafka):
+    """Retention counts from the append: event time a year ago must not expire on arrival."""
+    import uuid
+
+    from confluent_kafka.admin import ConfigResource
+
+    from streaming.transport.base import Output
+    from streaming.transport.kafka import KafkaEventLog
+
+    log = KafkaEventLog(kafka.bootstrap, retention_hours=1)
+    topic = f"old-{uuid.uuid4().hex[:8]}"
+    log.create_topics([topic])
+    year_ago_ns = 1_731_000_000 * 1_000_000_000  # 2024-11-07
+    log.produce([Output(topic, "k", b"v", year_ago_ns)])
+    (record,) = list(log.read(topic, 0))
+    assert record.timestamp == year_ago_ns  # event time survives in the header
+    admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    config = admin.describe_configs([resource])[resource].result(10)
+    assert config["message.timestamp.type"].value == "LogAppendTime"
+    assert config["retention.ms"].value == str(3_600_000)
+    consumer = Consumer({"bootstrap.servers": kafka.bootstrap, "group.id": topic,
+                         "auto.offset.reset": "earliest"})  # fmt: skip
+    try:
+        consumer.subscribe([topic])
+        msg = None
+        for _ in range(30):
+            msg = consumer.poll(1.0)
+            if msg is not None and msg.error() is None:
+                break
+        assert msg is not None and msg.error() is None
+        # Kafka's own timestamp is now-ish (the append), which is what retention reads
+        assert msg.timestamp()[1] > year_ago_ns // 1_000_000 + 300 * 24 * 3_600_000
+    finally:
+        consumer.close()
+    log.close()

@@ -105,6 +105,13 @@ def test_a_window_with_trades_but_no_bar_is_missing():
     ]  # fmt: skip
 
 
+def test_string_columns_of_either_width_compare():
+    # pyiceberg reads large_string from one file system and string from another
+    wide = pa.schema([f.with_type(pa.large_string()) if pa.types.is_string(f.type) else f
+                      for f in TRADES.schema])  # fmt: skip
+    assert bar_continuity_violations(TRADES.cast(wide), _bars(), OPEN, CLOSE) == []
+
+
 def test_a_bar_without_trades_is_an_orphan():
     extra = _replace(_bars().slice(0, 1), {}, start=OPEN + 5 * SEC, end=OPEN + 6 * SEC)
     bars = pa.concat_tables([_bars(), extra])
