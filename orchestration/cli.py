@@ -697,6 +697,79 @@ def stack_status(
     console.print(t)
 
 
+eval_app = typer.Typer(help="Score intelligence components against labelled public data.")
+app.add_typer(eval_app, name="eval")
+
+
+class ExtractorName(StrEnum):
+    lexicon = "lexicon"
+    ollama = "ollama"
+
+
+@eval_app.command("extraction")
+def eval_extraction(
+    dataset: Annotated[
+        Path,
+        typer.Option(
+            help="Labelled set: SemEval headlines or FiQA posts (JSON), a CSV with a "
+            "label,text header, or sentence@label lines.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
+    extractor: Annotated[
+        ExtractorName, typer.Option(help="Which extractor to score.")
+    ] = ExtractorName.lexicon,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Score a sentiment extractor: accuracy, macro-F1, per-class P/R/F1, confusion, docs/s.
+
+    The format is detected from the file. SemEval and FiQA publish scores in
+    [-1, 1]; they are labelled positive above 0.1 and negative below -0.1,
+    the same cut the extractors apply to their own scores.
+    """
+    from assets.intelligence.evaluation import detect_format, evaluate, load_dataset
+
+    if extractor is ExtractorName.ollama:
+        err.print(
+            "[red]error:[/red] not available yet: the Ollama extractor is being built; use lexicon"
+        )
+        raise typer.Exit(2)
+    from assets.intelligence.lexicon import LexiconExtractor
+
+    try:
+        fmt = detect_format(dataset)
+        rows = load_dataset(dataset, fmt)
+    except (OSError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if not rows:
+        err.print(f"[red]error:[/red] no labelled examples in {dataset}")
+        raise typer.Exit(2)
+    result = evaluate(LexiconExtractor(), rows, dataset=str(dataset))
+    if as_json:
+        sys.stdout.write(json.dumps({**result.as_dict(), "format": fmt}) + "\n")
+        return
+    console.print(
+        f"{result.extractor} on {dataset.name} ({fmt}, {result.n:,} documents): "
+        f"accuracy {result.accuracy:.3f}, macro-F1 {result.macro_f1:.3f}, "
+        f"{result.docs_per_s or 0:,.0f} documents/s"
+    )
+    t = Table(title="per class")
+    for col in ("class", "precision", "recall", "F1", "support"):
+        t.add_column(col, justify="left" if col == "class" else "right")
+    for label, s in result.per_class.items():
+        t.add_row(label, f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.f1:.3f}", str(s.support))
+    console.print(t)
+    c = Table(title="confusion (rows: gold, columns: predicted)")
+    c.add_column("gold")
+    for label in result.labels:
+        c.add_column(label, justify="right")
+    for label, row in zip(result.labels, result.confusion, strict=True):
+        c.add_row(label, *(str(v) for v in row))
+    console.print(c)
+
+
 @app.command()
 def sidecar(
     service: Annotated[
