@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -87,6 +87,21 @@ class Settings(BaseSettings):
     allow_short: bool = Field(default=False, description="clearing accepts short positions")
     partitions_start: str = Field(
         default="2025-01-02", description="first trading-day partition (YYYY-MM-DD)"
+    )
+    sec_user_agent: str | None = Field(
+        default=None,
+        description="'<app> <contact email>', which SEC EDGAR requires; EDGAR fetches fail without",
+    )
+    polygon_api_key: SecretStr | None = Field(default=None, description="news and market-data API")
+    sec_archives_base: str | None = Field(default=None, description="EDGAR archive base URL")
+    ingest_timeout_s: float | None = Field(default=None, description="per-request timeout")
+    ingest_max_body_bytes: int | None = Field(default=None, description="larger bodies refused")
+    intel_registry_yml: Path | None = Field(
+        default=None, description="source registry (default: assets/intelligence/registry.yml)"
+    )
+    intel_base_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="base URL overrides by name (JSON), e.g. to point every provider at a mirror",
     )
     log_json: bool = False
     log_level: str = "INFO"
