@@ -98,7 +98,7 @@ def dbt_marts(context: AssetExecutionContext, dbt: DbtCliResource, platform: Pla
             if isinstance(event, Output):
                 key = context.asset_key_for_output(event.output_name)
                 if key.path[0] == "marts":
-                    pub = publish(catalog, TABLES[key.to_user_string().replace("/", ".")], day,
+                    pub = publish(catalog, TABLES[".".join(key.path)], day,
                                   read_mart(database, key.path[1]))  # fmt: skip
                     event = event.with_metadata({**event.metadata, "rows": pub.rows,
                         "lake_table": MetadataValue.text(pub.table),

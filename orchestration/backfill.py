@@ -83,7 +83,7 @@ def backfill(
     from orchestration.resources import PlatformResource
 
     instance = instance_for(settings)
-    platform = PlatformResource(data_dir=str(settings.data_dir))
+    resources = resources_for(PlatformResource(data_dir=str(settings.data_dir)))
     runs: list[DayRun] = []
     log_path = settings.data_dir / "logs" / "backfill.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,7 +93,7 @@ def backfill(
         with log_path.open("a") as log, contextlib.redirect_stdout(log):
             result = materialize(
                 ALL_ASSETS, partition_key=key, instance=instance,
-                resources=resources_for(platform),
+                resources=resources,
                 tags={"marketlake/backfill": f"{first}..{last}"}, raise_on_error=False,
                 run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
             )  # fmt: skip

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -351,27 +350,6 @@ def bench(
         raise typer.Exit(1)
 
 
-@contextmanager
-def _stdout_to_stderr(active: bool) -> Iterator[None]:
-    """Send file descriptor 1 to stderr for the block, so ``--json`` stays JSON only.
-
-    At the descriptor level: a step may run a subprocess (dbt) that prints
-    its log to the stdout it inherited, out of reach of ``sys.stdout``.
-    """
-    if not active:
-        yield
-        return
-    sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
 def _bench_pipeline(days: int | None, as_json: bool) -> tuple[dict[str, Any], list[str], Table]:
     """Run the pipeline benchmark with a progress bar per day; its figures, lines and table."""
     from orchestration.bench_pipeline import DEFAULT_DAYS, bench_pipeline
@@ -390,8 +368,7 @@ def _bench_pipeline(days: int | None, as_json: bool) -> tuple[dict[str, Any], li
                 status = "[green]ok[/green]" if run.success else "[red]FAILED[/red]"
                 progress.console.print(f"{run.day}: {status} in {run.seconds:.1f} s")
 
-        with _stdout_to_stderr(as_json):
-            result = bench_pipeline(count, on_day)
+        result = bench_pipeline(count, on_day)
     met = "[green]met[/green]" if result["target_met"] else "[red]NOT met[/red]"
     lines = [
         f"pipeline: {result['days']} of {result['days_planned']} trading days "

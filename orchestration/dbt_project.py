@@ -28,6 +28,7 @@ from pyiceberg.expressions.parser import parse
 
 from lake.tables import PARTITION_COLUMN, TABLES
 from streaming.refdata import Member, Security
+from streaming.schema import to_table
 
 DBT_DIR = Path(__file__).resolve().parents[1] / "dbt"
 MANIFEST = DBT_DIR / "target" / "manifest.json"
@@ -94,21 +95,11 @@ def lake_sources(manifest: dict[str, Any]) -> list[Source]:
 
 
 def _refdata(members: Iterable[Member], securities: Iterable[Security]) -> dict[str, pa.Table]:
+    """The reference data as tables, columns derived from its Structs (one definition)."""
     return {
-        "refdata.members": pa.Table.from_pylist(
-            [{"member_id": m.member_id, "name": m.name, "kind": m.kind, "capital": m.capital,
-              "currency": m.currency} for m in members],
-            schema=pa.schema([("member_id", pa.string()), ("name", pa.string()),
-                              ("kind", pa.string()), ("capital", pa.int64()),
-                              ("currency", pa.string())]),
-        ),
-        "refdata.securities": pa.Table.from_pylist(
-            [{"symbol": s.symbol, "name": s.name, "sector": s.sector, "currency": s.currency}
-             for s in securities],
-            schema=pa.schema([("symbol", pa.string()), ("name", pa.string()),
-                              ("sector", pa.string()), ("currency", pa.string())]),
-        ),
-    }  # fmt: skip
+        "refdata.members": to_table(list(members), Member),
+        "refdata.securities": to_table(list(securities), Security),
+    }
 
 
 def stage_day(
