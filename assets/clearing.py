@@ -13,11 +13,13 @@ import pyarrow as pa
 from dagster import (
     AssetCheckResult,
     AssetCheckSpec,
+    AssetDep,
     AssetExecutionContext,
     AssetKey,
     AssetSpec,
     MaterializeResult,
     MetadataValue,
+    TimeWindowPartitionMapping,
     multi_asset,
 )
 from pyiceberg.expressions import And, EqualTo, LessThan
@@ -31,6 +33,16 @@ from streaming.clearing import FeeSchedule, Fill, Holding, MemberState, settle_d
 from streaming.events import PRICE_SCALE
 
 POSITIONS, MEMBERS = "core.clearing_positions", "core.clearing_members"
+PREVIOUS_CLOSE = AssetDep(
+    AssetKey(["core", "clearing_members"]),
+    partition_mapping=TimeWindowPartitionMapping(
+        start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True
+    ),
+)
+"""A day opens with the previous trading day's close: backfills settle days in order.
+
+On the members asset only: positions are written by the same step, and a multi-asset
+may not have one output depend on another that it yields later."""
 
 
 def _key(identifier: str) -> AssetKey:
@@ -83,7 +95,8 @@ def opening_state(
                   deps=[AssetKey(["raw", "executions"]), AssetKey(["core", "market_daily"])],
                   description=TABLES[POSITIONS].description),
         AssetSpec(_key(MEMBERS), group_name="clearing", kinds={"iceberg"},
-                  deps=[AssetKey(["raw", "executions"]), AssetKey(["core", "market_daily"])],
+                  deps=[AssetKey(["raw", "executions"]), AssetKey(["core", "market_daily"]),
+                        PREVIOUS_CLOSE],
                   description=TABLES[MEMBERS].description),
     ],
     check_specs=[

@@ -41,6 +41,11 @@ def test_definitions_load_with_every_asset_and_job():
         "core/market_daily",
     } <= keys
     assert defs.resolve_job_def("daily").partitions_def is not None
+    # clearing opens with the previous day's close, so a day depends on the day before
+    members = AssetKey(["core", "clearing_members"])
+    assert members in repo.asset_graph.get(members).parent_keys
+    mapping = repo.asset_graph.get_partition_mapping(members, members)
+    assert (mapping.start_offset, mapping.end_offset) == (-1, -1)
     partitions = repo.asset_graph.get(AssetKey(["raw", "trades"])).partitions_def
     keys = partitions.get_partition_keys()
     assert "2026-11-20" in keys and "2026-11-21" not in keys  # a Saturday
