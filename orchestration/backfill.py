@@ -47,8 +47,9 @@ def instance_for(settings: Settings) -> DagsterInstance:
 
 
 def _instance_yaml(settings: Settings, home: Path) -> str:
-    # a self-hosted platform sends nothing home
-    telemetry = "telemetry:\n  enabled: false\n"
+    # a self-hosted platform sends nothing home; one run at a time, in the order queued,
+    # so the days of a job backfill settle in order (a day opens with the previous close)
+    telemetry = "telemetry:\n  enabled: false\nrun_queue:\n  max_concurrent_runs: 1\n"
     if settings.mode != "stack":
         return f"storage:\n  sqlite:\n    base_dir: {home / 'storage'}\n{telemetry}"
     from orchestration.stack import postgres
