@@ -30,6 +30,7 @@ import re
 import resource
 import shutil
 import tarfile
+import time
 import urllib.request
 import zipfile
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ MAVEN_CENTRAL = "https://repo.maven.apache.org/maven2"
 # plugin directory name -> artifactId of its zip (io.trino:<artifactId>:<version>:zip)
 PLUGINS = {"iceberg": "trino-iceberg", "memory": "trino-memory"}
 _CATALOG_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_NO_NODES_GRACE_S = 30.0  # the node manager refreshes from discovery every 5 s
 _AIRLIFT_ERROR = re.compile(r"^\d+\) ")  # "1) Error: Configuration property 'x' was not used"
 
 # Trino's recommended jvm.config (docs: installation/deployment, and the lines its
@@ -322,14 +324,28 @@ class TrinoService:
         )
 
     def execute(self, sql: str, timeout: float = 60.0) -> list[list[Any]]:
-        """Run one statement and return all its rows."""
-        conn = self.connect(timeout=timeout)
-        try:
-            cur = conn.cursor()
-            cur.execute(sql)
-            return [list(row) for row in cur.fetchall()]
-        finally:
-            conn.close()
+        """Run one statement and return all its rows.
+
+        A catalog joins the scheduler's node set only when the node manager next
+        refreshes from discovery (every few seconds), so in the first seconds
+        after start a statement on a catalog can fail with NO_NODES_AVAILABLE
+        although the node is healthy; that one error is retried for a while.
+        """
+        from trino.exceptions import TrinoQueryError
+
+        deadline = time.monotonic() + _NO_NODES_GRACE_S
+        while True:
+            conn = self.connect(timeout=timeout)
+            try:
+                cur = conn.cursor()
+                cur.execute(sql)
+                return [list(row) for row in cur.fetchall()]
+            except TrinoQueryError as exc:
+                if exc.error_name != "NO_NODES_AVAILABLE" or time.monotonic() > deadline:
+                    raise
+            finally:
+                conn.close()
+            time.sleep(0.5)
 
     def restart(self) -> None:
         """Stop and start again (how changed catalogs take effect)."""
