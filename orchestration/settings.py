@@ -103,6 +103,24 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="base URL overrides by name (JSON), e.g. to point every provider at a mirror",
     )
+    extractor: Literal["lexicon", "ollama"] = Field(
+        default="lexicon", description="document extraction backend (ollama falls back to lexicon)"
+    )
+    ollama_host: str | None = Field(
+        default=None, description="Ollama server URL, e.g. http://127.0.0.1:11434"
+    )
+    ollama_model: str = Field(default="marketlake-gemma3", description="model name on the server")
+    ollama_timeout_s: float = Field(default=60.0, description="per-request timeout for the model")
+    ollama_retries: int = Field(default=2, description="retries before falling back to lexicon")
+    intel_company_layer: bool = Field(default=True, description="aggregate company news")
+    intel_macro_layer: bool = Field(default=True, description="aggregate macro events")
+    intel_competitive_layer: bool = Field(
+        default=True, description="propagate signals through competitor links"
+    )
+    intel_macro_weight: float = Field(default=0.3, description="weight of the macro layer")
+    intel_competitive_weight: float = Field(
+        default=0.2, description="weight of the competitive layer"
+    )
     log_json: bool = False
     log_level: str = "INFO"
 

@@ -30,9 +30,27 @@ Catalyst = Literal[
     "other",
 ]
 
+Severity = Literal["low", "medium", "high"]
+Duration = Literal["days", "weeks", "months", "quarters"]
+MacroKind = Literal[
+    "monetary_policy",
+    "inflation",
+    "growth",
+    "employment",
+    "trade_policy",
+    "geopolitical",
+    "commodity_supply",
+    "currency",
+    "regulation",
+    "other",
+]
+
 LABELS: tuple[Label, ...] = get_args(Label)
 IMPACTS: tuple[Impact, ...] = get_args(Impact)
 CATALYSTS: tuple[Catalyst, ...] = get_args(Catalyst)
+SEVERITIES: tuple[Severity, ...] = get_args(Severity)
+DURATIONS: tuple[Duration, ...] = get_args(Duration)
+MACRO_KINDS: tuple[MacroKind, ...] = get_args(MacroKind)
 
 # One threshold for every producer and every evaluation set: a score within
 # +-0.1 of zero is neutral. SemEval-2017 Task 5 and FiQA publish continuous
@@ -49,6 +67,35 @@ def label_for(score: float) -> Label:
     if score < NEGATIVE_BELOW:
         return "negative"
     return "neutral"
+
+
+class MacroEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """An economy-wide event a text reports, in the registry's vocabulary.
+
+    Macro news names no company, so it reaches one only through the company's
+    exposure profile: ``regions`` and ``commodities`` use the names of
+    ``registry.yml`` (``north_america``, ``crude_oil``, ...) and ``sectors`` the
+    securities' sector names, which is what lets aggregation map an event onto
+    the companies it touches.
+
+    - ``direction``: in [-1, 1], the event's sign for the economy it names
+      (a rate cut or an easing of tariffs is positive, a supply shock negative).
+      For a commodity event it is the sign of the commodity's *price* move, so
+      a company's signed commodity sensitivity turns it into good or bad news.
+    """
+
+    kind: MacroKind
+    severity: Severity
+    direction: float
+    regions: list[str] = msgspec.field(default_factory=list)
+    sectors: list[str] = msgspec.field(default_factory=list)
+    commodities: list[str] = msgspec.field(default_factory=list)
+    expected_duration: Duration = "weeks"
+    evidence: list[str] = msgspec.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not -1.0 <= self.direction <= 1.0:
+            raise ValueError(f"direction {self.direction} is outside [-1, 1]")
 
 
 class Extraction(msgspec.Struct, frozen=True, kw_only=True):
@@ -68,6 +115,11 @@ class Extraction(msgspec.Struct, frozen=True, kw_only=True):
       cashtags found in the text), in first-seen order, without duplicates.
     - ``evidence``: the terms that moved the score, in reading order, so a
       human (or a test) can see why.
+    - ``macro_events``: economy-wide events the text reports (may be empty).
+    - ``extractor``: which backend produced this reading (``lexicon``,
+      ``ollama:<model>``), recorded in the lake next to every extraction.
+    - ``fallback_reason``: set when the configured backend failed and the
+      lexicon answered instead (e.g. ``invalid_json: ...``, ``timeout``).
     """
 
     sentiment: float
@@ -77,6 +129,9 @@ class Extraction(msgspec.Struct, frozen=True, kw_only=True):
     confidence: float
     tickers: list[str] = msgspec.field(default_factory=list)
     evidence: list[str] = msgspec.field(default_factory=list)
+    macro_events: list[MacroEvent] = msgspec.field(default_factory=list)
+    extractor: str = "lexicon"
+    fallback_reason: str | None = None
 
     def __post_init__(self) -> None:
         if not -1.0 <= self.sentiment <= 1.0:
