@@ -52,6 +52,7 @@ bench: setup system-deps ## print the benchmark figures
 	$(RUN) marketlake bench kafka
 	$(RUN) marketlake bench lake
 	$(RUN) marketlake bench pipeline
+	$(RUN) marketlake bench intelligence
 
 lint: setup ## ruff check + format check, mypy on streaming/
 	$(RUN) ruff check .

@@ -1,1 +1,1 @@
-"""Dagster assets, one module per domain (arrive with the orchestration issue)."""
+"""Dagster assets, one module per domain; ``intelligence/`` holds its pure modules too."""

@@ -30,7 +30,7 @@ from streaming.events import (
 )
 from streaming.schema import arrow_schema, to_table, union_schema, union_to_table
 
-Namespace = Literal["raw", "core", "marts"]
+Namespace = Literal["raw", "core", "intel", "marts"]
 PARTITION_COLUMN = "trading_day"
 ORDER_KINDS: tuple[type[Event], ...] = (NewOrder, CancelOrder, AmendOrder)
 
@@ -163,6 +163,39 @@ TABLES.update({
         ], ("member",), "the EOD settlement report: one row per member and day"),
     )
 })  # fmt: skip
+
+
+def _intelligence_tables() -> list[TableDef]:
+    """The intelligence pipeline's tables; columns from the modules that produce them."""
+    from assets.intelligence import registry as reg
+    from assets.intelligence import tables as intel
+
+    def t(ns: Namespace, name: str, schema: pa.Schema, sort: tuple[str, ...], doc: str) -> TableDef:
+        return TableDef(ns, name, schema, sort, (), doc)
+
+    return [
+        t("intel", "companies", reg.COMPANIES_SCHEMA, ("ticker",),
+          "tracked companies (the exchange's securities): names, aliases, sector, CIK"),
+        t("intel", "exposures", reg.EXPOSURES_SCHEMA, ("ticker", "kind", "name"),
+          "per company: revenue share by region and signed sensitivity to commodity prices"),
+        t("intel", "competitors", reg.COMPETITORS_SCHEMA, ("ticker", "competitor"),
+          "competitor links: relationship type and strength"),
+        t("intel", "sources", reg.SOURCES_SCHEMA, ("source_id",),
+          "where news comes from: type, URL, polling interval, credibility"),
+        t("raw", "fetches", intel.FETCHES_SCHEMA, ("source_id", "fetched_at"),
+          "every fetch of a source: status, hash, bytes, duration, error, and the new payload"),
+        t("raw", "source_states", intel.SOURCE_STATES_SCHEMA, ("source_id",),
+          "per source at the end of the day: validators, seen hashes, failures, cool-down"),
+        t("intel", "documents", intel.DOCUMENTS_SCHEMA, ("published_at", "doc_id"),
+          "parsed documents: normalised text, metadata, mentioned tickers, quality"),
+        t("intel", "quarantine", intel.QUARANTINE_SCHEMA, ("source_id", "fetched_at"),
+          "payloads (or items) that could not be parsed, with the reason and the bytes"),
+        t("intel", "extractions", intel.EXTRACTIONS_SCHEMA, ("doc_id",),
+          "per document: sentiment, impact, catalyst, confidence, tickers, macro events"),
+    ]  # fmt: skip
+
+
+TABLES.update({t.identifier: t for t in _intelligence_tables()})
 
 TOPIC_TABLES: dict[str, str] = {
     "orders": "raw.orders",

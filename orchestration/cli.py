@@ -244,13 +244,17 @@ class BenchTarget(StrEnum):
     kafka = "kafka"
     lake = "lake"
     pipeline = "pipeline"
+    intelligence = "intelligence"
 
 
 @app.command()
 def bench(
     target: Annotated[BenchTarget, typer.Argument(help="What to measure.")],
     n: Annotated[
-        int | None, typer.Option(help="Requests (matcher, kafka) or trades (bars, lake).")
+        int | None,
+        typer.Option(
+            help="Requests (matcher, kafka), trades (bars, lake) or documents (intelligence)."
+        ),
     ] = None,
     days: Annotated[
         int | None, typer.Option(help="Trading days (pipeline; default 20).", min=1)
@@ -265,10 +269,29 @@ def bench(
     (PostgreSQL, MinIO, Trino), publishes trades into ``raw.trades`` and times
     one daily OHLCV query on DuckDB and on Trino. ``pipeline`` backfills the
     last ``--days`` trading days before today, simulated from nothing in a
-    temporary data directory, and times every asset.
+    temporary data directory, and times every asset. ``intelligence`` parses
+    and extracts about ``--n`` documents (default 20,000) on one core.
     """
     table: Table | None = None
-    if target is BenchTarget.pipeline:
+    if target is BenchTarget.intelligence:
+        from orchestration.bench_intelligence import bench_intelligence
+
+        shared = get_settings().shared_data_dir
+        with err.status("parsing and extracting the corpus on one core"):
+            result = bench_intelligence(shared if shared.is_dir() else None, n or 20_000, seed)
+        lines = [
+            f"intelligence: {result['docs_per_s']:,.0f} documents/s through parsing and lexicon "
+            f"extraction on one core ({result['documents']:,} documents from "
+            f"{result['payloads']:,} payloads, {result['megabytes']} MB; target 500/s)",
+            *[
+                f"  {kind}: {v['docs_per_s']:,.0f} documents/s "
+                f"({v['documents']:,} documents, {v['kb_per_doc']} kB each)"
+                for kind, v in result["by_kind"].items()
+            ],
+        ]
+        if not result["shared_data"]:
+            lines.append("  (shared data not found: generated feeds and pages only)")
+    elif target is BenchTarget.pipeline:
         result, lines, table = _bench_pipeline(days, as_json)
     elif target is BenchTarget.matcher:
         from streaming.matcher_bench import bench_matcher

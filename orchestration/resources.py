@@ -7,7 +7,9 @@ and a local warehouse or Kafka and MinIO.
 
 from __future__ import annotations
 
-from datetime import date
+import time
+from collections.abc import Callable
+from datetime import date, datetime
 from pathlib import Path
 
 from dagster import ConfigurableResource
@@ -24,6 +26,7 @@ class PlatformResource(ConfigurableResource):  # type: ignore[misc]
 
     data_dir: str | None = None
     base_seed: int = 42
+    now: str | None = None  # ISO 8601 with offset: the platform's clock starts there (tests)
 
     def settings(self) -> Settings:
         return Settings(data_dir=Path(self.data_dir)) if self.data_dir else Settings()
@@ -57,6 +60,19 @@ class PlatformResource(ConfigurableResource):  # type: ignore[misc]
         path = settings.data_dir / "sessions" / f"{day.isoformat()}.sqlite"
         path.parent.mkdir(parents=True, exist_ok=True)
         return SqliteEventLog(path)
+
+    def clock(self) -> Callable[[], int]:
+        """Wall time in ns, or (``now`` set) a clock that starts at ``now`` and runs on.
+
+        Injected so what depends on "now" (which sources are due, which day is
+        live, the time a trend is as of) can be replayed: a test or a replay
+        sets ``now`` and gets the same decisions on every run.
+        """
+        if self.now is None:
+            return time.time_ns
+        start = int(datetime.fromisoformat(self.now).timestamp() * 1_000_000_000)
+        base = time.monotonic_ns()
+        return lambda: start + (time.monotonic_ns() - base)
 
     def catalog(self) -> Catalog:
         from orchestration.lake import catalog
