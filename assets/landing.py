@@ -14,11 +14,13 @@ from datetime import date
 from dagster import (
     AssetCheckResult,
     AssetCheckSpec,
+    AssetDep,
     AssetExecutionContext,
     AssetKey,
     AssetSpec,
     MaterializeResult,
     MetadataValue,
+    TimeWindowPartitionMapping,
     asset,
     multi_asset,
 )
@@ -42,7 +44,18 @@ def raw_key(identifier: str) -> AssetKey:
     return AssetKey(identifier.split("."))
 
 
+PREVIOUS_RECOMMENDATIONS = AssetDep(
+    AssetKey(["intel", "recommendations"]),
+    partition_mapping=TimeWindowPartitionMapping(
+        start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True
+    ),
+)
+"""The previous day's recommendations are sent into this day's log before it is simulated,
+so the members following them act on them (and a backfill runs the days in that order)."""
+
+
 @asset(
+    deps=[PREVIOUS_RECOMMENDATIONS],
     partitions_def=TRADING_DAYS,
     backfill_policy=ONE_DAY_PER_RUN,
     group_name="landing",

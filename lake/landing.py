@@ -17,7 +17,15 @@ from pyiceberg.catalog import Catalog
 
 from lake.tables import TABLES, TOPIC_TABLES
 from lake.writer import Published, publish
-from streaming.events import Bar, BookTop, DeadLetter, ExecutionReport, OrderRequest, Trade
+from streaming.events import (
+    Bar,
+    BookTop,
+    DeadLetter,
+    ExecutionReport,
+    OrderRequest,
+    StrategyDecision,
+    Trade,
+)
 from streaming.transport.base import EventLog
 
 TOPIC_KINDS: dict[str, Any] = {
@@ -31,6 +39,7 @@ TOPIC_KINDS: dict[str, Any] = {
     "bars.5m": Bar,
     "bars.15m": Bar,
     "dlq": DeadLetter,
+    "decisions": StrategyDecision,
 }
 
 

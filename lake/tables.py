@@ -26,6 +26,7 @@ from streaming.events import (
     Event,
     ExecutionReport,
     NewOrder,
+    StrategyDecision,
     Trade,
 )
 from streaming.schema import arrow_schema, to_table, union_schema, union_to_table
@@ -106,6 +107,8 @@ TABLES: dict[str, TableDef] = {
                      "OHLCV bars in event time: 1s, 1m, 3m, 5m, 15m"),
         _event_table("dlq", (DeadLetter,), ("source_topic", "ts"),
                      "dead letters: what was refused, why, and the original bytes"),
+        _event_table("decisions", (StrategyDecision,), ("member", "ts"),
+                     "what members following recommendations did with each: act or skip, why"),
     )
 }  # fmt: skip
 """Every table of the lake by ``namespace.name``; the only place tables are declared."""
@@ -167,8 +170,10 @@ TABLES.update({
 
 def _intelligence_tables() -> list[TableDef]:
     """The intelligence pipeline's tables; columns from the modules that produce them."""
+    from assets.intelligence import aggregation as agg
     from assets.intelligence import registry as reg
     from assets.intelligence import tables as intel
+    from assets.intelligence.recommendations import RECOMMENDATIONS_SCHEMA
 
     def t(ns: Namespace, name: str, schema: pa.Schema, sort: tuple[str, ...], doc: str) -> TableDef:
         return TableDef(ns, name, schema, sort, (), doc)
@@ -192,6 +197,13 @@ def _intelligence_tables() -> list[TableDef]:
           "payloads (or items) that could not be parsed, with the reason and the bytes"),
         t("intel", "extractions", intel.EXTRACTIONS_SCHEMA, ("doc_id",),
           "per document: sentiment, impact, catalyst, confidence, tickers, macro events"),
+        t("intel", "trends", agg.TRENDS_SCHEMA, ("ticker", "window", "as_of"),
+          "per company, window and time: the signal, its company/macro/competitive layers, "
+          "confidence and contradiction"),
+        t("intel", "trend_evidence", agg.EVIDENCE_SCHEMA, ("ticker", "window", "as_of", "rank"),
+          "the ranked documents behind each trend, with their contributions"),
+        t("intel", "recommendations", RECOMMENDATIONS_SCHEMA, ("symbol",),
+          "per company: action, confidence, mode, thesis and the evidence links"),
     ]  # fmt: skip
 
 
@@ -208,6 +220,7 @@ TOPIC_TABLES: dict[str, str] = {
     "bars.5m": "raw.bars",
     "bars.15m": "raw.bars",
     "dlq": "raw.dlq",
+    "decisions": "raw.decisions",
 }
 """Which raw table each topic lands in."""
 

@@ -10,17 +10,25 @@ from dagster import Definitions, load_assets_from_modules
 
 from assets import clearing, dbt, landing, market, recon, reports
 from assets.dbt import REFDATA, dbt_resource
+from assets.intelligence import assets as intelligence
 from orchestration.resources import PlatformResource
 from orchestration.schedules import (
     daily_job,
     eod_settlement,
+    intel_ingest_job,
+    intel_new_fetches,
+    intel_process_job,
     intraday_landing,
     landing_job,
+    polling_sensors,
     record_run_failures,
     session_closed,
 )
 
-ALL_ASSETS = [*load_assets_from_modules([landing, market, clearing, recon, dbt, reports]), *REFDATA]
+ALL_ASSETS = [
+    *load_assets_from_modules([landing, market, clearing, recon, dbt, reports, intelligence]),
+    *REFDATA,
+]
 
 
 def resources_for(platform: PlatformResource) -> dict[str, object]:
@@ -30,8 +38,8 @@ def resources_for(platform: PlatformResource) -> dict[str, object]:
 
 defs = Definitions(
     assets=ALL_ASSETS,
-    jobs=[daily_job, landing_job],
+    jobs=[daily_job, landing_job, intel_ingest_job, intel_process_job],
     schedules=[eod_settlement, intraday_landing],
-    sensors=[session_closed, record_run_failures],
+    sensors=[session_closed, *polling_sensors, intel_new_fetches, record_run_failures],
     resources=resources_for(PlatformResource()),
 )

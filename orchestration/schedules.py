@@ -6,6 +6,12 @@
   the day so far (the raw tables replace the day's partition each time).
 - ``session_closed``: a sensor that reads each recent day's ``control`` topic
   and runs the whole day once it says the session closed.
+- ``poll_<source type>``: one sensor per source type (rss, news_api,
+  market_api, sec_edgar, web) on that type's polling interval, fetching
+  today's due sources of the type (``raw/fetches`` for today's partition).
+- ``intel_new_fetches``: when a fetch run brought new payloads, parse,
+  extract, aggregate and recommend for that day (recommendations come last,
+  after aggregation, in the same run).
 - ``record_run_failures``: every failed run is appended to
   ``<DAGSTER_HOME>/run_failures.jsonl`` and logged, so failures are kept
   outside the UI too.
@@ -20,20 +26,25 @@ from pathlib import Path
 
 import msgspec
 from dagster import (
+    AssetKey,
     AssetSelection,
     DefaultScheduleStatus,
     DefaultSensorStatus,
+    EventLogEntry,
     RunFailureSensorContext,
     RunRequest,
     ScheduleEvaluationContext,
+    SensorDefinition,
     SensorEvaluationContext,
     SkipReason,
+    asset_sensor,
     define_asset_job,
     run_failure_sensor,
     schedule,
     sensor,
 )
 
+from assets.intelligence.registry import load_registry_from_settings
 from orchestration.resources import PlatformResource
 from orchestration.settings import get_settings
 from streaming.events import SessionControl
@@ -47,6 +58,18 @@ landing_job = define_asset_job(
     "landing",
     selection=AssetSelection.groups("landing") - AssetSelection.assets("simulated_session"),
 )
+
+FETCHES = AssetKey(["raw", "fetches"])
+intel_ingest_job = define_asset_job(
+    "intel_ingest", selection=AssetSelection.assets(FETCHES, AssetKey(["raw", "source_states"]))
+)
+intel_process_job = define_asset_job(
+    "intel_process",
+    selection=AssetSelection.assets(
+        *(AssetKey(["intel", n]) for n in ("documents", "quarantine", "extractions", "trends",
+                                           "trend_evidence", "recommendations"))
+    ),
+)  # fmt: skip
 
 
 def _weekdays() -> str:
@@ -130,6 +153,65 @@ def session_closed(context: SensorEvaluationContext, platform: PlatformResource)
         done.add(day.isoformat())
         yield RunRequest(run_key=f"closed-{day}", partition_key=day.isoformat())
     context.update_cursor(json.dumps(sorted(done)[-30:]))
+
+
+def _polling_intervals() -> dict[str, int]:
+    """Per source type, the shortest polling interval of the registry's sources of that type."""
+    intervals: dict[str, int] = {}
+    for src in load_registry_from_settings(get_settings()).sources:
+        t = src.source_type
+        intervals[t] = min(intervals.get(t, src.polling_interval_s), src.polling_interval_s)
+    return intervals
+
+
+def poll_request(source_type: str, now: datetime, interval_s: int) -> RunRequest | SkipReason:
+    """The run a polling sensor asks for at ``now``: today's fetches of one source type."""
+    day = _local(now).date()
+    if skip := _not_trading(day):
+        return skip
+    slot = int(now.timestamp()) // interval_s
+    return RunRequest(
+        run_key=f"poll-{source_type}-{day}-{slot}",
+        partition_key=day.isoformat(),
+        run_config={"ops": {"intel_fetches": {"config": {"source_types": [source_type]}}}},
+        tags={"marketlake/source_type": source_type},
+    )
+
+
+def _poll_sensor(source_type: str, interval_s: int) -> SensorDefinition:
+    @sensor(
+        name=f"poll_{source_type}",
+        job=intel_ingest_job,
+        minimum_interval_seconds=interval_s,
+        default_status=DefaultSensorStatus.STOPPED,
+        description=f"fetch today's due {source_type} sources every {interval_s} s",
+    )
+    def _poll(context: SensorEvaluationContext) -> RunRequest | SkipReason:
+        return poll_request(source_type, datetime.now(CALENDAR.tz), interval_s)
+
+    return _poll
+
+
+polling_sensors = [_poll_sensor(t, s) for t, s in sorted(_polling_intervals().items())]
+
+
+@asset_sensor(
+    asset_key=FETCHES,
+    job=intel_process_job,
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.STOPPED,
+)
+def intel_new_fetches(context: SensorEvaluationContext, asset_event: EventLogEntry):  # type: ignore[no-untyped-def]
+    """Process a day again when a fetch run brought new payloads (nothing new: skip)."""
+    mat = asset_event.asset_materialization
+    if mat is None or mat.partition is None:
+        return SkipReason("a materialisation without a partition")
+    new = mat.metadata.get("new_payloads")
+    if new is None or not getattr(new, "value", 0):
+        return SkipReason(f"no new payloads for {mat.partition}")
+    return RunRequest(
+        run_key=f"intel-{asset_event.run_id}-{mat.partition}", partition_key=mat.partition
+    )
 
 
 @run_failure_sensor(default_status=DefaultSensorStatus.RUNNING)

@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     sec_archives_base: str | None = Field(default=None, description="EDGAR archive base URL")
     ingest_timeout_s: float | None = Field(default=None, description="per-request timeout")
     ingest_max_body_bytes: int | None = Field(default=None, description="larger bodies refused")
+    ingest_rate_limits: dict[str, float] = Field(
+        default_factory=dict,
+        description="requests per second by source type (JSON), e.g. a paid API plan's limit",
+    )
     intel_registry_yml: Path | None = Field(
         default=None, description="source registry (default: assets/intelligence/registry.yml)"
     )

@@ -154,16 +154,56 @@ class SessionControl(msgspec.Struct, tag="control", **_BASE):
     session_date: str | None = None
 
 
+RecAction = Literal["buy", "sell", "hold", "watch"]
+RecMode = Literal["informational", "paper_eligible", "live_eligible"]
+
+
 class Recommendation(msgspec.Struct, tag="recommendation", **_BASE):
-    """A batch-side view on a security, published into the live core."""
+    """A batch-side view on a security, published into the live core.
+
+    One Struct travels from the lake to the ``recommendations`` topic to the
+    members that follow it, so every field after ``thesis`` has a default and
+    payloads written before they existed still decode. ``evidence`` holds the
+    links (URLs, else document ids) the thesis rests on; ``driver`` names the
+    layer that moved the signal and ``reason`` why the mode was forced, if it was.
+    """
 
     rec_id: str
     symbol: str
-    action: Literal["buy", "sell", "hold", "watch"]
+    action: RecAction
     confidence: float
-    mode: Literal["informational", "paper_eligible", "live_eligible"]
+    mode: RecMode
     ts: int
     thesis: str = ""
+    session_date: str | None = None
+    signal: float = 0.0
+    window: str = ""
+    driver: str = ""
+    sector: str = ""
+    reason: str = ""
+    evidence: list[str] = msgspec.field(default_factory=list)
+
+
+class StrategyDecision(msgspec.Struct, tag="decision", **_BASE):
+    """What a member following recommendations did with one: act (an order) or skip, and why.
+
+    ``reason`` is the first pre-trade check that failed for a skip, or the
+    limit that bound the size for an act; ``order_id`` is the order an act sent.
+    """
+
+    decision_id: str
+    member: str
+    rec_id: str
+    symbol: str
+    action: RecAction
+    outcome: Literal["act", "skip"]
+    reason: str
+    side: Side | None
+    qty: int
+    price: int | None
+    order_id: int | None
+    confidence: float
+    ts: int
 
 
 class DeadLetter(msgspec.Struct, tag="dead_letter", **_BASE):
@@ -187,6 +227,7 @@ Event = (
     | Bar
     | SessionControl
     | Recommendation
+    | StrategyDecision
     | DeadLetter
 )
 

@@ -7,6 +7,12 @@ member's free cash (cash minus what open buy orders reserve) and free holdings
 cost and realized P&L. Money is integer price units (1/10,000 of the currency)
 times quantity, so accounts add up exactly.
 
+Members whose ``strategy`` is ``advice`` follow recommendations first (see
+``streaming.advice``): every recommendation they receive is decided once, act
+or skip with the reason, and otherwise they trade by the rules, so their
+daily obligation is still met. With no recommendations they behave exactly
+like rule-based members.
+
 Pure: decisions take the event time and each member's own seeded RNG.
 """
 
@@ -17,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from streaming.advice import AdviceConfig, evaluate, window_opens
 from streaming.events import (
     PRICE_SCALE,
     BookTop,
@@ -24,9 +31,11 @@ from streaming.events import (
     ExecutionReport,
     NewOrder,
     OrderRequest,
+    Recommendation,
     Side,
+    StrategyDecision,
 )
-from streaming.refdata import Member, Security
+from streaming.refdata import Member, RiskTier, Security
 
 DEFAULT_OBLIGATION = 20
 
@@ -226,19 +235,33 @@ class Members:
         strategy: Strategy | None = None,
         act_probability: float = 0.5,
         stale_after_ns: int = 60 * 1_000_000_000,
+        advice: AdviceConfig | None = None,
+        session: tuple[int, int] = (0, 2**63 - 1),
     ) -> None:
         clearing = [m for m in members if m.kind == "clearing"]
         self.market = MarketView(securities)
         self.strategy: Strategy = strategy or RuleBasedStrategy()
         self.act_probability = act_probability
         self.stale_after_ns = stale_after_ns
+        self.advice = advice or AdviceConfig()
+        self.open_ns, self.close_ns = session
         self.accounts: dict[str, Account] = {}
+        self.tiers: dict[str, RiskTier] = {}  # members following recommendations
         self._rngs: dict[str, random.Random] = {}
         self._next_id: dict[str, int] = {}
+        self._pending: dict[str, list[Recommendation]] = {}
+        self._seen: dict[str, set[str]] = {}  # rec_ids received, decided once each
+        self._acted: dict[str, set[tuple[str, str]]] = {}
+        self._decisions: list[StrategyDecision] = []
         for i, m in enumerate(clearing, start=1):
             self.accounts[m.member_id] = Account(m.member_id, m.capital, m.capital)
             self._rngs[m.member_id] = random.Random(f"{seed}/{m.member_id}")
             self._next_id[m.member_id] = i * 10**10
+            if m.strategy == "advice":
+                self.tiers[m.member_id] = m.risk_tier
+                self._pending[m.member_id] = []
+                self._seen[m.member_id] = set()
+                self._acted[m.member_id] = set()
         marks = self.market.marks()
         for acct in self.accounts.values():
             acct.start_value = acct.net_worth(marks)
@@ -253,8 +276,21 @@ class Members:
     def on_top(self, top: BookTop) -> None:
         self.market.on_top(top)
 
+    def on_recommendation(self, rec: Recommendation) -> None:
+        """Queue a recommendation for every follower; one already received is not queued again."""
+        for member_id, pending in self._pending.items():
+            seen = self._seen[member_id]
+            if rec.rec_id not in seen:
+                seen.add(rec.rec_id)
+                pending.append(rec)
+
     def decide(self, ts: int) -> list[OrderRequest]:
-        """Each member may act once: cancel its stale orders, then maybe one new order."""
+        """Each member may act once: cancel its stale orders, then maybe one new order.
+
+        A follower first decides the recommendations due by ``ts`` (see
+        ``_follow``); if one of them became an order it does nothing else this
+        cycle, otherwise it goes on by the rules as every other member does.
+        """
         out: list[OrderRequest] = []
         seq = 0
         for member_id, acct in self.accounts.items():
@@ -263,19 +299,83 @@ class Members:
                 if ts - oo.placed >= self.stale_after_ns:
                     out.append(CancelOrder(oid, member_id, oo.symbol, ts + seq))
                     seq += 1
+            if member_id in self.tiers:
+                followed = self._follow(member_id, acct, ts, seq)
+                if followed:
+                    out.extend(followed)
+                    seq += len(followed)
+                    continue
             if rng.random() >= self.act_probability:
                 continue
             for symbol, side, qty, price in self.strategy.decide(acct, self.market, rng, ts):
                 if not self._affordable(acct, symbol, side, qty, price):
                     continue
-                self._next_id[member_id] += 1
-                oid = self._next_id[member_id]
-                acct.open_orders[oid] = OpenOrder(symbol, side, price, qty, ts + seq)
-                acct.orders_sent += 1
-                out.append(
-                    NewOrder(oid, member_id, symbol, side, qty, price, "limit", "day", ts + seq)
-                )
+                out.append(self._new_order(acct, symbol, side, qty, price, ts + seq))
                 seq += 1
+        return out
+
+    def _new_order(
+        self, acct: Account, symbol: str, side: Side, qty: int, price: int, ts: int
+    ) -> NewOrder:
+        self._next_id[acct.member_id] += 1
+        oid = self._next_id[acct.member_id]
+        acct.open_orders[oid] = OpenOrder(symbol, side, price, qty, ts)
+        acct.orders_sent += 1
+        return NewOrder(oid, acct.member_id, symbol, side, qty, price, "limit", "day", ts)
+
+    def _follow(self, member_id: str, acct: Account, ts: int, seq: int) -> list[NewOrder]:
+        """Decide the follower's recommendations due by ``ts``; the orders of the acts.
+
+        Nothing is decided before the trading window opens (a recommendation
+        published before the session waits for it); after that each one due
+        (``rec.ts <= ts``) is decided once, in event-time order, and the
+        decision is kept for ``drain_decisions`` at the time of its order.
+        """
+        pending = self._pending[member_id]
+        if not pending or ts < window_opens(self.open_ns, self.advice):
+            return []
+        due = sorted((r for r in pending if r.ts <= ts), key=lambda r: r.ts)
+        if not due:
+            return []
+        self._pending[member_id] = [r for r in pending if r.ts > ts]
+        acted = self._acted[member_id]
+        orders: list[NewOrder] = []
+        for rec in due:
+            at = ts + seq + len(orders)
+            decision = evaluate(
+                rec, acct, self.market, self.market.securities, at, self.open_ns,
+                self.close_ns, self.tiers[member_id], acted, self.advice,
+            )  # fmt: skip
+            order_id: int | None = None
+            if decision.acts and decision.side is not None and decision.price is not None:
+                order = self._new_order(
+                    acct, rec.symbol, decision.side, decision.qty, decision.price, at
+                )
+                orders.append(order)
+                order_id = order.order_id
+                acted.add((rec.symbol, rec.action))
+            self._decisions.append(
+                StrategyDecision(
+                    decision_id=f"{member_id}:{rec.rec_id}",
+                    member=member_id,
+                    rec_id=rec.rec_id,
+                    symbol=rec.symbol,
+                    action=rec.action,
+                    outcome=decision.outcome,
+                    reason=decision.reason,
+                    side=decision.side,
+                    qty=decision.qty,
+                    price=decision.price,
+                    order_id=order_id,
+                    confidence=rec.confidence,
+                    ts=at,
+                )
+            )
+        return orders
+
+    def drain_decisions(self) -> list[StrategyDecision]:
+        """The decisions made since the last call, in the order they were made."""
+        out, self._decisions = self._decisions, []
         return out
 
     @staticmethod

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from datetime import date, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Literal, cast, get_args
 
 import msgspec
 
@@ -36,14 +37,27 @@ class Security(msgspec.Struct, frozen=True):
     currency: str = "EUR"
 
 
+StrategyName = Literal["rules", "advice"]
+RiskTier = Literal["conservative", "moderate", "aggressive"]
+STRATEGIES: tuple[StrategyName, ...] = get_args(StrategyName)
+RISK_TIERS: tuple[RiskTier, ...] = get_args(RiskTier)
+
+
 class Member(msgspec.Struct, frozen=True):
-    """A participant; ``kind`` is ``clearing`` (has capital) or ``liquidity`` (simulator)."""
+    """A participant; ``kind`` is ``clearing`` (has capital) or ``liquidity`` (simulator).
+
+    ``strategy`` says how a clearing member trades: ``rules`` (the rule-based
+    strategy) or ``advice`` (follows recommendations at its ``risk_tier``, and
+    falls back to the rules otherwise). Both columns are optional in the file.
+    """
 
     member_id: str
     name: str
     kind: str
     capital: int
     currency: str
+    strategy: StrategyName = "rules"
+    risk_tier: RiskTier = "moderate"
 
 
 class RefDataError(ValueError):
@@ -109,20 +123,45 @@ def load_securities(path: Path | str | None = None) -> list[Security]:
         return parse_securities(csv.DictReader(fh), source=p.name)
 
 
-def load_members(path: Path | str | None = None) -> list[Member]:
-    """Members from a CSV file (the shipped list when ``path`` is None)."""
-    p = Path(path) if path else MEMBERS_CSV
-    with p.open(newline="") as fh:
-        return [
+def _choice(
+    row: dict[str, str], column: str, allowed: tuple[str, ...], default: str, where: str
+) -> str:
+    """An optional enumerated column: blank or absent gives ``default``."""
+    value = (row.get(column) or "").strip() or default
+    if value not in allowed:
+        raise RefDataError(f"{where} {column}: {value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def parse_members(rows: Iterable[dict[str, str]], source: str = "members") -> list[Member]:
+    """Validate rows of a members table.
+
+    Columns: member_id, name, kind, capital, currency, and optionally strategy
+    (``rules`` when blank) and risk_tier (``moderate`` when blank), so a file
+    written before followers existed still loads.
+    """
+    out: list[Member] = []
+    for i, r in enumerate(rows, start=2):
+        where = f"{source} row {i}"
+        out.append(
             Member(
                 member_id=r["member_id"].strip(),
                 name=r["name"].strip(),
                 kind=r["kind"].strip(),
                 capital=to_price(r["capital"]),
                 currency=r["currency"].strip(),
+                strategy=cast(StrategyName, _choice(r, "strategy", STRATEGIES, "rules", where)),
+                risk_tier=cast(RiskTier, _choice(r, "risk_tier", RISK_TIERS, "moderate", where)),
             )
-            for r in csv.DictReader(fh)
-        ]
+        )
+    return out
+
+
+def load_members(path: Path | str | None = None) -> list[Member]:
+    """Members from a CSV file (the shipped list when ``path`` is None)."""
+    p = Path(path) if path else MEMBERS_CSV
+    with p.open(newline="") as fh:
+        return parse_members(csv.DictReader(fh), source=p.name)
 
 
 def load_calendar(path: Path | str | None = None) -> TradingCalendar:

@@ -112,7 +112,8 @@ class IngestionConfig(msgspec.Struct, frozen=True, kw_only=True):
 
         Read with ``getattr`` so this module does not fix the settings' shape:
         ``sec_user_agent``, ``sec_archives_base``, ``polygon_api_key``,
-        ``ingest_timeout_s``, ``ingest_max_body_bytes``.
+        ``ingest_timeout_s``, ``ingest_max_body_bytes``, and ``ingest_rate_limits``
+        (requests per second by source type, replacing those types' defaults).
         """
         names = {
             "sec_user_agent": "sec_user_agent",
@@ -128,6 +129,13 @@ class IngestionConfig(msgspec.Struct, frozen=True, kw_only=True):
                 values[field] = (
                     value.get_secret_value() if hasattr(value, "get_secret_value") else value
                 )
+        limits = getattr(settings, "ingest_rate_limits", None) or {}
+        if limits:
+            rates = dict(DEFAULT_RATE_LIMITS)
+            for source_type, per_second in limits.items():
+                burst = max(1, int(per_second)) if per_second >= 1 else 1
+                rates[source_type] = RateLimit(float(per_second), burst)  # type: ignore[index]
+            values["rate_limits"] = rates
         return cls(**(values | overrides))
 
 
@@ -450,6 +458,19 @@ ADAPTERS: dict[SourceType, Adapter] = {
     "sec_edgar": SecEdgarAdapter(),
     "web": WebAdapter(),
 }
+
+
+def missing_config(source: Source, config: IngestionConfig) -> str | None:
+    """Why ``source`` cannot be fetched as configured (no API key, no SEC User-Agent), or None.
+
+    Polling leaves such sources out and reports them once per run, instead of
+    recording a failed "fetch" that never touched the network every time.
+    """
+    try:
+        ADAPTERS[source.source_type].headers(source, config)
+    except ConfigError as exc:
+        return str(exc)
+    return None
 
 
 def follow_ups(

@@ -42,6 +42,9 @@ How a text is scored:
    crosses the neutral band. Confidence grows with the evidence and shrinks
    with contradiction and hedging; the catalyst is the keyword family with
    the most hits.
+6. **Macro events.** Economy-wide events (rate decisions, tariffs, oil
+   shocks) are read by :mod:`assets.intelligence.macro` from ``macro.yml``;
+   they do not change the sentiment score.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ from pathlib import Path
 from typing import Final, Generic, TypeVar
 
 from assets.intelligence.extraction import CATALYSTS, Catalyst, Extraction, Impact, label_for
+from assets.intelligence.macro import MACRO_YML, MacroDetector, load_rules
 
 LEXICON_DIR: Final = Path(__file__).with_name("lexicon")
 V = TypeVar("V")
@@ -425,7 +429,10 @@ class LexiconExtractor:
     name = "lexicon"
 
     def __init__(self, lexicon_dir: Path | None = None) -> None:
-        self._lex = load_lexicon(lexicon_dir or LEXICON_DIR)
+        directory = lexicon_dir or LEXICON_DIR
+        self._lex = load_lexicon(directory)
+        macro_yml = directory / MACRO_YML.name
+        self._macro = MacroDetector(load_rules(macro_yml if macro_yml.is_file() else MACRO_YML))
 
     @property
     def size(self) -> int:
@@ -458,6 +465,7 @@ class LexiconExtractor:
             confidence=_confidence(pos, neg, hedges),
             tickers=affected,
             evidence=list(dict.fromkeys(evidence)),
+            macro_events=self._macro.detect(text, norms),
         )
 
     # -- internals ----------------------------------------------------------------

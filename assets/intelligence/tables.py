@@ -19,6 +19,8 @@ import pyarrow as pa
 
 from assets.intelligence.documents import Document, Fetched, Quarantined
 from assets.intelligence.extraction import Extraction, MacroEvent
+from assets.intelligence.signals import Evidence, Trend
+from streaming.events import Recommendation
 
 _S, _I, _F, _B = pa.string(), pa.int64(), pa.float64(), pa.bool_()
 _LS = pa.list_(pa.string())
@@ -166,3 +168,28 @@ def first_by_id(docs: Sequence[Document]) -> list[Document]:
         if kept is None or d.fetched_at < kept.fetched_at:
             best[d.doc_id] = d
     return sorted(best.values(), key=lambda d: (d.fetched_at, d.doc_id))
+
+
+def trends_from_tables(trends: pa.Table, evidence: pa.Table) -> list[Trend]:
+    """intel.trends + intel.trend_evidence rows -> Trends with their ranked evidence."""
+    items: dict[tuple[str, str, int], list[tuple[int, Evidence]]] = {}
+    ev_fields = set(Evidence.__struct_fields__)
+    for row in evidence.to_pylist():
+        key = (row["ticker"], row["window"], row["as_of"])
+        ev = Evidence(**{k: v for k, v in row.items() if k in ev_fields})
+        items.setdefault(key, []).append((row["rank"], ev))
+    tr_fields = set(Trend.__struct_fields__)
+    out = []
+    for row in trends.to_pylist():
+        key = (row["ticker"], row["window"], row["as_of"])
+        ranked = [ev for _, ev in sorted(items.get(key, []), key=lambda p: p[0])]
+        out.append(Trend(**{k: v for k, v in row.items() if k in tr_fields}, evidence=ranked))
+    return sorted(out, key=lambda t: (t.ticker, t.window, t.as_of))
+
+
+def recommendations_from_table(table: pa.Table) -> list[Recommendation]:
+    """intel.recommendations rows -> the live core's Recommendation events."""
+    fields = set(Recommendation.__struct_fields__)
+    return [
+        Recommendation(**{k: v for k, v in row.items() if k in fields}) for row in table.to_pylist()
+    ]

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
+from streaming.advice import AdviceConfig
 from streaming.calendar import TradingCalendar
 from streaming.events import ControlAction, OrderRequest, SessionControl, encode
 from streaming.matcher import StpMode
@@ -49,6 +50,7 @@ class DayConfig:
     grace_ns: int = 2_000_000_000
     member_act_probability: float = 0.5
     obligation: int = DEFAULT_OBLIGATION
+    advice: AdviceConfig = field(default_factory=AdviceConfig)
 
 
 @dataclass
@@ -89,6 +91,10 @@ class Participants:
     ``[t, t + cycle)``, then ``settle`` must return only once the matcher has
     processed them and the participants have seen the resulting executions and
     book tops, which is what makes the next cycle's decisions reproducible.
+    The followers' decisions on recommendations go to ``decisions`` in the
+    same atomic write as the orders they caused, at their event time; only
+    the ``orders`` positions are handed to ``settle`` (no service consumes
+    ``decisions`` in the session).
     """
 
     def __init__(
@@ -96,15 +102,20 @@ class Participants:
     ) -> None:
         self.log = log
         self.cfg = cfg
+        self.open_ns, self.close_ns = cfg.calendar.session_bounds(cfg.day)
         self.simulator = MarketSimulator(cfg.securities, cfg.seed, cfg.simulator)
         self.members = Members(
-            cfg.members, cfg.securities, cfg.seed, act_probability=cfg.member_act_probability
+            cfg.members,
+            cfg.securities,
+            cfg.seed,
+            act_probability=cfg.member_act_probability,
+            advice=cfg.advice,
+            session=(self.open_ns, self.close_ns),
         )
         self.with_simulator, self.with_members = simulator, members
         self.feedback = ParticipantsService(
             self.simulator if simulator else None, self.members if members else None
         )
-        self.open_ns, self.close_ns = cfg.calendar.session_bounds(cfg.day)
         self.now_ns = self.open_ns - PRE_OPEN_NS  # the simulated clock
         self.sent = 0
 
@@ -134,6 +145,7 @@ class Participants:
         for step in range(steps):
             t = self.now_ns = self.open_ns + step * cycle_ns
             requests: list[OrderRequest] = list(self.members.decide(t)) if self.with_members else []
+            decisions = self.members.drain_decisions() if self.with_members else []
             while pending is not None and pending[0] < t + cycle_ns:
                 ts, symbol = pending
                 cycle = self.simulator.cycle(symbol, ts)
@@ -142,10 +154,11 @@ class Participants:
                 pending = next(schedule, None)
             requests.sort(key=lambda r: r.ts)  # stable: same-time requests keep their order
             written = self.log.produce(
-                [Output("orders", r.symbol, encode(r), r.ts) for r in requests]
+                [Output("decisions", d.symbol, encode(d), d.ts) for d in decisions]
+                + [Output("orders", r.symbol, encode(r), r.ts) for r in requests]
             )
             self.sent += len(requests)
-            settle(written)
+            settle({tp: end for tp, end in written.items() if tp[0] == "orders"})
             if progress is not None:
                 progress(step + 1, steps)
         settle(self.control("close", self.close_ns))

@@ -25,6 +25,7 @@ from streaming.events import (
     Event,
     ExecutionReport,
     NewOrder,
+    Recommendation,
     SessionControl,
     Trade,
     decode,
@@ -245,19 +246,28 @@ class BarService:
 
 
 class ParticipantsService:
-    """executions + bbo -> the simulator's and the members' view of their orders and the market."""
+    """executions + bbo + recommendations -> the simulator's and the members' view.
+
+    Recommendations are consumed in the same exactly-once step as the
+    executions and book tops, so a restarted driver rebuilds the members'
+    pending advice with the rest of their state. They come from outside the
+    live core: one that does not decode goes to ``dlq`` instead of stopping
+    the step.
+    """
 
     group = "participants"
-    inputs = ("executions", "bbo")
+    inputs = ("executions", "bbo", "recommendations")
 
     def __init__(self, simulator: MarketSimulator | None, members: Members | None) -> None:
         self.simulator = simulator
         self.members = members
         self._exec = msgspec.json.Decoder(ExecutionReport)
         self._top = msgspec.json.Decoder(BookTop)
+        self._rec = msgspec.json.Decoder(Recommendation)
 
     def __call__(self, records: list[Record]) -> list[Output]:
         sim, members = self.simulator, self.members
+        outputs: list[Output] = []
         for rec in merge_by_time(records):
             if rec.topic == "executions":
                 report = self._exec.decode(rec.value)
@@ -265,6 +275,14 @@ class ParticipantsService:
                     sim.on_execution(report)
                 if members is not None:
                     members.on_execution(report)
+            elif rec.topic == "recommendations":
+                try:
+                    advice = self._rec.decode(rec.value)
+                except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                    outputs.append(dead_letter(rec, f"undecodable: {exc}"))
+                    continue
+                if members is not None:
+                    members.on_recommendation(advice)
             elif members is not None:
                 members.on_top(self._top.decode(rec.value))
-        return []
+        return outputs

@@ -27,6 +27,7 @@ TOPICS: tuple[str, ...] = (
     "bars.15m",
     "control",
     "recommendations",
+    "decisions",
     "dlq",
 )
 """Every topic of the live core (DESIGN.md); keyed by symbol."""

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from orchestration.bench_intelligence import build_corpus, bench_intelligence
+from orchestration.bench_intelligence import bench_intelligence, build_corpus
 from orchestration.settings import Settings
 
 pytestmark = pytest.mark.e2e
