@@ -110,3 +110,54 @@ def test_a_failed_run_is_recorded_with_its_partition_and_message(tmp_path, monke
     assert entry["run_id"] == result.run_id
     assert entry["partition"] == "2026-11-20"
     assert "broken" in entry["message"]
+
+
+def test_polling_sensors_fetch_each_source_type_on_its_interval():
+    from orchestration.definitions import defs
+    from orchestration.schedules import poll_request, polling_sensors
+
+    by_name = {s.name: s for s in polling_sensors}
+    assert set(by_name) == {f"poll_{t}" for t in
+                            ("rss", "news_api", "market_api", "sec_edgar", "web")}  # fmt: skip
+    assert by_name["poll_news_api"].minimum_interval_seconds == 300
+    assert by_name["poll_rss"].minimum_interval_seconds <= 900
+    assert all(s.job_name == "intel_ingest" for s in polling_sensors)
+    assert defs.resolve_job_def("intel_ingest") is not None
+    request = poll_request("rss", _at(2026, 11, 20, 10, 7), 900)
+    assert isinstance(request, RunRequest) and request.partition_key == "2026-11-20"
+    assert request.run_config == {"ops": {"intel_fetches": {"config": {"source_types": ["rss"]}}}}
+    # one run per interval: the same slot gives the same run key, the next a new one
+    again = poll_request("rss", _at(2026, 11, 20, 10, 14), 900)
+    later = poll_request("rss", _at(2026, 11, 20, 10, 16), 900)
+    assert isinstance(again, RunRequest) and isinstance(later, RunRequest)
+    assert again.run_key == request.run_key != later.run_key
+    assert isinstance(poll_request("rss", _at(2026, 11, 21, 10, 0), 900), SkipReason)  # Saturday
+
+
+def test_new_fetches_trigger_processing_of_that_day_only_when_something_came(tmp_path):
+    from dagster import AssetKey, AssetMaterialization, DagsterInstance
+
+    from orchestration.definitions import defs
+    from orchestration.schedules import intel_new_fetches
+
+    instance = DagsterInstance.ephemeral()
+    key = AssetKey(["raw", "fetches"])
+
+    cursor: list[str | None] = [None]
+
+    def tick(new_payloads: int) -> list[RunRequest]:
+        instance.report_runless_asset_event(
+            AssetMaterialization(key, partition="2026-11-20",
+                                 metadata={"new_payloads": new_payloads})
+        )  # fmt: skip
+        ctx = build_sensor_context(instance=instance, cursor=cursor[0],
+                                   repository_def=defs.get_repository_def())  # fmt: skip
+        data = intel_new_fetches.evaluate_tick(ctx)
+        cursor[0] = data.cursor
+        return list(data.run_requests or [])
+
+    assert tick(0) == []  # nothing new: skipped
+    runs = tick(3)
+    assert len(runs) == 1 and runs[0].partition_key == "2026-11-20"
+    assert tick(0) == []  # the cursor moved on: the same event is not processed twice
+    assert intel_new_fetches.job_name == "intel_process"
