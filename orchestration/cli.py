@@ -721,22 +721,26 @@ def eval_extraction(
         ExtractorName, typer.Option(help="Which extractor to score.")
     ] = ExtractorName.lexicon,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    limit: Annotated[
+        int | None,
+        typer.Option(min=1, help="Score only the first N examples (a served model is slow)."),
+    ] = None,
 ) -> None:
     """Score a sentiment extractor: accuracy, macro-F1, per-class P/R/F1, confusion, docs/s.
 
     The format is detected from the file. SemEval and FiQA publish scores in
     [-1, 1]; they are labelled positive above 0.1 and negative below -0.1,
-    the same cut the extractors apply to their own scores.
+    the same cut the extractors apply to their own scores. ``--extractor ollama``
+    uses the server of MARKETLAKE_OLLAMA_HOST and model MARKETLAKE_OLLAMA_MODEL;
+    documents where it fell back to the lexicon are counted by reason.
     """
     from assets.intelligence.evaluation import detect_format, evaluate, load_dataset
-
-    if extractor is ExtractorName.ollama:
-        err.print(
-            "[red]error:[/red] not available yet: the Ollama extractor is being built; use lexicon"
-        )
-        raise typer.Exit(2)
+    from assets.intelligence.extraction import Extractor
     from assets.intelligence.lexicon import LexiconExtractor
 
+    chosen: Extractor = LexiconExtractor()
+    if extractor is ExtractorName.ollama:
+        chosen = _ollama_extractor()
     try:
         fmt = detect_format(dataset)
         rows = load_dataset(dataset, fmt)
@@ -746,15 +750,24 @@ def eval_extraction(
     if not rows:
         err.print(f"[red]error:[/red] no labelled examples in {dataset}")
         raise typer.Exit(2)
-    result = evaluate(LexiconExtractor(), rows, dataset=str(dataset))
+    rows = rows[:limit] if limit else rows
+    result = evaluate(chosen, rows, dataset=str(dataset))
+    stats: dict[str, int] = getattr(chosen, "stats", dict)()
+    fallbacks = {k.split(":", 1)[1]: v for k, v in stats.items() if k.startswith("fallback:")}
     if as_json:
-        sys.stdout.write(json.dumps({**result.as_dict(), "format": fmt}) + "\n")
+        extra = {"extractor_stats": stats} if stats else {}
+        sys.stdout.write(json.dumps({**result.as_dict(), "format": fmt, **extra}) + "\n")
         return
     console.print(
         f"{result.extractor} on {dataset.name} ({fmt}, {result.n:,} documents): "
         f"accuracy {result.accuracy:.3f}, macro-F1 {result.macro_f1:.3f}, "
-        f"{result.docs_per_s or 0:,.0f} documents/s"
+        f"{result.docs_per_s or 0:,.{0 if (result.docs_per_s or 0) >= 10 else 2}f} documents/s"
     )
+    if stats:
+        console.print(
+            f"model answered {stats.get('ok', 0):,} of {stats.get('calls', 0):,}; "
+            f"fallbacks to lexicon: {fallbacks or 'none'}"
+        )
     t = Table(title="per class")
     for col in ("class", "precision", "recall", "F1", "support"):
         t.add_column(col, justify="left" if col == "class" else "right")
@@ -768,6 +781,25 @@ def eval_extraction(
     for label, row in zip(result.labels, result.confusion, strict=True):
         c.add_row(label, *(str(v) for v in row))
     console.print(c)
+
+
+def _ollama_extractor() -> Any:
+    """The Ollama extractor from settings; exit 2 with the reason if it cannot be used."""
+    from assets.intelligence.ollama_extractor import OllamaExtractor
+
+    settings = get_settings()
+    if not settings.ollama_host:
+        err.print(
+            "[red]error:[/red] --extractor ollama needs a server: set MARKETLAKE_OLLAMA_HOST "
+            "(e.g. http://127.0.0.1:11434) and MARKETLAKE_OLLAMA_MODEL"
+        )
+        raise typer.Exit(2)
+    ollama_extractor = OllamaExtractor.from_settings(settings)
+    problem = ollama_extractor.check()
+    if problem:
+        err.print(f"[red]error:[/red] {problem}")
+        raise typer.Exit(2)
+    return ollama_extractor
 
 
 @app.command()

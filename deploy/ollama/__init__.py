@@ -1,0 +1,1 @@
+"""Ollama built from its Go module, serving a small GGUF model, run as a local process."""
