@@ -75,6 +75,7 @@ from assets.intelligence.documents import Document, Quality
 from assets.intelligence.extraction import Extraction, Impact, MacroEvent, Severity
 from assets.intelligence.registry import Company, Registry, Relationship
 from assets.intelligence.signals import LAYERS, WINDOW_NS, WINDOWS, Evidence, Layer, Trend, Window
+from assets.intelligence.tables import columns
 
 HOUR_NS: Final = 3600 * 1_000_000_000
 DAY_NS: Final = 24 * HOUR_NS
@@ -507,11 +508,7 @@ def trend_history(
 _S, _I, _F, _B = pa.string(), pa.int64(), pa.float64(), pa.bool_()
 
 
-def _schema(*fields: tuple[str, pa.DataType, bool]) -> pa.Schema:
-    return pa.schema([pa.field(n, t, nullable=nullable) for n, t, nullable in fields])
-
-
-TRENDS_SCHEMA = _schema(
+TRENDS_SCHEMA = columns(
     ("ticker", _S, False), ("window", _S, False), ("as_of", _I, False),
     ("signal", _F, False), ("company", _F, False), ("macro", _F, False),
     ("competitive", _F, False), ("confidence", _F, False), ("contradiction", _B, False),
@@ -520,7 +517,7 @@ TRENDS_SCHEMA = _schema(
 )  # fmt: skip
 """One row per company, window and ``as_of`` (ns since the epoch, as every lake time)."""
 
-EVIDENCE_SCHEMA = _schema(
+EVIDENCE_SCHEMA = columns(
     ("ticker", _S, False), ("window", _S, False), ("as_of", _I, False), ("rank", _I, False),
     ("doc_id", _S, False), ("url", _S, False), ("title", _S, False), ("layer", _S, False),
     ("contribution", _F, False), ("published_at", _I, False), ("source_id", _S, False),

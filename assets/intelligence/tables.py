@@ -26,11 +26,12 @@ _S, _I, _F, _B = pa.string(), pa.int64(), pa.float64(), pa.bool_()
 _LS = pa.list_(pa.string())
 
 
-def _schema(*fields: tuple[str, pa.DataType, bool]) -> pa.Schema:
+def columns(*fields: tuple[str, pa.DataType, bool]) -> pa.Schema:
+    """A schema from (name, type, nullable) triples: how every intelligence table is declared."""
     return pa.schema([pa.field(n, t, nullable=nullable) for n, t, nullable in fields])
 
 
-FETCHES_SCHEMA = _schema(
+FETCHES_SCHEMA = columns(
     ("fetch_id", _S, False), ("source_id", _S, False), ("source_type", _S, False),
     ("url", _S, False), ("fetched_at", _I, False), ("status", _I, True),
     ("content_type", _S, True), ("sha256", _S, True), ("bytes", _I, False),
@@ -40,10 +41,10 @@ FETCHES_SCHEMA = _schema(
 )  # fmt: skip
 """raw.fetches: every fetch attempt with its payload (``body`` null when nothing new came)."""
 
-SOURCE_STATES_SCHEMA = _schema(("source_id", _S, False), ("state", _S, False))
+SOURCE_STATES_SCHEMA = columns(("source_id", _S, False), ("state", _S, False))
 """raw.source_states: one row per source, ``state`` a SourceState as JSON."""
 
-DOCUMENTS_SCHEMA = _schema(
+DOCUMENTS_SCHEMA = columns(
     ("doc_id", _S, False), ("source_id", _S, False), ("source_type", _S, False),
     ("url", _S, False), ("canonical_url", _S, True), ("title", _S, False), ("text", _S, False),
     ("author", _S, True), ("publisher", _S, True), ("published_at", _I, True),
@@ -51,12 +52,12 @@ DOCUMENTS_SCHEMA = _schema(
     ("quality_score", _F, False), ("content_sha256", _S, False),
 )  # fmt: skip
 
-QUARANTINE_SCHEMA = _schema(
+QUARANTINE_SCHEMA = columns(
     ("source_id", _S, False), ("url", _S, False), ("fetched_at", _I, False),
     ("reason", _S, False), ("detail", _S, False), ("body", pa.binary(), False),
 )  # fmt: skip
 
-EXTRACTIONS_SCHEMA = _schema(
+EXTRACTIONS_SCHEMA = columns(
     ("doc_id", _S, False), ("source_id", _S, False), ("published_at", _I, True),
     ("extractor", _S, False), ("fallback_reason", _S, True), ("sentiment", _F, False),
     ("label", _S, False), ("impact", _S, False), ("catalyst", _S, False),
