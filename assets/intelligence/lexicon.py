@@ -17,7 +17,9 @@ How a text is scored:
    ``amid``, ``despite``, ``although``, ``after`` end a clause.
 2. **Terms.** The word lists in ``lexicon/`` (see its README) are matched
    longest first, each token also under its regular inflections (``cuts`` ->
-   ``cut``), so the lists hold base forms. Every term has one role: tone
+   ``cut``), so the lists hold base forms. Inside a phrase up to two
+   quantities or articles may come between its words (``close stores``
+   matches ``close 23 stores``, ``takes stake`` ``takes a 5% stake``). Every term has one role: tone
    (positive, negative, uncertainty, litigious), modifier (intensifier,
    diminisher, negator), metric, direction, or neutral (a phrase such as
    ``long term`` that silences its words).
@@ -31,9 +33,12 @@ How a text is scored:
    score of its own: ``record profit`` +, ``record loss`` -.
 4. **Modifiers.** A negator flips and dampens (x -0.75) the first scored
    term in the next three tokens of its clause (``not profitable``, ``fails
-   to beat``, ``no growth``); an intensifier or diminisher scales the nearest
-   scored term, the one after it first (``sharply lower``, ``huge loss``,
-   ``slightly lower``); adverbs may also reach back (``fell sharply``).
+   to beat``, ``no growth``, ``little cheer``); with nothing in scope some
+   score on their own (``fails to find`` -); resilience verbs are negators
+   too (``shrugs off slowdown``, ``profit offsets losses`` +). An
+   intensifier or diminisher scales the nearest scored term, the one after
+   it first (``sharply lower``, ``huge loss``, ``slightly lower``); adverbs
+   may also reach back (``fell sharply``).
    Before ``but``/``however`` a sentence counts half, after it one and a
    half times (the point usually comes after ``but``); a clause opened by
    ``despite``/``although``/``after`` counts half (background, not news).
@@ -74,6 +79,10 @@ AFTER_CONTRAST: Final = 1.5
 CONCESSIVE: Final = 0.5
 
 BOUNDARY: Final = "<b>"
+# Inside a phrase, up to PHRASE_SKIP quantities and articles may come between
+# its words: "cut jobs" matches "cut 600 jobs", "takes stake" "takes a 5% stake".
+PHRASE_SKIP: Final = 2
+_SKIPPABLE: Final = frozenset({"<num>", "<money>", "<pct>", "a", "an", "the", "its", "their"})
 # Words that end a clause (pairing and negation stop there); contrast words
 # also reweigh the sentence, concessive words the clause they open.
 _CLAUSE_WORDS: Final = frozenset({"while", "whereas", "but", "however", "as", "amid"})
@@ -294,19 +303,22 @@ class _Trie(Generic[V]):
         best: V | None = None
         best_end = i
         n = len(toks)
-        stack = [(self.root, i)]
+        stack = [(self.root, i, 0)]
         while stack:
-            node, j = stack.pop()
+            node, j, skipped = stack.pop()
             if j >= n:
                 continue
-            for f in forms(toks[j]):
+            tok = toks[j]
+            for f in forms(tok):
                 child = node.children.get(f)
                 if child is None:
                     continue
                 if child.value is not None and j + 1 > best_end and not (joined and joined[j]):
                     best, best_end = child.value, j + 1
                 if child.children:
-                    stack.append((child, j + 1))
+                    stack.append((child, j + 1, skipped))
+            if node is not self.root and skipped < PHRASE_SKIP and tok in _SKIPPABLE:
+                stack.append((node, j + 1, skipped + 1))  # "cut 600 jobs", "takes a 5% stake"
         return best, best_end
 
 
@@ -387,6 +399,8 @@ def load_lexicon(directory: Path = LEXICON_DIR) -> Lexicon:
             elif role is Role.DIRECTION:
                 strength = sign * d["strength"]
                 term = Term(role, strength, strength * d["unpaired"], stem)
+            elif role is Role.NEGATOR:
+                term = Term(role, 0.0, d["prior"], stem)  # prior: its score with nothing in scope
             else:
                 term = Term(role, 0.0, 0.0, stem)
             lex.add(phrase, term)
@@ -531,17 +545,21 @@ class LexiconExtractor:
                           metric.start, metric.end)
                 )  # fmt: skip
         items.sort(key=lambda it: it.start)
+        alone: list[_Item] = []
         for m in matches:
             if m.term.role is Role.NEGATOR:
                 target = _negated(m, items, clause)
                 if target is not None:
                     target.value *= NEGATION_SCALE
                     target.positions.extend(range(m.start, m.end))
+                elif m.term.prior:  # "fails to find", "shrugs off" with nothing scored after
+                    alone.append(_Item(m.term.prior, list(range(m.start, m.end)), m.start, m.end))
             elif m.term.role is Role.INTENSIFIER:
                 target = _modified(m, items, clause)
                 if target is not None:
                     target.value *= m.term.value
                     target.positions.extend(range(m.start, m.end))
+        items += alone
         for it in items:
             it.value *= weight[it.start]
         return items

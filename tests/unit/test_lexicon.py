@@ -150,6 +150,69 @@ def test_not_only_is_not_a_negation(lex: LexiconExtractor) -> None:
     assert label(lex, "Not only did profit rise") == "positive"
 
 
+def test_failure_with_nothing_in_scope_is_bad_news(lex: LexiconExtractor) -> None:
+    e = lex.extract("Oil majors fail to find reserves")
+    assert e.label == "negative", e
+    assert "fail to" in e.evidence
+    # with a scored term in scope it still only flips that term
+    assert label(lex, "Apple fails to beat estimates") == "negative"
+    assert label(lex, "Bank fails to avoid losses") == "negative"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Chipmaker shrugs off smartphone slowdown", "positive"),
+        ("Retailer weathers downturn", "positive"),
+        ("Insurer defies gloom", "positive"),
+        ("Profit offsets swap losses", "positive"),
+        ("Fund bucks the trend", "positive"),  # nothing scored: resilience alone
+        ("Gains were offset by weaker sales", "negative"),  # passive: no flip
+    ],
+)
+def test_resilience_flips_the_trouble_that_follows(
+    lex: LexiconExtractor, text: str, expected: str
+) -> None:
+    assert label(lex, text) == expected, lex.extract(text)
+
+
+def test_little_without_a_is_a_negation(lex: LexiconExtractor) -> None:
+    assert label(lex, "Outlook holds little cheer for miners") == "negative"
+    assert label(lex, "Little sign of recovery") == "negative"
+    assert label(lex, "Shares a little higher") == "positive"  # "a little": a diminisher
+    assert label(lex, "Stocks little changed") == "neutral"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Loss smaller than feared", "positive"),
+        ("Profit falls less than feared", "positive"),
+        ("Results better than feared", "positive"),
+        ("Results worse than feared", "negative"),
+        ("Shares hit record low", "negative"),
+        ("Shares hit record high", "positive"),
+        ("Sales pickup continues", "positive"),
+        ("The sales pickup is not enough", "neutral"),
+        ("Recall not a big deal", "negative"),  # the recall, not a negated "big deal"
+    ],
+)
+def test_comparisons_and_idioms(lex: LexiconExtractor, text: str, expected: str) -> None:
+    assert label(lex, text) == expected, lex.extract(text)
+
+
+def test_phrases_skip_quantities_and_articles(lex: LexiconExtractor) -> None:
+    e = lex.extract("Lloyds to close 200 branches")
+    assert e.label == "negative"
+    assert "close 200 branches" in e.evidence
+    e = lex.extract("Investor has taken a £6m stake in the retailer")
+    assert e.label == "positive"
+    assert "taken a £6m stake" in e.evidence
+    # at most two skipped tokens, and never at the start of a phrase
+    assert label(lex, "Bank to close the 2 remaining 30 branches") == "neutral"
+    assert label(lex, "A 5% stake") == "neutral"
+
+
 # --------------------------------------------------------------------------- intensity
 
 
