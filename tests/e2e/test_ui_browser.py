@@ -39,7 +39,7 @@ DAY = "2026-11-17"
 ASSETS = ("simulated_session", "market_daily", "settlement_report")
 CHROME_ARGS = (
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-    "--disable-background-networking", "--window-size=1600,1000",
+    "--disable-background-networking", "--window-size=1600,2200",
 )  # fmt: skip
 
 
