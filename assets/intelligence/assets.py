@@ -163,10 +163,9 @@ def intel_fetches(context: AssetExecutionContext, config: FetchConfig, platform:
     }
     states = _states_before(platform, day)
     ingest = IngestionConfig.from_settings(settings)
-    unconfigured = Counter(
-        problem for s in registry.sources if (problem := missing_config(s, ingest)) is not None
-    )
-    candidates = [s for s in registry.sources if missing_config(s, ingest) is None]
+    problems = {s.source_id: missing_config(s, ingest) for s in registry.sources}
+    unconfigured = Counter(p for p in problems.values() if p is not None)
+    candidates = [s for s in registry.sources if problems[s.source_id] is None]
     sources = sources_for_day(candidates, states, now, live, ok, config.source_types)
     started = time.perf_counter()
     result = poll(sources, states, ingest, clock, day)
@@ -372,9 +371,12 @@ def intel_trends(context: AssetExecutionContext, platform: PlatformResource):  #
     catalog = platform.catalog()
     registry = load_registry_from_settings(settings)
     credibility = {s.source_id: s.credibility for s in registry.sources}
+    no_text = [n for n in TABLES["intel.documents"].schema.names if n != "text"]  # 90 days of it
     docs = {
         d.doc_id: d
-        for d in documents_from_table(read_days(catalog, "intel.documents", day - LOOKBACK, day))
+        for d in documents_from_table(
+            read_days(catalog, "intel.documents", day - LOOKBACK, day, columns=no_text)
+        )
     }
     extractions = extractions_from_table(
         read_days(catalog, "intel.extractions", day - LOOKBACK, day)

@@ -101,7 +101,9 @@ def documents_table(docs: Iterable[Document]) -> pa.Table:
 
 
 def documents_from_table(table: pa.Table) -> list[Document]:
-    return [Document(**row) for row in table.select(DOCUMENTS_SCHEMA.names).to_pylist()]
+    """intel.documents rows -> Documents; columns left out of the read keep their defaults."""
+    names = [n for n in DOCUMENTS_SCHEMA.names if n in table.column_names]
+    return [Document(**row) for row in table.select(names).to_pylist()]
 
 
 def quarantine_table(items: Iterable[Quarantined]) -> pa.Table:
