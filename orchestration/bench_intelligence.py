@@ -31,7 +31,7 @@ from xml.sax.saxutils import escape
 from assets.intelligence.documents import Document, Fetched
 from assets.intelligence.lexicon import LexiconExtractor
 from assets.intelligence.parsing import CompanyNames, parse
-from assets.intelligence.registry import load_registry
+from assets.intelligence.registry import company_names, load_registry
 
 SHARED_FEEDS = {
     "news_feeds_rss/cnbc.xml": ("rss", "application/rss+xml"),
@@ -151,19 +151,10 @@ def build_corpus(shared_data: Path | None, target_docs: int, seed: int) -> Corpu
             )  # fmt: skip
             kinds[sid] = "generated_page"
         if k == 0:  # documents per round, from a dry parse of the first round
-            companies = _company_names(registry)
+            companies = company_names(registry)
             per_round = sum(len(parse(f, companies)) for f in payloads[count_before:]) or 1
         k += 1
     return Corpus(payloads, kinds)
-
-
-def _company_names(registry: Any) -> list[CompanyNames]:
-    return [
-        CompanyNames(
-            ticker=c.ticker, names=(c.legal_name, *c.aliases), cik=int(c.cik) if c.cik else None
-        )
-        for c in registry.companies
-    ]
 
 
 def _pin_one_core() -> tuple[int | None, set[int] | None]:
@@ -183,7 +174,7 @@ def bench_intelligence(
     """Parse and extract the corpus on one core; documents/s overall and per payload kind."""
     corpus = build_corpus(shared_data, target_docs, seed)
     registry = load_registry()
-    companies = _company_names(registry)
+    companies = company_names(registry)
     extractor = LexiconExtractor()
     parse(corpus.payloads[0], companies)  # compile the mention matcher outside the clock
     cpu, before = _pin_one_core()

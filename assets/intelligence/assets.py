@@ -29,9 +29,13 @@ from pydantic import Field
 
 from assets.intelligence.documents import Document, Quarantined
 from assets.intelligence.ingestion import IngestionConfig, SourceState, missing_config
-from assets.intelligence.parsing import CompanyNames, parse
+from assets.intelligence.parsing import parse
 from assets.intelligence.polling import poll, sources_for_day
-from assets.intelligence.registry import Registry, load_registry_from_settings, registry_tables
+from assets.intelligence.registry import (
+    company_names,
+    load_registry_from_settings,
+    registry_tables,
+)
 from assets.intelligence.tables import (
     documents_from_table,
     documents_table,
@@ -67,18 +71,6 @@ def _md_table(rows: list[dict[str, object]], columns: list[str]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(str(r.get(c, "")) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
-
-
-def company_names(registry: Registry) -> list[CompanyNames]:
-    """What parsing needs of each tracked company to find it in text."""
-    return [
-        CompanyNames(
-            ticker=c.ticker,
-            names=(c.legal_name, *c.aliases),
-            cik=int(c.cik) if c.cik else None,
-        )
-        for c in registry.companies
-    ]
 
 
 # --- registry -------------------------------------------------------------------------------

@@ -61,7 +61,7 @@ from assets.intelligence.extraction import (
 )
 from assets.intelligence.lexicon import LexiconExtractor
 from assets.intelligence.parsing import CompanyNames, find_mentions
-from assets.intelligence.registry import Registry
+from assets.intelligence.registry import Registry, company_names
 
 MAX_TICKERS = 5
 MAX_EVENTS = 3
@@ -115,14 +115,7 @@ class Vocabulary:
     @classmethod
     def from_registry(cls, registry: Registry) -> Vocabulary:
         return cls(
-            companies=tuple(
-                CompanyNames(
-                    ticker=c.ticker,
-                    names=(c.legal_name, *c.aliases),
-                    cik=int(c.cik) if c.cik else None,
-                )
-                for c in registry.companies
-            ),
+            companies=tuple(company_names(registry)),
             regions=registry.regions,
             commodities=registry.commodities,
             sectors=tuple(dict.fromkeys(c.sector for c in registry.companies)),

@@ -27,6 +27,7 @@ import pyarrow as pa
 import yaml  # type: ignore[import-untyped]
 
 from assets.intelligence.documents import SourceType
+from assets.intelligence.parsing import CompanyNames
 
 REGISTRY_YML = Path(__file__).with_name("registry.yml")
 
@@ -181,6 +182,16 @@ class Registry(msgspec.Struct, frozen=True, kw_only=True):
     def sources_for(self, ticker: str | None) -> tuple[Source, ...]:
         """The sources about one company (``None``: the global ones)."""
         return tuple(s for s in self.sources if s.ticker == ticker)
+
+
+def company_names(registry: Registry) -> list[CompanyNames]:
+    """What parsing (and a model's answer check) needs of each company to find it in text."""
+    return [
+        CompanyNames(
+            ticker=c.ticker, names=(c.legal_name, *c.aliases), cik=int(c.cik) if c.cik else None
+        )
+        for c in registry.companies
+    ]
 
 
 # --- loading and validation ----------------------------------------------------------------

@@ -1,6 +1,7 @@
 """A local HTTP server that speaks enough of Ollama's API to replay recorded answers.
 
-The real ``ollama`` client talks to it over real sockets, so the tests exercise
+Built on :class:`tests.support.replay_server.ReplayServer`. The real
+``ollama`` client talks to it over real sockets, so the tests exercise
 what breaks in practice (a refused connection, a read timeout, a 500, a body
 that is not what the schema says) without a model. ``/api/chat`` answers come
 from a queue (the last one repeats); every request body is kept so a test can
@@ -15,13 +16,13 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from tests.support.replay_server import Handler, ReplayServer, Request, Response
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ollama"
 
@@ -71,26 +72,48 @@ def chat_reply(
     )
 
 
+def _json(reply: Reply) -> Response:
+    headers = {"Content-Type": "application/json; charset=utf-8"}
+    return Response(reply.status, reply.payload(), headers, delay_s=reply.delay_s)
+
+
+def _received(request: Request) -> Received:
+    try:
+        body = json.loads(request.body) if request.body else None
+    except ValueError:
+        body = None
+    return Received(request.method, request.path, body)
+
+
 @dataclass
 class OllamaReplay:
-    """A threaded HTTP/1.1 server on 127.0.0.1 replaying ``/api/chat``; a context manager."""
+    """Ollama's ``/api/version``, ``/api/tags`` and ``/api/chat`` on a :class:`ReplayServer`.
+
+    ``chat`` replies are served in turn (the last repeats); a callable gets the
+    request and answers it. A context manager, like the server underneath.
+    """
 
     chat: Sequence[Reply | Callable[[Received], Reply]] = ()
     models: tuple[str, ...] = ("marketlake-gemma3",)
 
     def __post_init__(self) -> None:
-        self.received: list[Received] = []
-        self._served = 0
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._server = ReplayServer()
+        self._server.add("/api/version", _json(Reply(200, {"version": "0.11.4"})))
+        tags = [{"name": f"{m}:latest", "model": f"{m}:latest"} for m in self.models]
+        self._server.add("/api/tags", _json(Reply(200, {"models": tags})))
+        replies = [self._handler(item) for item in self.chat] or [
+            _json(Reply(404, {"error": "not found"}))
+        ]
+        self._server.add("/api/chat", *replies)
+
+    @staticmethod
+    def _handler(item: Reply | Callable[[Received], Reply]) -> Response | Handler:
+        if isinstance(item, Reply):
+            return _json(item)
+        return lambda request: _json(item(_received(request)))
 
     def __enter__(self) -> OllamaReplay:
-        self._thread.start()
+        self._server.start()
         return self
 
     def __exit__(
@@ -99,73 +122,20 @@ class OllamaReplay:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._stopping.set()  # wakes handlers sleeping in a delay
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        self._server.stop()
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._server.base_url
+
+    @property
+    def received(self) -> list[Received]:
+        """Every request received, oldest first, with its JSON body decoded."""
+        return [_received(r) for r in self._server.requests()]
 
     def chats(self) -> list[Any]:
         """Bodies of the ``/api/chat`` requests received, oldest first."""
-        with self._lock:
-            return [r.body for r in self.received if r.path == "/api/chat"]
-
-    def _reply(self, request: Received) -> Reply:
-        if request.path == "/api/version":
-            return Reply(200, {"version": "0.11.4"})
-        if request.path == "/api/tags":
-            return Reply(200, {"models": [{"name": f"{m}:latest", "model": f"{m}:latest"}
-                                          for m in self.models]})  # fmt: skip
-        if request.path != "/api/chat" or not self.chat:
-            return Reply(404, {"error": "not found"})
-        with self._lock:
-            item = self.chat[min(self._served, len(self.chat) - 1)]
-            self._served += 1
-        return item(request) if callable(item) else item
-
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        server = self
-
-        class _Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: object) -> None:  # quiet
-                pass
-
-            def do_GET(self) -> None:
-                self._serve(b"")
-
-            def do_POST(self) -> None:
-                self._serve(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-
-            def _serve(self, raw: bytes) -> None:
-                try:
-                    body = json.loads(raw) if raw else None
-                except ValueError:
-                    body = None
-                request = Received(self.command, self.path, body)
-                with server._lock:
-                    server.received.append(request)
-                reply = server._reply(request)
-                if reply.delay_s and server._stopping.wait(reply.delay_s):
-                    self.close_connection = True
-                    return
-                payload = reply.payload()
-                try:
-                    self.send_response(reply.status)
-                    self.send_header("Content-Type", "application/json; charset=utf-8")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                    self.wfile.flush()
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (a timeout test)
-
-        return _Handler
+        return [_received(r).body for r in self._server.requests("/api/chat")]
 
 
 # --- recording ---------------------------------------------------------------------------------

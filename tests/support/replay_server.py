@@ -40,12 +40,13 @@ class Response:
 
 @dataclass(frozen=True)
 class Request:
-    """What the client sent: method, target (path and query), headers (lower-case names)."""
+    """What the client sent: method, target (path and query), headers (lower-case names), body."""
 
     method: str
     target: str
     headers: dict[str, str]
     at: float  # time.monotonic() on arrival
+    body: bytes = b""
 
     @property
     def path(self) -> str:
@@ -148,12 +149,17 @@ class ReplayServer:
             def do_HEAD(self) -> None:
                 self._serve(send_body=False)
 
+            def do_POST(self) -> None:
+                self._serve(send_body=True)
+
             def _serve(self, send_body: bool) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
                 request = Request(
                     method=self.command,
                     target=self.path,
                     headers={k.lower(): v for k, v in self.headers.items()},
                     at=time.monotonic(),
+                    body=self.rfile.read(length) if length else b"",
                 )
                 with server._lock:
                     server._requests.append(request)
