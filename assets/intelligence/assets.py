@@ -408,12 +408,14 @@ def intel_trends(context: AssetExecutionContext, platform: PlatformResource):  #
         "strongest_7d": MetadataValue.md(_md_table(preview, columns)),
     }  # fmt: skip
     if moving:
-        metadata["signal_plot"] = MetadataValue.md(_signal_plot(moving))
+        weights = {"company": config.company_weight, "macro": config.macro_weight,
+                   "competitive": config.competitive_weight}  # fmt: skip
+        metadata["signal_plot"] = MetadataValue.md(_signal_plot(moving, weights))
     yield MaterializeResult(asset_key=TRENDS, metadata=metadata)
     yield MaterializeResult(asset_key=EVIDENCE, metadata={"rows": ev.rows})
 
 
-def _signal_plot(trends: list) -> str:  # type: ignore[type-arg]
+def _signal_plot(trends: list, weights: dict[str, float]) -> str:  # type: ignore[type-arg]
     """The 7-day signal per company, split into its weighted layers, as an inline PNG."""
     import base64
     import io
@@ -427,7 +429,6 @@ def _signal_plot(trends: list) -> str:  # type: ignore[type-arg]
     fig, ax = plt.subplots(figsize=(7, 3.2), dpi=90)
     bottom_pos = [0.0] * len(trends)
     bottom_neg = [0.0] * len(trends)
-    weights = {"company": 1.0, "macro": 0.3, "competitive": 0.2}
     for layer, color in (("company", "#1f77b4"), ("macro", "#ff7f0e"),
                          ("competitive", "#2ca02c")):  # fmt: skip
         values = [getattr(t, layer) * weights[layer] for t in trends]
