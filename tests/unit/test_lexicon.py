@@ -201,6 +201,27 @@ def test_comparisons_and_idioms(lex: LexiconExtractor, text: str, expected: str)
     assert label(lex, text) == expected, lex.extract(text)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a disposal is cash for the seller: the sell word pairs with what is sold
+        ("Acme sells its packaging unit to a rival", "positive"),
+        ("Acme agrees to sell minority stake in logistics arm", "positive"),
+        ("Acme plans unit sale", "positive"),
+        ("Acme sold 5% more cars in May", "neutral"),  # selling goods: no disposal
+        ("Acme sells cars", "neutral"),
+        ("Founder sells off stake at a loss", "negative"),  # a forced sale says so
+        ("Acme to spin off its chemicals division", "positive"),
+        ("Regulator closes probe into Acme", "positive"),  # trouble ending
+        ("Acme escapes fine over pricing", "positive"),
+        ("Acme hit by one-off costs", "negative"),
+        ("Acme admits mis-selling", "negative"),
+    ],
+)
+def test_corporate_actions(lex: LexiconExtractor, text: str, expected: str) -> None:
+    assert label(lex, text) == expected, lex.extract(text)
+
+
 def test_phrases_skip_quantities_and_articles(lex: LexiconExtractor) -> None:
     e = lex.extract("Lloyds to close 200 branches")
     assert e.label == "negative"
@@ -373,7 +394,8 @@ def test_forms() -> None:
 def test_hyphenated_compound_is_not_split_by_a_phrase(lex: LexiconExtractor) -> None:
     # "new low" is a negative phrase; "new low-cost laptop" is not a new low
     assert label(lex, "Shares hit a new low") == "negative"
-    assert label(lex, "Apple unveils new low-cost laptop") == "neutral"
+    assert label(lex, "Apple shows a new low-cost laptop") == "neutral"
+    assert label(lex, "Apple unveils a new low-cost laptop") == "positive"  # unveils, not a low
 
 
 def test_word_lists_are_consistent() -> None:
