@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from dagster import DagsterInstance, materialize
 
@@ -75,16 +76,20 @@ def backfill(
     last: date,
     on_day: Callable[[DayRun], None] | None = None,
     log_level: str = "WARNING",
+    now: str | None = None,
+    ops: dict[str, Any] | None = None,
 ) -> list[DayRun]:
     """Materialise every asset for each trading day in ``[first, last]``; stops at a failure.
 
     What the steps print (dbt's log lines) is appended to ``<data dir>/logs/backfill.log``;
-    the runs themselves, with their events and check results, are in the instance."""
+    the runs themselves, with their events and check results, are in the instance.
+    ``now`` (ISO 8601) sets the platform's clock; ``ops`` is per-op run config
+    (``{"intel_fetches": {"config": {...}}}``)."""
     from orchestration.definitions import ALL_ASSETS, resources_for
     from orchestration.resources import PlatformResource
 
     instance = instance_for(settings)
-    resources = resources_for(PlatformResource(data_dir=str(settings.data_dir)))
+    resources = resources_for(PlatformResource(data_dir=str(settings.data_dir), now=now))
     runs: list[DayRun] = []
     log_path = settings.data_dir / "logs" / "backfill.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,7 +101,10 @@ def backfill(
                 ALL_ASSETS, partition_key=key, instance=instance,
                 resources=resources,
                 tags={"marketlake/backfill": f"{first}..{last}"}, raise_on_error=False,
-                run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+                run_config={
+                    "loggers": {"console": {"config": {"log_level": log_level}}},
+                    **({"ops": ops} if ops else {}),
+                },
             )  # fmt: skip
         steps = {
             ev.step_key: ev.event_specific_data.duration_ms / 1000  # type: ignore[union-attr]

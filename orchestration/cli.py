@@ -44,6 +44,11 @@ def _default_day() -> date:
     return cal.latest_trading_day(today)
 
 
+class DemoNews(StrEnum):
+    recorded = "recorded"
+    providers = "providers"
+
+
 @app.command()
 def demo(
     day: Annotated[
@@ -54,6 +59,13 @@ def demo(
         int, typer.Option(help="Simulation seed; same date + seed = same output.")
     ] = 42,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    news: Annotated[
+        DemoNews,
+        typer.Option(
+            help="Where the day's news comes from: the recorded stories, served locally "
+            "(no network or key), or the configured providers (MARKETLAKE_POLYGON_API_KEY, ...)."
+        ),
+    ] = DemoNews.recorded,
 ) -> None:
     """Simulate one trading day, then run every asset for it through Dagster.
 
@@ -61,7 +73,8 @@ def demo(
     the embedded event log, as the day's live data. One Dagster run then
     materialises landing -> market -> clearing -> recon -> dbt marts -> the
     EOD settlement report for that day (recorded in the instance `marketlake
-    ui` shows). Prints a summary read back from the lake, where the HTML
+    ui` shows), and the intelligence assets on the day's news: documents,
+    trends and recommendations for the next session. Prints a summary read back from the lake, where the HTML
     report is and how to open the UI. Query the day with `marketlake query`.
     """
     from orchestration.demo import DemoError, run_demo
@@ -91,7 +104,10 @@ def demo(
             progress.update(assets, visible=True)
 
         try:
-            summary = run_demo(settings, the_day, seed, tick, session_done)
+            summary = run_demo(
+                settings, the_day, seed, tick, session_done,
+                recorded_news=news is DemoNews.recorded,
+            )  # fmt: skip
         except ValueError as exc:
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
@@ -152,6 +168,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
         highlight=False,
     )
     console.print(f"EOD settlement report: {summary['report']}", highlight=False)
+    _print_intelligence(summary["intelligence"])
     console.print(
         "Open the UI (asset graph, this run, its checks): marketlake ui  -> http://127.0.0.1:3000",
         markup=False, highlight=False,
@@ -161,6 +178,35 @@ def _print_summary(summary: dict[str, Any]) -> None:
         markup=False,
         highlight=False,
     )
+
+
+def _print_intelligence(intel: dict[str, Any]) -> None:
+    rows = intel["tables"]
+    source = "recorded stories" if intel["news"] == "recorded" else "the configured providers"
+    console.print(
+        f"Intelligence from {source}: " + ", ".join(f"{k} ({v:,})" for k, v in rows.items()),
+        highlight=False,
+    )
+    recs = intel["recommendations"]
+    shown = [r for r in recs if r["action"] in ("buy", "sell") or abs(r["signal"]) >= 0.05]
+    if not shown:
+        return
+    t = Table(title=f"Recommendations for the session of {intel['next_session']}")
+    for col in ("symbol", "action", "mode", "confidence", "signal", "driven by"):
+        t.add_column(col, justify="right" if col in ("confidence", "signal") else "left")
+    for r in shown:
+        t.add_row(
+            r["symbol"], r["action"], r["mode"], f"{r['confidence']:.2f}",
+            f"{r['signal']:+.2f}", r["driver"],
+        )  # fmt: skip
+    console.print(t)
+    if len(recs) > len(shown):
+        console.print(f"(and {len(recs) - len(shown)} companies without a signal: hold or watch)")
+    console.print(
+        'Theses and evidence: marketlake query "SELECT symbol, action, thesis, evidence '
+        'FROM intel.recommendations"',
+        markup=False, highlight=False,
+    )  # fmt: skip
 
 
 @app.command()

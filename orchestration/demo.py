@@ -4,16 +4,21 @@ The session runs on the embedded event log as the day's live data
 (``<data dir>/sessions/<day>.sqlite``, replaced if it exists); then one Dagster
 run materialises landing -> market -> clearing -> recon -> dbt marts -> the
 settlement report for that day, recorded in the instance ``marketlake ui``
-shows. Everything the command prints is read back from the lake, so the
-summary and the lake always agree; the same date and seed give identical
-tables.
+shows. The same run fetches the day's news: by default the recorded stories
+of ``assets/intelligence/recorded_news.yml``, served by a local
+Polygon-compatible endpoint (no network or key needed), so documents, trends
+and the next session's recommendations appear too. Everything the command
+prints is read back from the lake, so the summary and the lake always agree;
+the same date and seed give identical tables.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
-from collections.abc import Callable
-from datetime import date
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -30,6 +35,7 @@ from streaming.events import PRICE_SCALE
 from streaming.refdata import load_calendar
 from streaming.services.day import DayConfig, DayResult, run_day
 
+INTEL_TABLES = ("intel.documents", "intel.extractions", "intel.trends", "intel.recommendations")
 MARTS = ("fct_trades", "fct_daily_bars", "dim_members", "fct_member_daily_pnl", "fct_settlement")
 
 
@@ -43,11 +49,15 @@ def run_demo(
     seed: int,
     progress: Callable[[int, int], None] | None = None,
     session_done: Callable[[], None] | None = None,
+    recorded_news: bool = True,
 ) -> dict[str, Any]:
     """Simulate ``day``, materialise every asset for it through Dagster, return the summary.
 
     ``progress(done, total)`` follows the session's cycles; ``session_done()``
     is called when the session is over and the Dagster run starts.
+    ``recorded_news``: the day's news comes from the recorded stories, fetched
+    from a local server with the platform's clock at the day's close (as if
+    the run were that evening); otherwise from the configured providers.
     """
     calendar = load_calendar(settings.calendar_toml)
     if not calendar.is_trading_day(day):
@@ -77,7 +87,9 @@ def run_demo(
         log.close()
     if session_done is not None:
         session_done()
-    (run,) = backfill(settings, day, day)
+    _, close_ns = calendar.session_bounds(day)
+    with _news(recorded_news, close_ns) as (now, ops):
+        (run,) = backfill(settings, day, day, now=now, ops=ops)
     if not run.success:
         raise DemoError(
             f"the Dagster run {run.run_id} for {day} failed; see it with `marketlake ui` "
@@ -87,10 +99,68 @@ def run_demo(
     rows = {t: day_rows(catalog, t, day) for t in dict.fromkeys(TOPIC_TABLES.values())}
     summary = summarise(result, catalog, rows, lake_info(settings, rows))
     summary["dagster"] = dagster_info(run)
+    summary["intelligence"] = intelligence_info(catalog, day, recorded_news)
+    summary["intelligence"]["next_session"] = calendar.next_trading_day(day).isoformat()
     summary["marts"] = {f"marts.{m}": day_rows(catalog, f"marts.{m}", day) for m in MARTS}
     report = settings.data_dir / "reports" / f"settlement-{day.isoformat()}.html"
     summary["report"] = str(report.resolve())
     return summary
+
+
+@contextlib.contextmanager
+def _news(recorded: bool, close_ns: int) -> Iterator[tuple[str | None, dict[str, Any] | None]]:
+    """Serve the recorded stories and point the news provider at them, for the run's length.
+
+    Yields the platform clock (a minute after the close) and the op config
+    that limits the day's fetch to news APIs. The settings are read from the
+    environment by every asset, so the overrides are environment variables,
+    put back afterwards.
+    """
+    if not recorded:
+        yield None, None
+        return
+    from assets.intelligence.recorded_news import load_stories, polygon_news_page
+    from deploy.replay import ReplayServer, Request, Response
+
+    stories = load_stories()
+
+    def news(request: Request) -> Response:
+        body = polygon_news_page(stories, close_ns, request.target)
+        return Response(200, body, {"Content-Type": "application/json"})
+
+    with ReplayServer() as server:
+        server.add("/v2/reference/news", news)
+        overrides = {
+            "MARKETLAKE_INTEL_BASE_URLS": json.dumps({"polygon": server.base_url}),
+            "MARKETLAKE_POLYGON_API_KEY": "recorded-news",
+            "MARKETLAKE_INGEST_RATE_LIMITS": json.dumps({"news_api": 100.0}),
+        }
+        saved = {k: os.environ.get(k) for k in overrides}
+        os.environ.update(overrides)
+        try:
+            now = datetime.fromtimestamp(close_ns / 1e9 + 60, UTC).isoformat()
+            yield now, {"intel_fetches": {"config": {"source_types": ["news_api"]}}}
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
+def intelligence_info(catalog: Catalog, day: date, recorded: bool) -> dict[str, Any]:
+    """The day's intelligence: rows per table and the recommendations, strongest first."""
+    rows = {t: day_rows(catalog, t, day) for t in INTEL_TABLES}
+    recs: list[dict[str, Any]] = []
+    if rows["intel.recommendations"]:
+        table = catalog.load_table("intel.recommendations").scan(
+            row_filter=EqualTo(PARTITION_COLUMN, day),
+            selected_fields=("symbol", "action", "mode", "confidence", "signal", "driver",
+                             "session_date", "thesis"),
+        ).to_arrow()  # fmt: skip
+        recs = sorted(table.to_pylist(), key=lambda r: (-abs(r["signal"]), r["symbol"]))
+    return {"news": "recorded" if recorded else "providers", "tables": rows,
+            "recommendations": recs}  # fmt: skip
 
 
 def day_rows(catalog: Catalog, identifier: str, day: date) -> int:

@@ -247,7 +247,8 @@ def _recommend_one(
         signals.append(f"{cfg.shift_window} shift {shift.signal:+.2f}")
     thesis = (
         f"{action.capitalize()} {ticker}: {', '.join(signals)} (combined {signal:+.2f}), "
-        f"confidence {confidence:.2f} from {documents} documents and {sources} sources, "
+        f"confidence {confidence:.2f} from {_count(documents, 'document')} and "
+        f"{_count(sources, 'source')}, "
         f"driven by {' and '.join(active) if active else 'no layer in particular'}"
     )
     thesis += f"; {note}." if note else "."
@@ -283,3 +284,8 @@ and ``session_date`` the ISO trading day; ``evidence`` is a list of links.
 def recommendations_table(recs: Iterable[Recommendation]) -> pa.Table:
     """Recommendations as an Arrow table with :data:`RECOMMENDATIONS_SCHEMA`."""
     return to_table(list(recs), Recommendation)
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 source``, ``3 sources``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

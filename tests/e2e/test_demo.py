@@ -1,6 +1,7 @@
 """``marketlake demo`` as a user runs it: a whole day published into the lake, its summary, twice.
 
-Then ``marketlake query`` reads the published day back.
+Then ``marketlake query`` reads the published day back, and the day's
+recorded news is followed to the next session's recommendations topic.
 """
 
 from __future__ import annotations
@@ -163,6 +164,40 @@ def test_tables_agree_with_each_other_and_the_summary(demo_run, day_tables):
     # every order request got exactly one first answer
     firsts = [e for e in execs if e["request"] is not None]
     assert len(firsts) == len(orders)
+
+
+def test_the_recorded_news_becomes_the_next_sessions_recommendations(demo_run):
+    from orchestration.resources import PlatformResource
+    from streaming.events import Recommendation, decode_as
+
+    data, summary = demo_run
+    intel = summary["intelligence"]
+    assert intel["news"] == "recorded"
+    assert intel["next_session"] == "2026-11-23"  # the Monday after
+    tables = intel["tables"]
+    assert tables["intel.documents"] == tables["intel.extractions"] > 10
+    assert tables["intel.trends"] == 24 * 5  # every company, every window
+    recs = {r["symbol"]: r for r in intel["recommendations"]}
+    assert len(recs) == 24
+    # company news strong enough to act on, one each way; the lawsuit filed after
+    # the close is not part of the day's view of Apple
+    assert recs["AAPL"]["action"] == "buy" and recs["AAPL"]["signal"] > 0.5
+    assert recs["BA"]["action"] == "sell" and recs["BA"]["signal"] < -0.5
+    for sym in ("AAPL", "BA"):
+        assert recs[sym]["mode"] != "informational" and recs[sym]["driver"] == "company"
+    # a rival's trouble reaches a competitor, but only as information
+    assert recs["AMD"]["driver"] == "competitive" and recs["AMD"]["mode"] == "informational"
+    assert recs["TSLA"]["action"] == "watch"  # good and bad news the same day
+    # the recommendations wait in the next session's log for the members that follow them
+    log = PlatformResource(data_dir=str(data)).session_log(date(2026, 11, 23))
+    try:
+        sent = [decode_as(r.value, Recommendation)
+                for p in sorted(log.end_offsets("recommendations"))
+                for r in log.read("recommendations", p)]  # fmt: skip
+    finally:
+        log.close()
+    assert {r.symbol for r in sent} == set(recs)
+    assert next(r for r in sent if r.symbol == "AAPL").action == "buy"
 
 
 def test_same_date_and_seed_give_identical_tables(demo_run, tmp_path):

@@ -28,13 +28,13 @@ import pytest
 from dagster import AssetSelection, DagsterInstance, materialize
 
 from assets.intelligence.registry import load_registry
+from deploy.replay import ReplayServer, Response
 from lake.reader import read_days
 from orchestration.definitions import ALL_ASSETS, resources_for
 from orchestration.resources import PlatformResource
 from orchestration.settings import Settings
 from streaming.events import Recommendation, decode_as
 from tests.support import short_calendar
-from tests.support.replay_server import ReplayServer, Response
 
 pytestmark = pytest.mark.e2e
 

@@ -39,8 +39,8 @@ from assets.intelligence.ingestion import (
     parse_retry_after,
 )
 from assets.intelligence.registry import REGISTRY_YML, Format, Registry, Source, load_registry
+from deploy.replay import ReplayServer, http_date, ok
 from tests.support import free_port
-from tests.support.replay_server import ReplayServer, http_date, ok
 
 pytestmark = pytest.mark.integration
 

@@ -1,6 +1,6 @@
 """A local HTTP server that speaks enough of Ollama's API to replay recorded answers.
 
-Built on :class:`tests.support.replay_server.ReplayServer`. The real
+Built on :class:`deploy.replay.ReplayServer`. The real
 ``ollama`` client talks to it over real sockets, so the tests exercise
 what breaks in practice (a refused connection, a read timeout, a 500, a body
 that is not what the schema says) without a model. ``/api/chat`` answers come
@@ -22,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from tests.support.replay_server import Handler, ReplayServer, Request, Response
+from deploy.replay import Handler, ReplayServer, Request, Response
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ollama"
 

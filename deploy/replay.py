@@ -1,10 +1,12 @@
-"""A local HTTP server that replays recorded responses, for testing ingestion over real sockets.
+"""A local HTTP server that replays recorded responses: the stand-in for remote APIs.
 
 The network is closed here, and a mocked transport would not exercise what
 breaks in practice (timeouts, a peer hanging up mid-body, conditional
-requests), so tests run real httpx against this server on 127.0.0.1. Routes
-map a path to a list of responses served in turn (the last one repeats) or to
-a function of the request; every request is recorded with its headers so a
+requests), so ingestion runs real httpx against this server on 127.0.0.1:
+the tests, with recorded provider responses, and ``marketlake demo``, with
+the recorded news of ``assets/intelligence/recorded_news.yml``. Routes map a
+path to a list of responses served in turn (the last one repeats) or to a
+function of the request; every request is recorded with its headers so a
 test can assert what the client sent (User-Agent, If-None-Match, ...).
 
 Scenario helpers build the failure modes ingestion must survive: 429 with
