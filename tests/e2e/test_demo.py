@@ -168,7 +168,7 @@ def test_tables_agree_with_each_other_and_the_summary(demo_run, day_tables):
 
 def test_the_recorded_news_becomes_the_next_sessions_recommendations(demo_run):
     from orchestration.resources import PlatformResource
-    from streaming.events import Recommendation, decode_as
+    from tests.support import sent_recommendations
 
     data, summary = demo_run
     intel = summary["intelligence"]
@@ -189,13 +189,7 @@ def test_the_recorded_news_becomes_the_next_sessions_recommendations(demo_run):
     assert recs["AMD"]["driver"] == "competitive" and recs["AMD"]["mode"] == "informational"
     assert recs["TSLA"]["action"] == "watch"  # good and bad news the same day
     # the recommendations wait in the next session's log for the members that follow them
-    log = PlatformResource(data_dir=str(data)).session_log(date(2026, 11, 23))
-    try:
-        sent = [decode_as(r.value, Recommendation)
-                for p in sorted(log.end_offsets("recommendations"))
-                for r in log.read("recommendations", p)]  # fmt: skip
-    finally:
-        log.close()
+    sent = sent_recommendations(PlatformResource(data_dir=str(data)), date(2026, 11, 23))
     assert {r.symbol for r in sent} == set(recs)
     assert next(r for r in sent if r.symbol == "AAPL").action == "buy"
 

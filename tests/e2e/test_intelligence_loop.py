@@ -33,8 +33,7 @@ from lake.reader import read_days
 from orchestration.definitions import ALL_ASSETS, resources_for
 from orchestration.resources import PlatformResource
 from orchestration.settings import Settings
-from streaming.events import Recommendation, decode_as
-from tests.support import short_calendar
+from tests.support import sent_recommendations, short_calendar
 
 pytestmark = pytest.mark.e2e
 
@@ -210,13 +209,7 @@ def test_recorded_news_becomes_a_recommendation_an_order_and_a_trade(env: Path, 
     assert meta["session"].value == NEXT.isoformat() and meta["published"].value == len(recs)
 
     # the next session: the recommendation is on its topic before the open ...
-    log = evening.session_log(NEXT)
-    try:
-        sent = [decode_as(r.value, Recommendation)
-                for p in sorted(log.end_offsets("recommendations"))
-                for r in log.read("recommendations", p)]  # fmt: skip
-    finally:
-        log.close()
+    sent = sent_recommendations(evening, NEXT)
     assert {r.rec_id for r in sent} == {r["rec_id"] for r in recs.values()}
     # ... a following member acts on it, the order trades, and every decision is landed
     next_evening = PlatformResource(data_dir=str(env), now="2026-03-10T18:00:00+01:00")

@@ -5,8 +5,13 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Callable, Iterable
+from datetime import date
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from orchestration.resources import PlatformResource
+    from streaming.events import Recommendation
 
 T = TypeVar("T")
 
@@ -42,3 +47,18 @@ def short_calendar(directory: Path, close: str = "09:30") -> Path:
     path = directory / "calendar.toml"
     path.write_text(source.read_text().replace('close = "15:30"', f'close = "{close}"'))
     return path
+
+
+def sent_recommendations(platform: PlatformResource, day: date) -> list[Recommendation]:
+    """What the ``recommendations`` topic of ``day``'s session log holds, partition by partition."""
+    from streaming.events import Recommendation, decode_as
+
+    log = platform.session_log(day)
+    try:
+        return [
+            decode_as(r.value, Recommendation)
+            for p in sorted(log.end_offsets("recommendations"))
+            for r in log.read("recommendations", p)
+        ]
+    finally:
+        log.close()
