@@ -10,6 +10,7 @@ nothing in the lake.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from collections.abc import Callable
@@ -77,19 +78,25 @@ def backfill(
     on_day: Callable[[DayRun], None] | None = None,
     log_level: str = "WARNING",
     now: str | None = None,
+    overrides: dict[str, Any] | None = None,
     ops: dict[str, Any] | None = None,
 ) -> list[DayRun]:
     """Materialise every asset for each trading day in ``[first, last]``; stops at a failure.
 
     What the steps print (dbt's log lines) is appended to ``<data dir>/logs/backfill.log``;
     the runs themselves, with their events and check results, are in the instance.
-    ``now`` (ISO 8601) sets the platform's clock; ``ops`` is per-op run config
+    ``now`` (ISO 8601) sets the platform's clock, ``overrides`` are settings
+    that take precedence over the environment, ``ops`` is per-op run config
     (``{"intel_fetches": {"config": {...}}}``)."""
     from orchestration.definitions import ALL_ASSETS, resources_for
     from orchestration.resources import PlatformResource
 
     instance = instance_for(settings)
-    resources = resources_for(PlatformResource(data_dir=str(settings.data_dir), now=now))
+    platform = PlatformResource(
+        data_dir=str(settings.data_dir), now=now,
+        overrides=json.dumps(overrides) if overrides else None,
+    )  # fmt: skip
+    resources = resources_for(platform)
     runs: list[DayRun] = []
     log_path = settings.data_dir / "logs" / "backfill.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)

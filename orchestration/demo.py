@@ -15,7 +15,6 @@ the same date and seed give identical tables.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
@@ -88,8 +87,8 @@ def run_demo(
     if session_done is not None:
         session_done()
     _, close_ns = calendar.session_bounds(day)
-    with _news(recorded_news, close_ns) as (now, ops):
-        (run,) = backfill(settings, day, day, now=now, ops=ops)
+    with _news(recorded_news, close_ns) as news:
+        (run,) = backfill(settings, day, day, **news)
     if not run.success:
         raise DemoError(
             f"the Dagster run {run.run_id} for {day} failed; see it with `marketlake ui` "
@@ -99,8 +98,9 @@ def run_demo(
     rows = {t: day_rows(catalog, t, day) for t in dict.fromkeys(TOPIC_TABLES.values())}
     summary = summarise(result, catalog, rows, lake_info(settings, rows))
     summary["dagster"] = dagster_info(run)
-    summary["intelligence"] = intelligence_info(catalog, day, recorded_news)
-    summary["intelligence"]["next_session"] = calendar.next_trading_day(day).isoformat()
+    summary["intelligence"] = intelligence_info(
+        catalog, day, calendar.next_trading_day(day), recorded_news
+    )
     summary["marts"] = {f"marts.{m}": day_rows(catalog, f"marts.{m}", day) for m in MARTS}
     report = settings.data_dir / "reports" / f"settlement-{day.isoformat()}.html"
     summary["report"] = str(report.resolve())
@@ -108,16 +108,15 @@ def run_demo(
 
 
 @contextlib.contextmanager
-def _news(recorded: bool, close_ns: int) -> Iterator[tuple[str | None, dict[str, Any] | None]]:
-    """Serve the recorded stories and point the news provider at them, for the run's length.
+def _news(recorded: bool, close_ns: int) -> Iterator[dict[str, Any]]:
+    """Serve the recorded stories for the run's length; yields the backfill's arguments.
 
-    Yields the platform clock (a minute after the close) and the op config
-    that limits the day's fetch to news APIs. The settings are read from the
-    environment by every asset, so the overrides are environment variables,
-    put back afterwards.
+    The platform's clock a minute after the close, settings that point the
+    news provider at the local server, and op config that limits the day's
+    fetch to news APIs. Nothing when the news comes from the providers.
     """
     if not recorded:
-        yield None, None
+        yield {}
         return
     from assets.intelligence.recorded_news import load_stories, polygon_news_page
     from deploy.replay import ReplayServer, Request, Response
@@ -130,37 +129,33 @@ def _news(recorded: bool, close_ns: int) -> Iterator[tuple[str | None, dict[str,
 
     with ReplayServer() as server:
         server.add("/v2/reference/news", news)
-        overrides = {
-            "MARKETLAKE_INTEL_BASE_URLS": json.dumps({"polygon": server.base_url}),
-            "MARKETLAKE_POLYGON_API_KEY": "recorded-news",
-            "MARKETLAKE_INGEST_RATE_LIMITS": json.dumps({"news_api": 100.0}),
+        yield {
+            "now": datetime.fromtimestamp(close_ns / 1e9 + 60, UTC).isoformat(),
+            "overrides": {
+                "intel_base_urls": {"polygon": server.base_url},
+                "polygon_api_key": "recorded-news",
+                "ingest_rate_limits": {"news_api": 100.0},
+            },
+            "ops": {"intel_fetches": {"config": {"source_types": ["news_api"]}}},
         }
-        saved = {k: os.environ.get(k) for k in overrides}
-        os.environ.update(overrides)
-        try:
-            now = datetime.fromtimestamp(close_ns / 1e9 + 60, UTC).isoformat()
-            yield now, {"intel_fetches": {"config": {"source_types": ["news_api"]}}}
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
 
 
-def intelligence_info(catalog: Catalog, day: date, recorded: bool) -> dict[str, Any]:
-    """The day's intelligence: rows per table and the recommendations, strongest first."""
+def intelligence_info(
+    catalog: Catalog, day: date, next_session: date, recorded: bool
+) -> dict[str, Any]:
+    """The day's intelligence: rows per table and the recommendations, strongest first
+    (they reach ``next_session``: the demo's run is after the close)."""
     rows = {t: day_rows(catalog, t, day) for t in INTEL_TABLES}
     recs: list[dict[str, Any]] = []
     if rows["intel.recommendations"]:
         table = catalog.load_table("intel.recommendations").scan(
             row_filter=EqualTo(PARTITION_COLUMN, day),
             selected_fields=("symbol", "action", "mode", "confidence", "signal", "driver",
-                             "session_date", "thesis"),
+                             "thesis"),
         ).to_arrow()  # fmt: skip
         recs = sorted(table.to_pylist(), key=lambda r: (-abs(r["signal"]), r["symbol"]))
     return {"news": "recorded" if recorded else "providers", "tables": rows,
-            "recommendations": recs}  # fmt: skip
+            "next_session": next_session.isoformat(), "recommendations": recs}  # fmt: skip
 
 
 def day_rows(catalog: Catalog, identifier: str, day: date) -> int:

@@ -7,10 +7,12 @@ and a local warehouse or Kafka and MinIO.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from dagster import ConfigurableResource
 from pyiceberg.catalog import Catalog
@@ -27,9 +29,15 @@ class PlatformResource(ConfigurableResource):  # type: ignore[misc]
     data_dir: str | None = None
     base_seed: int = 42
     now: str | None = None  # ISO 8601 with offset: the platform's clock starts there (tests)
+    # JSON object of settings that take precedence over the environment for this
+    # platform only (the demo points the news provider at its recorded stories)
+    overrides: str | None = None
 
     def settings(self) -> Settings:
-        return Settings(data_dir=Path(self.data_dir)) if self.data_dir else Settings()
+        values: dict[str, Any] = json.loads(self.overrides) if self.overrides else {}
+        if self.data_dir:
+            values["data_dir"] = Path(self.data_dir)
+        return Settings(**values)
 
     def calendar(self) -> TradingCalendar:
         return load_calendar(self.settings().calendar_toml)

@@ -64,7 +64,7 @@ from pathlib import Path
 from typing import Final, Generic, TypeVar
 
 from assets.intelligence.extraction import CATALYSTS, Catalyst, Extraction, Impact, label_for
-from assets.intelligence.macro import MACRO_YML, MacroDetector, load_rules
+from assets.intelligence.macro import MACRO_YML, MacroDetector, forms, load_rules
 
 LEXICON_DIR: Final = Path(__file__).with_name("lexicon")
 V = TypeVar("V")
@@ -229,33 +229,6 @@ def tokenize(text: str) -> list[Token]:
             out.append(Token(_PLACEHOLDER[kind], raw.strip()))
         # urls and mentions carry no tone
     return out
-
-
-@lru_cache(maxsize=1 << 16)
-def forms(word: str) -> tuple[str, ...]:
-    """The word and the base forms a regular inflection may hide (``cutting`` -> ``cut``).
-
-    Over-generating is harmless: only forms present in the word lists match,
-    and the word itself is tried first.
-    """
-    if word.startswith("<") or len(word) < 4:
-        return (word,)
-    out = [word]
-    if word.endswith("ies") or word.endswith("ied"):
-        out.append(word[:-3] + "y")
-    if word.endswith("es"):
-        out.append(word[:-2])
-    if word.endswith("s") and not word.endswith("ss"):
-        out.append(word[:-1])
-    if word.endswith("ed"):
-        out += [word[:-2], word[:-1]]
-        if len(word) > 5 and word[-3] == word[-4]:
-            out.append(word[:-3])  # slipped -> slip
-    if word.endswith("ing") and len(word) > 5:
-        out += [word[:-3], word[:-3] + "e"]
-        if word[-4] == word[-5]:
-            out.append(word[:-4])  # cutting -> cut
-    return tuple(dict.fromkeys(out))
 
 
 # --------------------------------------------------------------------------- lexicon
