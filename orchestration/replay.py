@@ -2,7 +2,10 @@
 
 How a user reproduces or investigates a trading day: the same requests always
 give the same executions and trades. A line that is not a valid event is not
-dropped silently: it becomes a dead letter (``dlq.jsonl``) naming its line.
+dropped silently: it becomes a dead letter (``dlq.jsonl``) naming its line,
+with the line's original bytes (never repaired text). Lines pass the same
+bounded decoding as the live core's ``orders`` topic (``streaming.limits``),
+so no line, however hostile, stops the replay.
 """
 
 from __future__ import annotations
@@ -10,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
-
-import msgspec
 
 from streaming.events import (
     AmendOrder,
@@ -22,9 +23,10 @@ from streaming.events import (
     NewOrder,
     SessionControl,
     Trade,
-    decode,
     encode,
+    event_decoder,
 )
+from streaming.limits import MalformedMessage, decode_untrusted
 from streaming.matcher import Matcher, StpMode
 from streaming.refdata import Security
 
@@ -52,25 +54,29 @@ def replay_lines(
     matcher = Matcher(securities, members, stp=stp, band_pct=band_pct, status="open")
     out: list[Event] = []
     for lineno, raw in enumerate(lines, start=1):
-        text = raw.strip() if isinstance(raw, str) else raw.strip().decode("utf-8", "replace")
-        if not text or text.startswith("#"):
+        data = (
+            raw.strip() if isinstance(raw, bytes) else raw.strip().encode("utf-8", "surrogatepass")
+        )
+        if not data or data.startswith(b"#"):
             continue
         try:
-            event = decode(text)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            yield DeadLetter(f"line {lineno}: {exc}", source, 0, None, lineno, text.encode())
+            event = decode_untrusted(data, event_decoder)
+        except MalformedMessage as exc:
+            yield DeadLetter(f"line {lineno}: undecodable: {exc}", source, 0, None, lineno, data)
             continue
         if not isinstance(event, NewOrder | CancelOrder | AmendOrder | SessionControl):
             yield DeadLetter(
                 f"line {lineno}: not an order request ({type(event).__name__})",
-                source, 0, None, lineno, text.encode(),
+                source, 0, None, lineno, data,
             )  # fmt: skip
             continue
         out.clear()
         try:
             matcher.process(event, out)
-        except ValueError as exc:
-            yield DeadLetter(f"line {lineno}: {exc}", source, 0, None, lineno, text.encode())
+        except Exception as exc:  # a bad line fails alone (e.g. an illegal control)
+            yield DeadLetter(
+                f"line {lineno}: {type(exc).__name__}: {exc}"[:1000], source, 0, None, lineno, data
+            )
             continue
         yield from out
 

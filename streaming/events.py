@@ -232,7 +232,8 @@ Event = (
 )
 
 _encoder = msgspec.json.Encoder()
-_event_decoder: msgspec.json.Decoder[Event] = msgspec.json.Decoder(Event)
+event_decoder: msgspec.json.Decoder[Event] = msgspec.json.Decoder(Event)
+"""Every event type; ``streaming.limits.decode_untrusted`` bounds it for input from outside."""
 _request_decoder: msgspec.json.Decoder[OrderRequest] = msgspec.json.Decoder(OrderRequest)
 
 T = TypeVar("T")
@@ -245,7 +246,7 @@ def encode(event: Event) -> bytes:
 
 def decode(data: bytes | str) -> Event:
     """Decode any event; raises ``msgspec.ValidationError`` with the field at fault."""
-    return _event_decoder.decode(data)
+    return event_decoder.decode(data)
 
 
 def decode_request(data: bytes | str) -> OrderRequest:

@@ -43,6 +43,15 @@ from streaming.events import (
     Side,
     Trade,
 )
+from streaming.limits import (
+    BOUNDS_REASONS,
+    MAX_NOTIONAL,
+    MAX_ORDER_ID,
+    MAX_PRICE,
+    MAX_QTY,
+    MAX_TS,
+    request_bounds_reason,
+)
 from streaming.refdata import Security
 from streaming.session import SessionError, next_status
 
@@ -70,8 +79,9 @@ REJECT_REASONS = (
     "not_owner",
     "qty_not_above_filled",
     "amend_no_change",
+    *BOUNDS_REASONS,
 )
-"""Every reason code a ``rejected`` report can carry."""
+"""Every reason code a ``rejected`` report can carry (``limits`` holds the bounds)."""
 
 _CLOSED_REASON = {
     "pre_open": "session_pre_open",
@@ -104,6 +114,7 @@ class Matcher:
         self.stp: StpMode = stp
         self.members: frozenset[str] | None = frozenset(members) if members is not None else None
         self.books: dict[str, Book] = {}
+        self._admitted: set[str] = set()  # member ids already checked (listed and well-formed)
         self._bands: dict[str, tuple[int, int]] = {}
         for sec in securities:
             self.books[sec.symbol] = Book(sec, status)
@@ -179,22 +190,40 @@ class Matcher:
                0, None, 0, 0, None, ts)
         )  # fmt: skip
 
+    def _entry_reason(self, oid: int, member: str, symbol: str, ts: int) -> str | None:
+        """Membership and the bounds of ids and time; admits a member id once it passes."""
+        if self.members is not None and member not in self.members:
+            return "unknown_member"
+        reason = request_bounds_reason(oid, member, symbol, ts)
+        if reason is None or reason != "invalid_member":
+            self._admitted.add(member)
+        return reason
+
     def _new(self, o: NewOrder, out: list[Event]) -> None:
         book = self.books.get(o.symbol)
         oid, member, side, qty, price, ts = o.order_id, o.member, o.side, o.qty, o.price, o.ts
         if book is None:
-            return self._reject(
-                None, oid, member, o.symbol, side, "new", "unknown_symbol", price, ts, out
-            )
-        reason = None
-        if self.members is not None and member not in self.members:
-            reason = "unknown_member"
+            why = request_bounds_reason(oid, member, o.symbol, ts) or "unknown_symbol"
+            return self._reject(None, oid, member, o.symbol, side, "new", why, price, ts, out)
+        reason: str | None = None
+        if not (
+            member in self._admitted
+            and type(oid) is int
+            and 0 < oid <= MAX_ORDER_ID
+            and type(ts) is int
+            and 0 <= ts <= MAX_TS
+        ):
+            reason = self._entry_reason(oid, member, o.symbol, ts)
+        if reason is not None:
+            pass
         elif book.status != "open":
             reason = _CLOSED_REASON[book.status]
         elif side != "buy" and side != "sell":
             reason = "invalid_side"
         elif type(qty) is not int or qty <= 0:
             reason = "invalid_quantity"
+        elif qty > MAX_QTY:
+            reason = "qty_too_large"
         elif qty % book.security.lot:
             reason = "lot_size"
         elif o.order_type == "limit":
@@ -202,8 +231,12 @@ class Matcher:
                 reason = "missing_price"
             elif type(price) is not int or price <= 0:
                 reason = "invalid_price"
+            elif price > MAX_PRICE:
+                reason = "price_too_large"
             elif price % book.security.tick:
                 reason = "tick_size"
+            elif price * qty > MAX_NOTIONAL:
+                reason = "notional_too_large"
             else:
                 lo, hi = self._bands[o.symbol]
                 if price < lo or price > hi:
@@ -447,33 +480,17 @@ class Matcher:
     # -- cancel / amend ------------------------------------------------------------
     def _cancel(self, c: CancelOrder, out: list[Event]) -> None:
         book = self.books.get(c.symbol)
+        oid, member, ts = c.order_id, c.member, c.ts
         if book is None:
-            return self._reject(
-                None,
-                c.order_id,
-                c.member,
-                c.symbol,
-                None,
-                "cancel",
-                "unknown_symbol",
-                None,
-                c.ts,
-                out,
-            )
-        order = book.orders.get(c.order_id)
-        if order is None:
-            return self._reject(
-                book,
-                c.order_id,
-                c.member,
-                c.symbol,
-                None,
-                "cancel",
-                "unknown_order",
-                None,
-                c.ts,
-                out,
-            )
+            why = request_bounds_reason(oid, member, c.symbol, ts) or "unknown_symbol"
+            return self._reject(None, oid, member, c.symbol, None, "cancel", why, None, ts, out)
+        order = book.orders.get(oid)
+        reason = request_bounds_reason(oid, member, c.symbol, ts)
+        if reason is None and order is None:
+            reason = "unknown_order"
+        if reason is not None:
+            return self._reject(book, oid, member, c.symbol, None, "cancel", reason, None, ts, out)
+        assert order is not None
         if order.member != c.member:
             return self._reject(
                 book,
@@ -499,12 +516,13 @@ class Matcher:
         book = self.books.get(a.symbol)
         oid, member, ts = a.order_id, a.member, a.ts
         if book is None:
-            return self._reject(
-                None, oid, member, a.symbol, None, "amend", "unknown_symbol", a.price, ts, out
-            )
+            why = request_bounds_reason(oid, member, a.symbol, ts) or "unknown_symbol"
+            return self._reject(None, oid, member, a.symbol, None, "amend", why, a.price, ts, out)
         order = book.orders.get(oid)
-        reason = None
-        if order is None:
+        reason = request_bounds_reason(oid, member, a.symbol, ts)
+        if reason is not None:
+            pass
+        elif order is None:
             reason = "unknown_order"
         elif order.member != member:
             reason = "not_owner"
@@ -514,13 +532,19 @@ class Matcher:
             reason = "invalid_quantity"
         elif a.qty % book.security.lot:
             reason = "lot_size"
+        elif a.qty > MAX_QTY:
+            reason = "qty_too_large"
         elif a.qty <= order.cum:
             reason = "qty_not_above_filled"
         elif a.price is not None:
             if type(a.price) is not int or a.price <= 0:
                 reason = "invalid_price"
+            elif a.price > MAX_PRICE:
+                reason = "price_too_large"
             elif a.price % book.security.tick:
                 reason = "tick_size"
+            elif a.price * a.qty > MAX_NOTIONAL:
+                reason = "notional_too_large"
             else:
                 lo, hi = self._bands[a.symbol]
                 if a.price < lo or a.price > hi:
@@ -532,6 +556,8 @@ class Matcher:
             and (a.price is None or a.price == order.price)
         ):
             reason = "amend_no_change"
+        if reason is None and order is not None and order.price * a.qty > MAX_NOTIONAL:
+            reason = "notional_too_large"  # quantity up at the resting price
         if reason is not None or order is None:
             side = order.side if order is not None else None
             return self._reject(

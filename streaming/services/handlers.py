@@ -6,6 +6,11 @@ time without reordering any one topic (ties: ``control`` first), so a handler's
 output depends only on the log's contents, never on batch boundaries within a
 topic. Anything that cannot be decoded or is rejected goes to ``dlq`` with the
 reason, the source position and the original bytes; the service keeps going.
+
+No record can stop a service: decoding is bounded (``streaming.limits``) and
+any exception a record causes in a handler is caught for that record alone
+and dead-lettered as ``handler_error``; only the transport's own failures
+(the broker, the disk) end a step, and they roll it back.
 """
 
 from __future__ import annotations
@@ -28,9 +33,10 @@ from streaming.events import (
     Recommendation,
     SessionControl,
     Trade,
-    decode,
     encode,
+    event_decoder,
 )
+from streaming.limits import MalformedMessage, decode_untrusted
 from streaming.matcher import Matcher, StpMode
 from streaming.members import Members
 from streaming.refdata import Security
@@ -56,12 +62,17 @@ def dead_letter(rec: Record, reason: str) -> Output:
     return Output("dlq", rec.key, encode(dl), rec.timestamp)
 
 
+def handler_error(rec: Record, exc: Exception) -> Output:
+    """The dead letter of a record that made a handler raise: the record, not the service, fails."""
+    return dead_letter(rec, f"handler_error: {type(exc).__name__}: {exc}"[:1000])
+
+
 def decoded(records: Sequence[Record], outputs: list[Output]) -> Iterator[tuple[Record, Event]]:
     """Records merged by time and decoded; an undecodable one becomes a dead letter."""
     for rec in merge_by_time(records):
         try:
-            event = decode(rec.value)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            event = decode_untrusted(rec.value, event_decoder)
+        except MalformedMessage as exc:
             outputs.append(dead_letter(rec, f"undecodable: {exc}"))
             continue
         yield rec, event
@@ -99,18 +110,22 @@ class MatcherService:
         books = self.matcher.books
         for rec, event in decoded(records, outputs):
             events.clear()
-            if isinstance(event, SessionControl):
-                try:
-                    self.matcher.control(event, events)
-                except SessionError as exc:
-                    outputs.append(dead_letter(rec, f"control_rejected: {exc}"))
+            try:
+                if isinstance(event, SessionControl):
+                    try:
+                        self.matcher.control(event, events)
+                    except SessionError as exc:
+                        outputs.append(dead_letter(rec, f"control_rejected: {exc}"))
+                        continue
+                    symbols = [event.symbol] if event.symbol else list(books)
+                elif isinstance(event, NewOrder | CancelOrder | AmendOrder):
+                    self.matcher.process(event, events)
+                    symbols = [event.symbol]
+                else:
+                    outputs.append(dead_letter(rec, f"unexpected_event: {type(event).__name__}"))
                     continue
-                symbols = [event.symbol] if event.symbol else list(books)
-            elif isinstance(event, NewOrder | CancelOrder | AmendOrder):
-                self.matcher.process(event, events)
-                symbols = [event.symbol]
-            else:
-                outputs.append(dead_letter(rec, f"unexpected_event: {type(event).__name__}"))
+            except Exception as exc:
+                outputs.append(handler_error(rec, exc))
                 continue
             for ev in events:
                 value = encode(ev)
@@ -226,14 +241,19 @@ class BarService:
         outputs: list[Output] = []
         events: list[Event] = []
         for rec, event in decoded(records, outputs):
-            if type(event) is Trade:
-                self.builder.on_trade(event, events)
-            elif type(event) is SessionControl:
-                self.builder.advance(event.ts, events)
-                if event.action == "close" and event.symbol is None:
-                    self.builder.flush(events)
-            else:
-                outputs.append(dead_letter(rec, f"unexpected_event: {type(event).__name__}"))
+            events.clear()
+            try:
+                if type(event) is Trade:
+                    self.builder.on_trade(event, events)
+                elif type(event) is SessionControl:
+                    self.builder.advance(event.ts, events)
+                    if event.action == "close" and event.symbol is None:
+                        self.builder.flush(events)
+                else:
+                    outputs.append(dead_letter(rec, f"unexpected_event: {type(event).__name__}"))
+                    continue
+            except Exception as exc:
+                outputs.append(handler_error(rec, exc))
                 continue
             for ev in events:
                 if type(ev) is DeadLetter:
@@ -241,7 +261,7 @@ class BarService:
                     outputs.append(Output("dlq", rec.key, encode(ev), rec.timestamp))
                 else:
                     outputs.append(Output(_topic_of(ev), ev.symbol, encode(ev), ev.end))  # type: ignore[union-attr]
-            events.clear()
+        events.clear()
         return outputs
 
 
@@ -269,20 +289,21 @@ class ParticipantsService:
         sim, members = self.simulator, self.members
         outputs: list[Output] = []
         for rec in merge_by_time(records):
-            if rec.topic == "executions":
-                report = self._exec.decode(rec.value)
-                if sim is not None:
-                    sim.on_execution(report)
-                if members is not None:
-                    members.on_execution(report)
-            elif rec.topic == "recommendations":
-                try:
-                    advice = self._rec.decode(rec.value)
-                except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                    outputs.append(dead_letter(rec, f"undecodable: {exc}"))
-                    continue
-                if members is not None:
-                    members.on_recommendation(advice)
-            elif members is not None:
-                members.on_top(self._top.decode(rec.value))
+            try:
+                if rec.topic == "executions":
+                    report = decode_untrusted(rec.value, self._exec)
+                    if sim is not None:
+                        sim.on_execution(report)
+                    if members is not None:
+                        members.on_execution(report)
+                elif rec.topic == "recommendations":
+                    advice = decode_untrusted(rec.value, self._rec)
+                    if members is not None:
+                        members.on_recommendation(advice)
+                elif members is not None:
+                    members.on_top(decode_untrusted(rec.value, self._top))
+            except MalformedMessage as exc:
+                outputs.append(dead_letter(rec, f"undecodable: {exc}"))
+            except Exception as exc:
+                outputs.append(handler_error(rec, exc))
         return outputs

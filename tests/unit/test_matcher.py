@@ -19,6 +19,7 @@ from streaming.events import (
     SessionControl,
     Trade,
 )
+from streaming.limits import BOUNDS_REASONS
 from streaming.matcher import REJECT_REASONS, STP_MODES, Matcher
 from streaming.refdata import load_securities
 from streaming.session import SessionError
@@ -884,6 +885,7 @@ def test_every_applicable_reject_reason_is_covered() -> None:
         | {r for r, _ in CANCEL_REJECTS}
     )
     covered |= {"duplicate_order_id", "session_suspended"}  # dedicated tests above
+    covered |= set(BOUNDS_REASONS)  # tests/unit/test_limits.py
     assert covered == set(REJECT_REASONS)
 
 
