@@ -3,7 +3,8 @@
 How a user reproduces or investigates a trading day: the same requests always
 give the same executions and trades. A line that is not a valid event is not
 dropped silently: it becomes a dead letter (``dlq.jsonl``) naming its line,
-with the line's original bytes (never repaired text). Lines pass the same
+with the line's original bytes (never repaired text); a rejected request is
+answered with its report and, as on the live core, dead-lettered too. Lines pass the same
 bounded decoding as the live core's ``orders`` topic (``streaming.limits``),
 so no line, however hostile, stops the replay.
 """
@@ -66,7 +67,7 @@ def replay_lines(
             continue
         if not isinstance(event, NewOrder | CancelOrder | AmendOrder | SessionControl):
             yield DeadLetter(
-                f"line {lineno}: not an order request ({type(event).__name__})",
+                f"line {lineno}: unexpected_event: {type(event).__name__} is not an order request",
                 source, 0, None, lineno, data,
             )  # fmt: skip
             continue
@@ -79,6 +80,10 @@ def replay_lines(
             )
             continue
         yield from out
+        for ev in out:  # as on the live core: a rejected request is also a dead letter
+            if type(ev) is ExecutionReport and ev.exec_type == "rejected":
+                why = f"line {lineno}: rejected: {ev.reason}"
+                yield DeadLetter(why, source, 0, None, lineno, data)
 
 
 def write_replay(

@@ -29,9 +29,11 @@ ControlAction = Literal["pre_open", "open", "suspend", "resume", "close"]
 Interval = Literal["1s", "1m", "3m", "5m", "15m"]
 
 _BASE: dict[str, Any] = {"tag_field": "type", "kw_only": False, "gc": False}
+# Order requests come from outside: a field we do not know is refused, never ignored
+# (a participant who misspells a field must hear about it, not trade on defaults).
 
 
-class NewOrder(msgspec.Struct, tag="new", **_BASE):
+class NewOrder(msgspec.Struct, tag="new", forbid_unknown_fields=True, **_BASE):
     """A participant's request to enter an order; ``price`` is None for MARKET."""
 
     order_id: int
@@ -45,7 +47,7 @@ class NewOrder(msgspec.Struct, tag="new", **_BASE):
     ts: int = 0
 
 
-class CancelOrder(msgspec.Struct, tag="cancel", **_BASE):
+class CancelOrder(msgspec.Struct, tag="cancel", forbid_unknown_fields=True, **_BASE):
     """Cancel the remaining quantity of a resting order."""
 
     order_id: int
@@ -54,7 +56,7 @@ class CancelOrder(msgspec.Struct, tag="cancel", **_BASE):
     ts: int = 0
 
 
-class AmendOrder(msgspec.Struct, tag="amend", **_BASE):
+class AmendOrder(msgspec.Struct, tag="amend", forbid_unknown_fields=True, **_BASE):
     """Replace a resting order's total quantity and/or price.
 
     ``qty`` is the new total order quantity (FIX OrderQty semantics, filled

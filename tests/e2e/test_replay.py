@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -51,7 +52,13 @@ def test_replay_writes_executions_trades_and_dead_letters(tmp_path):
         (4, "rejected", "unknown_symbol"),
     ]
     assert execs[4]["leaves_qty"] == 4 and execs[4]["cum_qty"] == 4
-    assert len(dlq) == 1 and dlq[0]["offset"] == 5 and "line 5" in dlq[0]["reason"]
+    assert [(d["offset"], d["reason"].split(": ")[1]) for d in dlq] == [
+        (4, "rejected"),
+        (5, "undecodable"),
+        (7, "rejected"),
+    ]
+    assert "line 5" in dlq[1]["reason"] and "tick_size" in dlq[0]["reason"]
+    assert base64.b64decode(dlq[1]["payload"]) == LINES[4].encode()  # the original bytes
     assert "2 rejects" in proc.stderr
 
 
@@ -68,8 +75,9 @@ def test_replay_to_stdout_and_custom_securities(tmp_path):
     proc = _replay("-", "--securities", str(secs), stdin=orders)
     assert proc.returncode == 0, proc.stderr
     events = [json.loads(x) for x in proc.stdout.splitlines()]
-    assert [e["type"] for e in events] == ["exec", "exec", "exec"]
-    assert [e["reason"] for e in events] == [None, "lot_size", "tick_size"]
+    assert [e["type"] for e in events] == ["exec", "exec", "dead_letter", "exec", "dead_letter"]
+    assert [e["reason"] for e in events if e["type"] == "exec"] == [None, "lot_size", "tick_size"]
+    assert [e["offset"] for e in events if e["type"] == "dead_letter"] == [2, 3]
 
 
 def test_replay_missing_file_is_a_clear_error(tmp_path):

@@ -1,0 +1,88 @@
+"""A day always lands: records landing cannot take go to raw.dlq with the reason, the rest lands."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from pyiceberg.expressions import EqualTo
+
+from lake.catalog import LakeConfig, open_catalog
+from lake.landing import land_day
+from lake.tables import PARTITION_COLUMN
+from streaming.bars import BarBuilder
+from streaming.events import Bar, NewOrder, SessionControl, encode
+from streaming.matcher import Matcher
+from streaming.refdata import load_securities
+from streaming.services.handlers import BarService, MatcherService
+from streaming.transport.base import TOPICS, Output
+from streaming.transport.sqlite import SqliteEventLog
+from tests.support.hostile import corpus
+
+pytestmark = pytest.mark.unit
+
+DAY = date(2026, 11, 20)
+
+
+def _rows(catalog, identifier: str) -> list[dict]:
+    scan = catalog.load_table(identifier).scan(row_filter=EqualTo(PARTITION_COLUMN, DAY))
+    return scan.to_arrow().to_pylist()
+
+
+def test_poison_on_every_topic_still_lands_the_day(tmp_path):
+    securities = load_securities()
+    ref = next(s for s in securities if s.symbol == "AAPL").reference_price
+    log = SqliteEventLog(tmp_path / "day.sqlite")
+    log.create_topics(TOPICS)
+    log.produce([Output("control", None, encode(SessionControl("open", 1)), 1)])
+    hostile = corpus(securities, per_category=2)
+    log.produce([Output("orders", "AAPL", line, 10 + i) for i, line in enumerate(hostile.mixed)])
+    # what a broken producer could write beside the live core: a bar beyond 64 bits
+    huge = Bar("AAPL", "1m", 0, 60, ref, ref, ref, ref, 2**63, 2**64, 1.0, 1)
+    log.produce([Output("bars.1m", "AAPL", encode(huge), 60), Output("bbo", "AAPL", b"\xff", 61)])
+    log.produce([Output("control", None, encode(SessionControl("close", 10**6)), 10**6)])
+    matcher = MatcherService(Matcher(securities, None, band_pct=None))
+    while log.step("matcher", MatcherService.inputs, matcher):
+        pass
+    bars = BarService(BarBuilder(grace_ns=0))
+    while log.step("bars", BarService.inputs, bars):
+        pass
+
+    catalog = open_catalog(LakeConfig.local("t", tmp_path / "cat.sqlite", tmp_path / "wh"))
+    published = land_day(log, catalog, DAY)
+
+    assert set(published) >= {"raw.orders", "raw.executions", "raw.trades", "raw.bars", "raw.dlq"}
+    orders = _rows(catalog, "raw.orders")
+    assert len(orders) > len(hostile.valid)  # the valid orders and every representable reject
+    assert len(_rows(catalog, "raw.trades")) > 0
+    letters = _rows(catalog, "raw.dlq")
+    landing = [d for d in letters if d["reason"].startswith("landing: ")]
+    reasons = " ".join(d["reason"] for d in landing)
+    assert "does not fit raw.orders" in reasons  # qty 2^63, order id 10^39 ...
+    assert "does not fit raw.executions" in reasons  # their rejects echo them
+    assert "does not fit raw.bars" in reasons and "undecodable" in reasons
+    bbo_letter = next(d for d in landing if d["source_topic"] == "bbo")
+    assert bbo_letter["payload"] == b"\xff" and bbo_letter["offset"] is not None
+    assert any(d["source_topic"] == "bars.1m" for d in landing)
+    # nothing vanished: every order record is landed or dead-lettered by landing
+    from_orders = [d for d in landing if d["source_topic"] == "orders"]
+    assert len(orders) + len(from_orders) == len(hostile.mixed)
+    log.close()
+
+
+def test_a_clean_day_has_no_landing_letters(tmp_path):
+    log = SqliteEventLog(tmp_path / "day.sqlite")
+    log.create_topics(TOPICS)
+    securities = load_securities()
+    ref = next(s for s in securities if s.symbol == "AAPL").reference_price
+    log.produce([Output("control", None, encode(SessionControl("open", 1)), 1)])
+    log.produce(
+        [Output("orders", "AAPL", encode(NewOrder(1, "A", "AAPL", "buy", 1, ref, ts=5)), 5)]
+    )
+    matcher = MatcherService(Matcher(securities, None, band_pct=None))
+    while log.step("matcher", MatcherService.inputs, matcher):
+        pass
+    catalog = open_catalog(LakeConfig.local("t", tmp_path / "cat.sqlite", tmp_path / "wh"))
+    land_day(log, catalog, DAY)
+    assert _rows(catalog, "raw.dlq") == []
+    assert len(_rows(catalog, "raw.orders")) == 1
