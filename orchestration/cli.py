@@ -633,12 +633,23 @@ def query(
     output: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
         OutputFormat.table
     ),
+    write: Annotated[
+        bool,
+        typer.Option(
+            "--write",
+            help="For operators: also run statements other than queries (INSERT, CREATE, "
+            "COPY, SET, several statements, ...). DuckDB still reaches only the warehouse's "
+            "files, and its configuration stays locked.",
+        ),
+    ] = False,
 ) -> None:
-    """Run SQL over the lake's Iceberg tables on DuckDB or Trino.
+    """Run SQL over the lake's Iceberg tables on DuckDB or Trino (read-only by default).
 
-    The same query text runs on both engines. `marketlake demo` publishes a
-    day first; `marketlake query "SHOW TABLES FROM raw" --engine trino` needs
-    the stack (`marketlake stack up trino`).
+    The same query text runs on both engines. Only one query runs: SELECT, WITH,
+    VALUES, SHOW, DESCRIBE or EXPLAIN of a query; anything else is refused
+    unless --write is given. `marketlake demo` publishes a day first;
+    `marketlake query "SHOW TABLES FROM raw" --engine trino` needs the stack
+    (`marketlake stack up trino`).
     """
     import csv
 
@@ -647,7 +658,7 @@ def query(
 
     settings = get_settings()
     try:
-        eng = query_engine(settings, engine)
+        eng = query_engine(settings, engine, allow_writes=write)
         try:
             result = eng.query(sql)
         finally:

@@ -24,12 +24,20 @@ def catalog(settings: Settings) -> Catalog:
     return open_catalog(lake_config(settings))
 
 
-def query_engine(settings: Settings, engine: str | None = None) -> QueryEngine:
-    """DuckDB over the catalog's tables, or Trino's ``iceberg`` catalog."""
+def query_engine(
+    settings: Settings, engine: str | None = None, *, allow_writes: bool = False
+) -> QueryEngine:
+    """DuckDB over the catalog's tables, or Trino's ``iceberg`` catalog; read-only by default.
+
+    ``allow_writes`` lifts the engines' statement filter (queries only); DuckDB's
+    file access stays limited to the warehouse either way (see ``lake.query``).
+    """
     chosen = engine or settings.engine
     if chosen == "duckdb":
         config = lake_config(settings)
-        return DuckDBEngine(open_catalog(config), config.s3)
+        return DuckDBEngine(
+            open_catalog(config), config.s3, allow_writes=allow_writes, warehouse=config.warehouse
+        )
     if chosen == "trino":
-        return TrinoEngine("127.0.0.1", settings.trino_port)
+        return TrinoEngine("127.0.0.1", settings.trino_port, allow_writes=allow_writes)
     raise ValueError(f"unknown engine {chosen!r}: duckdb or trino")
