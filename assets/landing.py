@@ -2,7 +2,9 @@
 
 ``simulated_session`` fills a day that has no live data with the seeded
 simulator, so a backfill builds history from nothing; a day whose log
-already holds a session is left as it is. ``raw_tables`` reads each topic
+already holds a whole session (its close consumed by every service) is left
+as it is, and one that an interrupted run left truncated is simulated again
+from its seed (``streaming.services.day.ensure_session``). ``raw_tables`` reads each topic
 bounded by the session's event time and replaces the day's partition of every
 raw table, so landing a day again changes nothing. Its check
 ``bars_continuous`` holds the landed bars to the landed trades, window by
@@ -32,7 +34,7 @@ from lake.landing import land_day
 from lake.quality import bar_continuity_violations, bar_coverage, late_trades
 from lake.tables import PARTITION_COLUMN, TOPIC_TABLES
 from orchestration.resources import PlatformResource
-from streaming.services.day import PRE_OPEN_NS, DayConfig, run_day
+from streaming.services.day import PRE_OPEN_NS, DayConfig, ensure_session
 
 RAW_TABLES = sorted(set(TOPIC_TABLES.values()))
 HOUR_NS = 3_600 * 1_000_000_000
@@ -67,25 +69,27 @@ def simulated_session(
     """The day's session on the event log: simulated (seeded) unless it already holds one."""
     day = date.fromisoformat(context.partition_key)
     log = platform.session_log(day)
+    settings = platform.settings()
+    cfg = DayConfig(
+        day, platform.seed_for(day), platform.securities(), platform.members(),
+        platform.calendar(), stp=settings.stp_mode, band_pct=settings.price_band_pct,
+        grace_ns=settings.bar_grace_ms * 1_000_000,
+    )  # fmt: skip
     try:
-        log.create_topics(["orders"])
-        existing = sum(log.end_offsets("orders").values())
-        if existing:
+        state, result = ensure_session(log, cfg)
+        if result is None:
+            existing = sum(log.end_offsets("orders").values())
             return MaterializeResult(metadata={"orders": existing, "simulated": False})
-        settings = platform.settings()
-        cfg = DayConfig(
-            day, platform.seed_for(day), platform.securities(), platform.members(),
-            platform.calendar(), stp=settings.stp_mode, band_pct=settings.price_band_pct,
-            grace_ns=settings.bar_grace_ms * 1_000_000,
-        )  # fmt: skip
-        result = run_day(log, cfg)
     finally:
         log.close()
+    if state == "truncated":
+        context.log.warning(f"{day}: the log held an interrupted session; simulated it again")
     met = sum(1 for m in result.members.summary(cfg.obligation) if m["obligation_met"])
     return MaterializeResult(
         metadata={
             "orders": result.orders_sent,
             "simulated": True,
+            "replaced_truncated_log": state == "truncated",
             "seed": cfg.seed,
             "members_meeting_obligation": met,
         }

@@ -48,6 +48,7 @@ from assets.intelligence.registry import load_registry_from_settings
 from orchestration.resources import PlatformResource
 from orchestration.settings import get_settings
 from streaming.events import SessionControl
+from streaming.limits import MalformedMessage, decode_untrusted
 from streaming.refdata import load_calendar
 
 CALENDAR = load_calendar(get_settings().calendar_toml)
@@ -123,6 +124,14 @@ def intraday_landing(context: ScheduleEvaluationContext) -> RunRequest | SkipRea
     return RunRequest(run_key=f"intraday-{now:%Y%m%dT%H%M}", partition_key=day.isoformat())
 
 
+def _is_close(decoder: msgspec.json.Decoder[SessionControl], value: bytes) -> bool:
+    """A close event; a poison record on ``control`` is not one (and stops nothing)."""
+    try:
+        return decode_untrusted(value, decoder).action == "close"
+    except MalformedMessage:
+        return False
+
+
 def closed_sessions(platform: PlatformResource, days: list[date]) -> list[date]:
     """The days among ``days`` whose ``control`` topic holds the session's close."""
     decoder = msgspec.json.Decoder(SessionControl)
@@ -132,9 +141,7 @@ def closed_sessions(platform: PlatformResource, days: list[date]) -> list[date]:
         try:
             log.create_topics(["control"])
             for part in sorted(log.end_offsets("control")):
-                if any(
-                    decoder.decode(r.value).action == "close" for r in log.read("control", part)
-                ):
+                if any(_is_close(decoder, r.value) for r in log.read("control", part)):
                     closed.append(day)
                     break
         finally:

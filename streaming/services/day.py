@@ -13,10 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Literal
+
+import msgspec
 
 from streaming.advice import AdviceConfig
 from streaming.calendar import TradingCalendar
 from streaming.events import ControlAction, OrderRequest, SessionControl, encode
+from streaming.limits import MalformedMessage, decode_untrusted
 from streaming.matcher import StpMode
 from streaming.members import DEFAULT_OBLIGATION, Members
 from streaming.refdata import Member, Security
@@ -32,7 +36,7 @@ from streaming.services.handlers import (
     sharded_matcher,
 )
 from streaming.simulator import MarketSimulator, SimulatorConfig
-from streaming.transport.base import TOPICS, EventLog, Handler, Output, broadcast
+from streaming.transport.base import TOPICS, EventLog, Handler, Output, broadcast, caught_up
 
 PRE_OPEN_NS = 15 * 60 * 1_000_000_000
 
@@ -204,3 +208,57 @@ def run_day(
         participants.simulator,
         sent,
     )
+
+
+SessionState = Literal["empty", "complete", "truncated"]
+_CONTROL = msgspec.json.Decoder(SessionControl)
+SESSION_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (MatcherService.group, MatcherService.inputs),
+    (BarService.group, BarService.inputs),
+    (ParticipantsService.group, ParticipantsService.inputs),
+)
+"""The consumer groups of a session and their inputs: all must have consumed the close."""
+SESSION_TOPICS = tuple(t for t in TOPICS if t != "recommendations")
+"""What a session writes; ``recommendations`` come from the day before and are kept."""
+
+
+def session_state(log: EventLog) -> SessionState:
+    """Is the day's log empty, a whole session, or what an interrupted run left?
+
+    A session is complete only when its log holds the close (for every book)
+    and every service of the session has consumed everything, the close
+    included: then its executions, trades and bars are all there. Anything
+    else that holds orders or control events is truncated.
+    """
+    log.create_topics(TOPICS)
+    if not any(log.end_offsets("control").values()) and not any(log.end_offsets("orders").values()):
+        return "empty"
+    closed = False
+    for part in range(log.partitions("control")):
+        for rec in log.read("control", part):
+            try:
+                ctl = decode_untrusted(rec.value, _CONTROL)
+            except MalformedMessage:
+                continue
+            closed |= ctl.action == "close" and ctl.symbol is None
+    if closed and all(caught_up(log, group, inputs) for group, inputs in SESSION_GROUPS):
+        return "complete"
+    return "truncated"
+
+
+def ensure_session(
+    log: EventLog, cfg: DayConfig, progress: Callable[[int, int], None] | None = None
+) -> tuple[SessionState, DayResult | None]:
+    """The day's whole session on ``log``: kept if complete, else simulated from its seed.
+
+    A truncated log (a run killed mid-session) is discarded, its consumer
+    groups too, and the day simulated again from the start; the seeded
+    simulation then gives exactly the log an uninterrupted run gives.
+    Returns the state found and, if it simulated, the day's result.
+    """
+    state = session_state(log)
+    if state == "complete":
+        return state, None
+    if state == "truncated":
+        log.discard(SESSION_TOPICS, [group for group, _ in SESSION_GROUPS])
+    return state, run_day(log, cfg, progress)

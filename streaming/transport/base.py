@@ -192,4 +192,13 @@ class EventLog(Protocol):
         """Wait until no transaction is open on ``topics`` (all written is readable)."""
         ...
 
+    def discard(self, topics: Sequence[str], groups: Sequence[str]) -> None:
+        """Delete every record of ``topics`` and every committed position of ``groups``.
+
+        What is left of an interrupted session before it is run again from
+        the start: the topics stay (empty, same partitions), the groups read
+        every topic from offset 0 again.
+        """
+        ...
+
     def close(self) -> None: ...

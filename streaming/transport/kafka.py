@@ -530,6 +530,41 @@ class KafkaEventLog:
     def assignment(self, group: str, topics: Sequence[str]) -> frozenset[tuple[str, int]]:
         return frozenset(self._group(group, topics).partitions)
 
+    def discard(self, topics: Sequence[str], groups: Sequence[str]) -> None:
+        """Delete and re-create ``topics`` (same partitions), then delete ``groups``.
+
+        Kafka has no "truncate": the topics are deleted, and created again
+        once the broker no longer lists them. The groups must have no live
+        member (their processes are gone: this runs before a session is redone).
+        """
+        counts = {t: self.partitions(t) for t in topics}
+        for ctx in [g for name, g in self._groups.items() if name in groups]:
+            ctx.close()
+        self._groups = {k: v for k, v in self._groups.items() if k not in groups}
+        for fut in self._admin.delete_topics(list(counts), operation_timeout=30).values():
+            try:
+                fut.result(60)
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    raise
+        deadline = time.monotonic() + 60
+        while any(t in self._admin.list_topics(timeout=10).topics for t in counts):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topics {sorted(counts)} still listed after deletion")
+            time.sleep(0.2)
+        self._partitions = {k: v for k, v in self._partitions.items() if k not in counts}
+        for n in sorted(set(counts.values())):
+            self.create_topics([t for t, c in counts.items() if c == n], n)
+        for name in groups:
+            reader = self._offset_readers.pop(name, None)
+            if reader is not None:
+                reader.close()
+        known = {g.group_id for g in self._admin.list_consumer_groups().result(30).valid}
+        wanted = [g for g in groups if g in known]
+        if wanted:
+            for fut in self._admin.delete_consumer_groups(wanted, request_timeout=30).values():
+                fut.result(60)
+
     def settle(self, topics: Sequence[str], timeout: float = 30.0) -> None:
         """Wait until each partition's last stable offset reaches its high watermark."""
         tps = [(t, p) for t in topics for p in range(self.partitions(t))]

@@ -67,5 +67,8 @@ class NamespacedEventLog:
     def settle(self, topics: Sequence[str], timeout: float = 30.0) -> None:
         self.inner.settle([self._p(t) for t in topics], timeout)
 
+    def discard(self, topics: Sequence[str], groups: Sequence[str]) -> None:
+        self.inner.discard([self._p(t) for t in topics], [self._p(g) for g in groups])
+
     def close(self) -> None:
         self.inner.close()

@@ -178,6 +178,14 @@ class SqliteEventLog:
     def settle(self, topics: Sequence[str], timeout: float = 30.0) -> None:
         return  # a committed SQLite transaction is readable at once
 
+    def discard(self, topics: Sequence[str], groups: Sequence[str]) -> None:
+        with self._tx():
+            for topic in topics:
+                self.partitions(topic)
+                self._db.execute("DELETE FROM records WHERE topic = ?", (topic,))
+            for group in groups:
+                self._db.execute("DELETE FROM positions WHERE grp = ?", (group,))
+
     def close(self) -> None:
         self._db.close()
 

@@ -125,3 +125,36 @@ def test_inputs_are_aligned_on_event_time(log, name):
         pass
     assert sorted(order) == sorted([i * 20 for i in range(10)] + [100])
     assert order.index(100) > order.index(80)  # the close never overtakes earlier orders
+
+
+def test_discard_empties_topics_and_forgets_group_positions(log, name):
+    src, out, kept = name("src"), name("out"), name("kept")
+    group = name("grp")
+    log.create_topics([src, out], partitions=2)
+    log.create_topics([kept])
+    log.produce([_out(src, f"K{i}", b"x", i) for i in range(10)] + [_out(kept, None, b"k", 1)])
+
+    def copy(records: list[Record]) -> list[Output]:
+        return [_out(out, r.key, r.value, r.timestamp) for r in records]
+
+    while log.step(group, [src, kept], copy):
+        pass
+    assert sum(log.committed(group, src).values()) > 0
+
+    log.discard([src, out], [group])
+
+    assert list(log.read(src, 0)) == list(log.read(src, 1)) == list(log.read(out, 0)) == []
+    assert log.partitions(src) == 2 and log.partitions(out) == 2
+    assert [r.value for r in log.read(kept)] == [b"k"]
+    assert log.committed(group, src) == {0: 0, 1: 0} and log.committed(group, kept) == {0: 0}
+    # the topics work as new: the group consumes the kept topic again from the start
+    log.produce([_out(src, "K1", b"y", 20)])
+    seen: list[bytes] = []
+
+    def collect(records: list[Record]) -> list[Output]:
+        seen.extend(r.value for r in records)
+        return []
+
+    while log.step(group, [src, kept], collect):
+        pass
+    assert sorted(seen) == [b"k", b"y"]
