@@ -910,7 +910,13 @@ def sidecar(
         raise typer.Exit(2)
     settings = get_settings()
     if service in SERVICES:
-        run_sidecar(service, settings, port, max_records, shared=shared, instance=instance)
+        from streaming.transport.base import InstanceConflictError
+
+        try:
+            run_sidecar(service, settings, port, max_records, shared=shared, instance=instance)
+        except InstanceConflictError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(3) from None
         return
     the_day = date.fromisoformat(day) if day else _default_day()
     try:

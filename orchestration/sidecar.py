@@ -6,14 +6,14 @@ until told to stop; several matcher instances can share one consumer group
 simulator and, unless switched off, the members) and ``members`` (members
 only) drive one session on a simulated clock as the single writer of
 ``orders`` and exit after the close. ``all`` runs every one of them as a
-child process and stops them once the session is processed.
+child process under a supervisor (a crashed child is restarted with backoff,
+a crash loop reported) and stops them once the session is processed.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -24,6 +24,7 @@ from datetime import date
 from orchestration.eventlog import open_event_log
 from orchestration.logging import get_logger
 from orchestration.settings import Settings
+from orchestration.supervisor import Supervisor
 from streaming.refdata import load_calendar, load_members, load_securities
 from streaming.services.day import DayConfig, Participants
 from streaming.services.handlers import (
@@ -136,6 +137,7 @@ def drive_session(
     speed: float = 0.0,
     timeout: float = 300.0,
     stop: threading.Event | None = None,
+    metrics: ServiceMetrics | None = None,
 ) -> int:
     """Send one session's orders, cycle by cycle, waiting for the matcher after each write.
 
@@ -172,7 +174,7 @@ def drive_session(
         )
     participants = Participants(log, cfg, simulator=simulator, members=members)
     feedback = participants.feedback
-    metrics = ServiceMetrics(name)
+    metrics = metrics or ServiceMetrics(name)
     if stop is None:
         stop = threading.Event()
         _on_signals(stop)
@@ -239,32 +241,27 @@ def run_all(
     log.create_topics(TOPICS, _partitions(settings))
     env = {**os.environ, **_settings_env(settings)}
     base = [sys.executable, "-m", "orchestration.cli", "sidecar"]
-    children: dict[str, subprocess.Popen[bytes]] = {}
+    children: dict[str, list[str]] = {}
     for i in range(matchers):
         args = ["matcher", "--port", str(port + 1 + i)]
         if matchers > 1:
             args += ["--shared", "--instance", f"m{i}"]
-        children[f"matcher-{i}"] = subprocess.Popen([*base, *args], env=env)
-    children["bars"] = subprocess.Popen(
-        [*base, "bars", "--port", str(port + 1 + matchers)], env=env
-    )
+        children[f"matcher-{i}"] = [*base, *args]
+    children["bars"] = [*base, "bars", "--port", str(port + 1 + matchers)]
+    metrics = ServiceMetrics("simulator")
+    supervisor = Supervisor(children, env, metrics.registry)
     stop = threading.Event()
     _on_signals(stop)
+    supervisor.start()
+    logger.info("children started", pids=supervisor.pids())
     try:
-        sent = drive_session(settings, day, seed, port, speed=speed, stop=stop)
+        sent = drive_session(settings, day, seed, port, speed=speed, stop=stop, metrics=metrics)
         for group, inputs in ((MatcherService.group, MatcherService.inputs),
                               (BarService.group, BarService.inputs)):  # fmt: skip
             _wait_caught_up(log, group, inputs, stop)
         return sent
     finally:
-        for child in children.values():
-            child.send_signal(signal.SIGTERM)
-        for name, child in children.items():
-            try:
-                child.wait(30)
-            except subprocess.TimeoutExpired:
-                logger.warning("child did not stop; killing", child=name)
-                child.kill()
+        supervisor.stop()
         log.close()
 
 

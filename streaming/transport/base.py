@@ -128,6 +128,10 @@ def caught_up(log: EventLog, group: str, topics: Sequence[str]) -> bool:
     return True
 
 
+class InstanceConflictError(RuntimeError):
+    """Another instance of this service already owns its input: this one must not run."""
+
+
 class UnknownTopicError(KeyError):
     """A topic that was never created; the message names it."""
 

@@ -4,16 +4,28 @@ Same guarantees as the Kafka transport with transactions: a ``step`` writes
 its outputs and the consumer group's new positions in one SQLite transaction,
 so a crash anywhere leaves either all of a step or none of it. Offsets are
 assigned inside the write transaction, so several processes may share a file.
+
+One consumer group has one active instance: the first ``step`` (or
+``assignment``) of a group takes an exclusive lock on ``<file>.<group>.lock``
+for as long as the log is open, and a second process stepping the same group
+on the same file gets ``GroupBusyError`` naming the holder, instead of both
+consuming every record. A commit that fails (a full disk) is rolled back, so
+the connection is never left inside a transaction.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import IO
 
 from streaming.transport.base import (
     Handler,
+    InstanceConflictError,
     Output,
     Record,
     UnknownTopicError,
@@ -45,6 +57,10 @@ CREATE TABLE IF NOT EXISTS positions (
 """
 
 
+class GroupBusyError(InstanceConflictError):
+    """Another process already consumes as this group on this log file."""
+
+
 class SqliteEventLog:
     """An ``EventLog`` in one SQLite file (``":memory:"`` for tests)."""
 
@@ -60,6 +76,29 @@ class SqliteEventLog:
         self._partitions: dict[str, int] = dict(
             self._db.execute("SELECT name, partitions FROM topics").fetchall()
         )
+        self._claims: dict[str, IO[str]] = {}
+
+    def _claim(self, group: str) -> None:
+        """Hold ``group``'s lock file for as long as this log is open (one instance per group)."""
+        if group in self._claims or self.path == ":memory:":
+            return
+        lock = Path(f"{self.path}.{re.sub(r'[^A-Za-z0-9_.-]', '_', group)}.lock")
+        handle = lock.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            handle.close()
+            raise GroupBusyError(
+                f"another process (pid {holder}) already consumes as group {group!r} on "
+                f"{self.path}: run one instance of each service per event log"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._claims[group] = handle
 
     # -- topics ----------------------------------------------------------------
     def create_topics(self, topics: Iterable[str], partitions: int = 1) -> None:
@@ -139,6 +178,7 @@ class SqliteEventLog:
     def step(
         self, group: str, topics: Sequence[str], handler: Handler, max_records: int = 10_000
     ) -> int:
+        self._claim(group)
         with self._tx():
             reads: list[list[Record]] = []
             capped: list[int] = []
@@ -173,6 +213,7 @@ class SqliteEventLog:
         return _Transaction(self._db)
 
     def assignment(self, group: str, topics: Sequence[str]) -> frozenset[tuple[str, int]]:
+        self._claim(group)
         return frozenset((t, p) for t in topics for p in range(self.partitions(t)))
 
     def settle(self, topics: Sequence[str], timeout: float = 30.0) -> None:
@@ -188,6 +229,9 @@ class SqliteEventLog:
 
     def close(self) -> None:
         self._db.close()
+        for handle in self._claims.values():
+            handle.close()  # releases the lock
+        self._claims.clear()
 
 
 class _Transaction:
@@ -201,6 +245,14 @@ class _Transaction:
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is None:
-            self._db.execute("COMMIT")
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error:
+                self._rollback()  # e.g. SQLITE_FULL at commit: never leave it open
+                raise
         else:
+            self._rollback()
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
             self._db.execute("ROLLBACK")
