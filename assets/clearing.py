@@ -25,9 +25,10 @@ from dagster import (
 from pyiceberg.expressions import And, EqualTo, LessThan
 
 from assets.partitions import ONE_DAY_PER_RUN, TRADING_DAYS
+from lake.landing import SESSION_SOURCE
 from lake.quality import negative_positions, settlement_differences
 from lake.tables import PARTITION_COLUMN, TABLES
-from lake.writer import publish
+from lake.writer import day_session, publish
 from orchestration.resources import PlatformResource
 from streaming.clearing import FeeSchedule, Fill, Holding, MemberState, settle_day
 from streaming.events import PRICE_SCALE
@@ -157,8 +158,9 @@ def clearing(context: AssetExecutionContext, platform: PlatformResource):  # typ
         schema=TABLES[POSITIONS].schema,
     )
     mem_table = pa.Table.from_pylist([m.__dict__ for m in members], schema=TABLES[MEMBERS].schema)
-    pub_p = publish(catalog, TABLES[POSITIONS], day, pos_table)
-    pub_m = publish(catalog, TABLES[MEMBERS], day, mem_table)
+    session = day_session(catalog, SESSION_SOURCE, day)
+    pub_p = publish(catalog, TABLES[POSITIONS], day, pos_table, session)
+    pub_m = publish(catalog, TABLES[MEMBERS], day, mem_table, session)
     lines = ["| member | net worth | realized | unrealized | fees | obligation |",
              "|---|---|---|---|---|---|"]  # fmt: skip
     lines += [

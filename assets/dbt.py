@@ -30,8 +30,9 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from packaging import version
 
 from assets.partitions import ONE_DAY_PER_RUN, TRADING_DAYS
+from lake.landing import SESSION_SOURCE
 from lake.tables import TABLES
-from lake.writer import publish
+from lake.writer import day_session, publish
 from orchestration.dbt_project import (
     DBT_DIR,
     DUCKDB_FILE,
@@ -94,12 +95,13 @@ def dbt_marts(context: AssetExecutionContext, dbt: DbtCliResource, platform: Pla
         events = list(invocation.stream())
         seconds["dbt_build"] = time.perf_counter() - started
         started = time.perf_counter()
+        session = day_session(catalog, SESSION_SOURCE, day)
         for event in events:
             if isinstance(event, Output):
                 key = context.asset_key_for_output(event.output_name)
                 if key.path[0] == "marts":
                     pub = publish(catalog, TABLES[".".join(key.path)], day,
-                                  read_mart(database, key.path[1]))  # fmt: skip
+                                  read_mart(database, key.path[1]), session)  # fmt: skip
                     event = event.with_metadata({**event.metadata, "rows": pub.rows,
                         "lake_table": MetadataValue.text(pub.table),
                         "snapshot_id": MetadataValue.text(str(pub.snapshot_id))})  # fmt: skip

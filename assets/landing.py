@@ -34,7 +34,7 @@ from lake.landing import land_day
 from lake.quality import bar_continuity_violations, bar_coverage, late_trades
 from lake.tables import PARTITION_COLUMN, TOPIC_TABLES
 from orchestration.resources import PlatformResource
-from streaming.services.day import PRE_OPEN_NS, DayConfig, ensure_session
+from streaming.services.day import PRE_OPEN_NS, DayConfig, ensure_session, session_fingerprint
 
 RAW_TABLES = sorted(set(TOPIC_TABLES.values()))
 HOUR_NS = 3_600 * 1_000_000_000
@@ -116,15 +116,16 @@ def raw_tables(context: AssetExecutionContext, platform: PlatformResource):  # t
     open_ns, close_ns = platform.calendar().session_bounds(day)
     log = platform.session_log(day)
     try:
+        session = session_fingerprint(log)
         published = land_day(log, platform.catalog(), day, open_ns - PRE_OPEN_NS - HOUR_NS,
-                             close_ns + HOUR_NS)  # fmt: skip
+                             close_ns + HOUR_NS, session=session)  # fmt: skip
     finally:
         log.close()
     for identifier, pub in published.items():
         yield MaterializeResult(
             asset_key=raw_key(identifier),
             metadata={"rows": pub.rows, "seconds": round(pub.seconds, 3),
-                      "snapshot_id": str(pub.snapshot_id)},
+                      "snapshot_id": str(pub.snapshot_id), "session": session},
         )  # fmt: skip
     symbols = [s.symbol for s in platform.securities()]
     yield bars_continuous(platform.catalog(), day, open_ns, close_ns, symbols)

@@ -14,10 +14,11 @@ from dagster import (
 from pyiceberg.expressions import EqualTo
 
 from assets.partitions import ONE_DAY_PER_RUN, TRADING_DAYS
+from lake.landing import SESSION_SOURCE
 from lake.market import daily_market
 from lake.quality import vwap_outside_range
 from lake.tables import PARTITION_COLUMN, TABLES
-from lake.writer import publish
+from lake.writer import day_session, publish
 from orchestration.resources import PlatformResource
 from streaming.events import PRICE_SCALE
 
@@ -47,7 +48,9 @@ def market_daily(context: AssetExecutionContext, platform: PlatformResource) -> 
     )
     _, close_ns = platform.calendar().session_bounds(day)
     table = daily_market(trades, bbo, close_ns)
-    pub = publish(catalog, TABLES["core.market_daily"], day, table)
+    pub = publish(
+        catalog, TABLES["core.market_daily"], day, table, day_session(catalog, SESSION_SOURCE, day)
+    )
     preview = table.select(["symbol", "trades", "open", "close", "volume", "vwap"]).to_pylist()
     lines = ["| symbol | trades | open | close | volume | vwap |", "|---|---|---|---|---|---|"]
     lines += [

@@ -20,9 +20,10 @@ from dagster import (
 from pyiceberg.expressions import EqualTo
 
 from assets.partitions import ONE_DAY_PER_RUN, TRADING_DAYS
+from lake.landing import SESSION_SOURCE
 from lake.recon import REASONS, reconcile
 from lake.tables import PARTITION_COLUMN, TABLES
-from lake.writer import publish
+from lake.writer import day_session, publish
 from orchestration.resources import PlatformResource
 
 BREAKS = AssetKey(["core", "recon_breaks"])
@@ -59,7 +60,9 @@ def recon_breaks(context: AssetExecutionContext, platform: PlatformResource):  #
         .to_arrow()
     )
     breaks = reconcile(trades, fills, clearing)
-    publish(catalog, TABLES["core.recon_breaks"], day, breaks)
+    publish(
+        catalog, TABLES["core.recon_breaks"], day, breaks, day_session(catalog, SESSION_SOURCE, day)
+    )
     by_reason: dict[str, int] = {}
     for reason in breaks["reason"].to_pylist():
         by_reason[reason] = by_reason.get(reason, 0) + 1

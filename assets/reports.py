@@ -3,14 +3,26 @@
 from datetime import date
 
 import pyarrow.compute as pc
-from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+from pyiceberg.catalog import Catalog
 from pyiceberg.expressions import EqualTo
 
 from assets.partitions import ONE_DAY_PER_RUN, TRADING_DAYS
+from lake.landing import SESSION_SOURCE
+from lake.quality import day_sessions, session_disagreements
 from lake.report import pnl_markdown
 from lake.report import settlement_report as build_report
-from lake.tables import PARTITION_COLUMN, TABLES
-from lake.writer import publish
+from lake.tables import PARTITION_COLUMN, TABLES, TOPIC_TABLES
+from lake.writer import day_session, publish
 from orchestration.resources import PlatformResource
 
 
@@ -23,6 +35,9 @@ from orchestration.resources import PlatformResource
     backfill_policy=ONE_DAY_PER_RUN,
     group_name="reports",
     kinds={"iceberg", "html"},
+    check_specs=[AssetCheckSpec("one_session", asset=AssetKey(["marts", "settlement_report"]),
+                                description="every raw, core and marts table of the day records "
+                                            "the same session as raw.orders (none mixes two runs)")],
 )  # fmt: skip
 def settlement_report(
     context: AssetExecutionContext, platform: PlatformResource
@@ -47,17 +62,47 @@ def settlement_report(
         read("raw.bars", "symbol", "interval", "start", "close"), trades.num_rows, notional,
         read("marts.fct_member_daily_pnl", "member", "net_worth_change", "day_return"),
     )  # fmt: skip
-    pub = publish(catalog, TABLES["marts.settlement_report"], day, table)
+    pub = publish(
+        catalog,
+        TABLES["marts.settlement_report"],
+        day,
+        table,
+        day_session(catalog, SESSION_SOURCE, day),
+    )
     path = platform.settings().data_dir / "reports" / f"settlement-{day.isoformat()}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html)
     failed = [r["member"] for r in table.to_pylist() if not r["obligation_met"]]
     return MaterializeResult(
+        check_results=[one_session(catalog, day)],
         metadata={
             "rows": pub.rows,
             "report": MetadataValue.path(str(path)),
             "obligations_failed": MetadataValue.json(failed),
             "breaks": sum(table["breaks"].to_pylist()),
             "pnl_plot": MetadataValue.md(pnl_markdown(members)),
-        }
+        },
+    )
+
+
+SESSION_TABLES = sorted(
+    set(TOPIC_TABLES.values()) | {i for i, t in TABLES.items() if t.namespace in ("core", "marts")}
+)
+"""Every table computed from the day's session (intelligence tables are not)."""
+
+
+def one_session(catalog: Catalog, day: date) -> AssetCheckResult:
+    """Do all the day's tables come from one session? A rerun of the day heals a failure."""
+    sessions = day_sessions(catalog, day, SESSION_TABLES)
+    wrong = session_disagreements(sessions, SESSION_SOURCE)
+    return AssetCheckResult(
+        asset_key=AssetKey(["marts", "settlement_report"]),
+        check_name="one_session",
+        passed=not wrong,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={
+            "session": MetadataValue.text(sessions.get(SESSION_SOURCE) or "none"),
+            "tables_checked": len(sessions),
+            "disagreeing": MetadataValue.json(wrong),
+        },
     )

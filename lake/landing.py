@@ -51,6 +51,8 @@ TOPIC_KINDS: dict[str, Any] = {
 
 
 DLQ_TABLE = TOPIC_TABLES["dlq"]
+SESSION_SOURCE = TOPIC_TABLES["orders"]
+"""The table whose recorded session the day's derived tables (core, marts) inherit."""
 _CHUNK = 1_000
 
 
@@ -133,8 +135,11 @@ def land_day(
     start_ns: int | None = None,
     end_ns: int | None = None,
     progress: Callable[[str, int], None] | None = None,
+    session: str | None = None,
 ) -> dict[str, Published]:
     """Publish ``day``'s orders, executions, trades, bbo, bars and dead letters.
+
+    ``session`` is the session's identity, recorded in every table published.
 
     ``raw.dlq`` is published last, so it also holds what landing itself refused.
     """
@@ -157,7 +162,7 @@ def land_day(
         if identifier == DLQ_TABLE:
             rows = rows + rejected
         table = to_arrow_or_reject(tdef, rows, topic_of(identifier), rejected)
-        published[identifier] = publish(catalog, tdef, day, table)
+        published[identifier] = publish(catalog, tdef, day, table, session)
         if progress is not None:
             progress(identifier, table.num_rows)
     return published

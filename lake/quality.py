@@ -6,14 +6,17 @@ so an asset check can show them instead of a bare "failed".
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
+from datetime import date
 from typing import Any
 
 import msgspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from pyiceberg.catalog import Catalog
 
+from lake.writer import day_session
 from streaming.bars import INTERVALS
 from streaming.events import Trade
 
@@ -264,3 +267,14 @@ def bar_coverage(
         covered = have.group_by(_KEYS).aggregate([]).num_rows
         out[name] = covered / windows if windows > 0 else 0.0
     return out
+
+
+def day_sessions(catalog: Catalog, day: date, identifiers: Iterable[str]) -> dict[str, str | None]:
+    """The session each table recorded for ``day`` (None: none recorded, or no such day)."""
+    return {identifier: day_session(catalog, identifier, day) for identifier in identifiers}
+
+
+def session_disagreements(sessions: dict[str, str | None], reference: str) -> dict[str, str | None]:
+    """The tables whose session is not the ``reference`` table's (or is missing)."""
+    expected = sessions.get(reference)
+    return {t: s for t, s in sessions.items() if s is None or s != expected}

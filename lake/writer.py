@@ -9,6 +9,13 @@ table and retries, so both succeed. A batch whose columns do not match the
 registry is refused before anything is written. When the registry has gained
 nullable columns, the table's schema is evolved first; older partitions read
 those columns as NULL.
+
+Every table of a trading day records which session it was computed from:
+``publish(..., session=...)`` writes the session's identity (a fingerprint of
+its event log) and the day into the snapshot's summary, and ``day_session``
+reads back the identity of the snapshot that last replaced a day. An asset
+check compares them across raw, core and marts, so a day can never silently
+mix two sessions.
 """
 
 from __future__ import annotations
@@ -129,8 +136,33 @@ def _compatible(stored: pa.DataType, wanted: pa.DataType) -> bool:
     return norm.get(stored, stored) == norm.get(wanted, wanted)
 
 
-def publish(catalog: Catalog, tdef: TableDef, day: date, data: pa.Table) -> Published:
-    """Replace ``day``'s partition of ``tdef`` with ``data`` (the day's whole content)."""
+SESSION_PROPERTY = "marketlake.session"
+DAY_PROPERTY = "marketlake.trading-day"
+
+
+def day_session(catalog: Catalog, identifier: str, day: date) -> str | None:
+    """The session identity of the snapshot that last replaced ``day`` in the table, if any."""
+    try:
+        table = catalog.load_table(identifier)
+    except NoSuchTableError:
+        return None
+    wanted = day.isoformat()
+    for snap in sorted(table.snapshots(), key=lambda s: s.sequence_number or 0, reverse=True):
+        summary = snap.summary
+        if summary is not None and summary[DAY_PROPERTY] == wanted:
+            found = summary[SESSION_PROPERTY]
+            return str(found) if found else None
+    return None
+
+
+def publish(
+    catalog: Catalog, tdef: TableDef, day: date, data: pa.Table, session: str | None = None
+) -> Published:
+    """Replace ``day``'s partition of ``tdef`` with ``data`` (the day's whole content).
+
+    ``session`` is the identity of the session the rows come from (recorded
+    in the snapshot, see ``day_session``).
+    """
     started = time.perf_counter()
     check_schema(tdef, data.schema)
     data = data.select(tdef.schema.names).cast(tdef.schema)
@@ -141,7 +173,10 @@ def publish(catalog: Catalog, tdef: TableDef, day: date, data: pa.Table) -> Publ
     table = ensure_table(catalog, tdef)
     arrow_schema = table.schema().as_arrow()
     batch = _conform(batch, arrow_schema)
-    snapshot = _overwrite(catalog, tdef, day, batch)
+    properties = {DAY_PROPERTY: day.isoformat()}
+    if session is not None:
+        properties[SESSION_PROPERTY] = session
+    snapshot = _overwrite(catalog, tdef, day, batch, properties)
     return Published(tdef.identifier, day, data.num_rows, time.perf_counter() - started, snapshot)
 
 
@@ -162,12 +197,16 @@ def _conform(batch: pa.Table, schema: pa.Schema) -> pa.Table:
     stop=stop_after_attempt(20),
     reraise=True,
 )
-def _overwrite(catalog: Catalog, tdef: TableDef, day: date, batch: pa.Table) -> int | None:
+def _overwrite(
+    catalog: Catalog, tdef: TableDef, day: date, batch: pa.Table, properties: dict[str, str]
+) -> int | None:
     table = catalog.load_table(tdef.identifier)  # fresh metadata on every attempt
     with warnings.catch_warnings():  # a fresh partition has nothing to delete
         warnings.filterwarnings(
             "ignore", message="Delete operation did not match any records", category=UserWarning
         )
-        table.overwrite(batch, overwrite_filter=EqualTo(PARTITION_COLUMN, day))
+        table.overwrite(
+            batch, overwrite_filter=EqualTo(PARTITION_COLUMN, day), snapshot_properties=properties
+        )
     current = table.current_snapshot()
     return current.snapshot_id if current is not None else None

@@ -10,6 +10,7 @@ data give the same log, byte for byte.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -262,3 +263,23 @@ def ensure_session(
     if state == "truncated":
         log.discard(SESSION_TOPICS, [group for group, _ in SESSION_GROUPS])
     return state, run_day(log, cfg, progress)
+
+
+def session_fingerprint(log: EventLog) -> str:
+    """The session's identity: a hash of what drives it (``control`` and ``orders``).
+
+    Everything else in the log follows from these two by the deterministic
+    services, so two logs with the same fingerprint hold the same session.
+    Keys, values and event times count; offsets do not, so the same session
+    has the same fingerprint on SQLite and on Kafka.
+    """
+    digest = hashlib.sha256()
+    for topic in ("control", "orders"):
+        for part in range(log.partitions(topic)):
+            digest.update(f"{topic}/{part}\n".encode())
+            for rec in log.read(topic, part):
+                key = (rec.key or "").encode()
+                digest.update(len(key).to_bytes(4, "big") + key)
+                digest.update(rec.timestamp.to_bytes(8, "big", signed=True))
+                digest.update(len(rec.value).to_bytes(4, "big") + rec.value)
+    return digest.hexdigest()[:20]

@@ -150,3 +150,35 @@ def test_clearing_totals_equal_the_trades_and_carry_to_the_next_day(short_sessio
     carried = catalog.load_table("core.clearing_positions").scan(
         row_filter=EqualTo("trading_day", date(2026, 11, 20))).to_arrow().to_pylist()  # fmt: skip
     assert any(p["opening_qty"] > 0 for p in carried)
+
+
+def test_every_table_of_a_day_records_one_session_and_a_mix_fails_until_rerun(short_session):
+    from assets.reports import SESSION_TABLES, one_session
+    from lake.tables import TABLES
+    from lake.writer import day_session, publish
+
+    platform = PlatformResource(data_dir=str(short_session))
+    instance = DagsterInstance.ephemeral()
+    run = materialize(ALL_ASSETS, partition_key=DAY, resources=resources_for(platform),
+                      instance=instance)  # fmt: skip
+    assert run.success
+    [check] = [e for e in run.get_asset_check_evaluations() if e.check_name == "one_session"]
+    assert check.passed
+    catalog, day = platform.catalog(), date(2026, 11, 20)
+    sessions = {t: day_session(catalog, t, day) for t in SESSION_TABLES}
+    assert len(set(sessions.values())) == 1 and None not in sessions.values()
+    assert {"raw.orders", "core.market_daily", "marts.fct_trades"} <= set(sessions)
+
+    # a mart replaced by another session's run (what a kill between assets could leave)
+    mart = TABLES["marts.fct_trades"]
+    rows = catalog.load_table("marts.fct_trades").scan(row_filter=EqualTo("trading_day", day))
+    data = rows.to_arrow().drop_columns(["trading_day"]).cast(mart.schema)
+    publish(catalog, mart, day, data, "another-session")
+    mixed = one_session(catalog, day)
+    assert not mixed.passed
+    assert mixed.metadata["disagreeing"].value == {"marts.fct_trades": "another-session"}
+
+    # the rerun of the day heals it
+    again = materialize(ALL_ASSETS, partition_key=DAY, resources=resources_for(platform),
+                        instance=instance)  # fmt: skip
+    assert again.success and one_session(catalog, day).passed
