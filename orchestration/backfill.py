@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,9 +20,19 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from dagster import DagsterInstance, materialize
+from dagster import DagsterInstance, IntSource, StringSource, materialize
+from dagster._config.config_schema import UserConfigSchema
+from dagster._serdes import ConfigurableClassData
+from dagster_postgres import DagsterPostgresStorage
+from dagster_postgres.utils import get_conn_string
 
 from orchestration.settings import Settings
+
+# what earlier versions wrote: the whole URL, password included, in the file and so in
+# every code server's --instance-ref argument
+LITERAL_URL = re.compile(
+    r'^( *)postgres:\n\1  postgres_url: "?postgresql\+psycopg2://[^\n]*\n', re.MULTILINE
+)
 
 
 @dataclass
@@ -38,14 +49,55 @@ def instance_for(settings: Settings) -> DagsterInstance:
 
     A missing ``dagster.yaml`` is written from settings: SQLite storage in the
     home embedded, the stack's PostgreSQL (database ``dagster``) in the stack.
+    The PostgreSQL password is in neither that file nor any command line: the
+    file names the service's 0600 password file, which
+    :class:`PostgresPasswordFileStorage` reads when an instance loads.
     """
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(settings.data_dir / "dagster")))
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
         config.write_text(_instance_yaml(settings, home))
-        config.chmod(0o600)  # the stack's holds a database password
+        config.chmod(0o600)
+    elif settings.mode == "stack":
+        _drop_literal_password(config, settings)
     return DagsterInstance.get()
+
+
+class PostgresPasswordFileStorage(DagsterPostgresStorage):
+    """dagster-postgres storage whose password is read from a file when the instance loads.
+
+    Every Dagster process hands the instance (its ``dagster.yaml`` storage
+    section) to the code servers it starts on their command line
+    (``--instance-ref``), where ``ps`` shows it to every user: so that section
+    holds the path of the PostgreSQL password file (mode 0600), never the
+    password. Any process loads the instance from the file alone, ``dagster``
+    commands run by hand included; no environment variable to pass around.
+    """
+
+    @classmethod
+    def config_type(cls) -> UserConfigSchema:
+        return {
+            "username": StringSource,
+            "password_file": StringSource,
+            "hostname": StringSource,
+            "port": IntSource,
+            "db_name": StringSource,
+        }
+
+    @classmethod
+    def from_config_value(  # type: ignore[override]
+        cls, inst_data: ConfigurableClassData | None, config_value: dict[str, Any]
+    ) -> PostgresPasswordFileStorage:
+        password = Path(config_value["password_file"]).read_text().strip()
+        # the driver named: SQLAlchemy 2.1 defaults postgresql:// to psycopg 3, on which
+        # dagster-postgres's parameterised NOTIFY is a syntax error
+        url = get_conn_string(
+            username=config_value["username"], password=password,
+            hostname=config_value["hostname"], port=str(config_value["port"]),
+            db_name=config_value["db_name"], scheme="postgresql+psycopg2",
+        )  # fmt: skip
+        return cls(postgres_url=url, inst_data=inst_data)
 
 
 def _instance_yaml(settings: Settings, home: Path) -> str:
@@ -54,13 +106,38 @@ def _instance_yaml(settings: Settings, home: Path) -> str:
     telemetry = "telemetry:\n  enabled: false\nrun_queue:\n  max_concurrent_runs: 1\n"
     if settings.mode != "stack":
         return f"storage:\n  sqlite:\n    base_dir: {home / 'storage'}\n{telemetry}"
+    return f"storage:\n{_postgres_storage(settings, '  ')}{telemetry}"
+
+
+def _postgres_storage(settings: Settings, indent: str) -> str:
+    """The storage entry for the stack's PostgreSQL: the password file's path, not its content."""
     from orchestration.stack import postgres
 
     pg = postgres(settings)
     pg.ensure_database("dagster")
-    # the driver named: SQLAlchemy 2.1 defaults postgresql:// to psycopg 3, on which
-    # dagster-postgres's parameterised NOTIFY is a syntax error
-    return f'storage:\n  postgres:\n    postgres_url: "{pg.sqlalchemy_url_for("dagster")}"\n{telemetry}'
+    lines = [
+        "# the stack's PostgreSQL (dagster-postgres); the password stays in its 0600 file",
+        "custom:",
+        f"  module: {PostgresPasswordFileStorage.__module__}",
+        f"  class: {PostgresPasswordFileStorage.__name__}",
+        "  config:",
+        f"    username: {json.dumps(pg.user)}",
+        f"    password_file: {json.dumps(str(pg.password_file.resolve()))}",
+        f"    hostname: {json.dumps(pg.host)}",
+        f"    port: {pg.port}",
+        "    db_name: dagster",
+    ]
+    return "".join(f"{indent}{line}\n" for line in lines)
+
+
+def _drop_literal_password(config: Path, settings: Settings) -> None:
+    """Replace the ``postgres_url`` (password inside) that earlier versions wrote."""
+    text = config.read_text()
+    found = LITERAL_URL.search(text)
+    if found is None:
+        return
+    config.write_text(text.replace(found.group(0), _postgres_storage(settings, found.group(1))))
+    config.chmod(0o600)
 
 
 def days_between(first: date, last: date) -> list[str]:

@@ -1,4 +1,4 @@
-"""The Dagster UI in a real browser: a backfilled day's assets and run, screenshots kept.
+"""The Dagster UI in a real browser, logged in: a backfilled day's assets and run, screenshots kept.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` (``make system-deps``); skips
 without them, fails under CI. Screenshots go to MARKETLAKE_TEST_ARTIFACTS
@@ -36,6 +36,8 @@ REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 DAY = "2026-11-17"
+OPERATOR = ("olga", "operator secret 1")
+LOGIN = "/_marketlake/login"
 ASSETS = ("simulated_session", "market_daily", "settlement_report")
 CHROME_ARGS = (
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -80,7 +82,14 @@ def day_run(env: dict[str, str]) -> dict[str, Any]:
 
 @pytest.fixture
 def ui(env: dict[str, str], day_run: dict[str, Any]) -> Iterator[str]:
-    """``marketlake ui`` on a free port (no daemon), after the backfill; its base URL once it answers."""
+    """``marketlake ui`` on a free port (no daemon), after the backfill and with an operator
+    account; its base URL once it answers."""
+    name, password = OPERATOR
+    subprocess.run(
+        [sys.executable, "-m", "orchestration.cli", "accounts", "add", name, "--role", "operator",
+         "--password-stdin"],
+        input=password + "\n", text=True, env=env, timeout=60, check=True,
+    )  # fmt: skip
     port = free_port()
     log = Path(env["DAGSTER_HOME"]) / "ui.log"
     with log.open("wb") as out:
@@ -94,7 +103,7 @@ def ui(env: dict[str, str], day_run: dict[str, Any]) -> Iterator[str]:
         deadline = time.monotonic() + 120
         while True:
             try:
-                with urllib.request.urlopen(f"{base}/server_info", timeout=5) as r:
+                with urllib.request.urlopen(f"{base}{LOGIN}", timeout=5) as r:
                     if r.status == 200:
                         break
             except OSError:
@@ -181,8 +190,19 @@ def _screenshot(driver: WebDriver, name: str) -> Path:
     return path
 
 
+def _login(driver: WebDriver, ui: str) -> None:
+    """The login form, as a user fills it in; Dagster's UI follows."""
+    name, password = OPERATOR
+    driver.get(f"{ui}{LOGIN}")
+    driver.find_element(By.NAME, "name").send_keys(name)
+    driver.find_element(By.NAME, "password").send_keys(password, Keys.ENTER)
+    _wait(driver, "login", "Dagster after the login", lambda d: LOGIN not in d.current_url)
+
+
 def test_ui_shows_the_backfilled_assets_and_run(browser, ui, day_run):
     run = day_run
+
+    _login(browser, ui)
 
     # the global asset lineage, top to bottom so it fits the window: navigation (⌥B) and
     # sidebar hidden before every group is expanded (⌥E), whose layout then fits the whole width
