@@ -22,6 +22,7 @@ class S3Config:
     access_key: str
     secret_key: str
     region: str = "us-east-1"
+    session_token: str | None = None  # temporary credentials (STS), e.g. a read-only key
 
     @property
     def host(self) -> str:
@@ -62,4 +63,6 @@ def open_catalog(config: LakeConfig) -> SqlCatalog:
                 "s3.path-style-access": "true",
             }
         )
+        if config.s3.session_token:
+            props["s3.session-token"] = config.s3.session_token
     return SqlCatalog(config.name, **props)

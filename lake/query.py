@@ -243,10 +243,11 @@ class DuckDBEngine:
                 self.con.load_extension(ext)
             if s3 is not None:
                 self.con.execute(
-                    "CREATE OR REPLACE SECRET lake (TYPE s3, KEY_ID ?, SECRET ?, REGION ?, "
-                    "ENDPOINT ?, URL_STYLE 'path', USE_SSL ?)",
-                    [s3.access_key, s3.secret_key, s3.region, s3.host, s3.use_ssl],
-                )
+                    "CREATE OR REPLACE SECRET lake (TYPE s3, KEY_ID ?, SECRET ?, SESSION_TOKEN ?, "
+                    "REGION ?, ENDPOINT ?, URL_STYLE 'path', USE_SSL ?)",
+                    [s3.access_key, s3.secret_key, s3.session_token or "", s3.region, s3.host,
+                     s3.use_ssl],
+                )  # fmt: skip
             location = warehouse or catalog.properties.get("warehouse")
             self.allowed = [warehouse_prefix(location)] if location else []
             self._lock_down()
@@ -295,7 +296,15 @@ class TrinoEngine:
     """Trino over its ``iceberg`` catalog (the same JDBC catalog pyiceberg writes).
 
     Read-only by default: the text is classified (by DuckDB's parser) before it
-    is sent; ``allow_writes`` sends anything.
+    is sent; ``allow_writes`` sends anything. Whatever is sent, Trino's own
+    access control decides with the rights of ``user`` (the stack's reader may
+    only read, whatever ``allow_writes`` says).
+
+    With a ``password`` the connection is HTTPS with basic authentication
+    (``https`` defaults to True then), verified against ``ca_file`` (a PEM file,
+    e.g. the stack's self-signed certificate) or requests' CA bundle. The HTTP
+    session ignores ``$REQUESTS_CA_BUNDLE`` and proxy variables (``trust_env``
+    off), which would otherwise override ``ca_file`` or reroute 127.0.0.1.
     """
 
     name = "trino"
@@ -307,13 +316,30 @@ class TrinoEngine:
         user: str = "marketlake",
         catalog: str = "iceberg",
         *,
+        password: str | None = None,
+        https: bool | None = None,
+        ca_file: str | Path | None = None,
         allow_writes: bool = False,
     ) -> None:
+        import requests
         import trino
 
         self.allow_writes = allow_writes
-        self.conn = trino.dbapi.connect(
-            host=host, port=port, user=user, catalog=catalog, request_timeout=300
+        secure = password is not None if https is None else https
+        if password is not None and not secure:
+            raise LakeQueryError("trino: a password is sent over HTTPS only")
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = str(ca_file) if ca_file is not None else True
+        self.conn = trino.dbapi.connect(  # type: ignore[no-untyped-call]
+            host=host,
+            port=port,
+            user=user,
+            catalog=catalog,
+            http_scheme="https" if secure else "http",
+            auth=trino.auth.BasicAuthentication(user, password) if password is not None else None,
+            http_session=session,
+            request_timeout=300,
         )
 
     def query(self, sql: str) -> pa.Table:
@@ -327,7 +353,8 @@ class TrinoEngine:
             rows = cur.fetchall()
         except trino.exceptions.TrinoQueryError as exc:
             raise LakeQueryError(f"trino: {exc.error_name}: {exc.message}") from exc
-        except trino.exceptions.Error as exc:
+        except (trino.exceptions.Error, trino.exceptions.HttpError) as exc:
+            # HttpError: refused before the query ran (401 without valid credentials, ...)
             raise LakeQueryError(f"trino: {exc}") from exc
         names = [d[0] for d in cur.description or []]
         columns: dict[str, list[Any]] = {n: [r[i] for r in rows] for i, n in enumerate(names)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyiceberg.catalog import Catalog
 
 from lake.catalog import LakeConfig, open_catalog
-from lake.query import DuckDBEngine, QueryEngine, TrinoEngine
+from lake.query import DuckDBEngine, LakeQueryError, QueryEngine
 from orchestration.settings import Settings
 
 
@@ -31,13 +31,42 @@ def query_engine(
 
     ``allow_writes`` lifts the engines' statement filter (queries only); DuckDB's
     file access stays limited to the warehouse either way (see ``lake.query``).
+    Trino is reached over HTTPS as the stack's read-only principal, or as its
+    writer when writes are allowed (``marketlake query --write``, an operator's
+    command run by the account that owns the stack's credentials file). Likewise
+    DuckDB on the stack reads the bucket with a temporary read-only S3 key from
+    MinIO's STS, not the root key, unless writes are allowed.
     """
     chosen = engine or settings.engine
     if chosen == "duckdb":
         config = lake_config(settings)
+        if settings.storage != "local" and not allow_writes:
+            config = _read_only(settings, config)
         return DuckDBEngine(
             open_catalog(config), config.s3, allow_writes=allow_writes, warehouse=config.warehouse
         )
     if chosen == "trino":
-        return TrinoEngine("127.0.0.1", settings.trino_port, allow_writes=allow_writes)
+        from deploy.process import ServiceError
+        from orchestration import stack
+
+        try:
+            return stack.trino_engine(
+                stack.trino(settings), writer=allow_writes, allow_writes=allow_writes
+            )
+        except ServiceError as exc:
+            raise LakeQueryError(
+                f"trino: {exc} (`marketlake stack up trino` starts it and makes them)"
+            ) from exc
     raise ValueError(f"unknown engine {chosen!r}: duckdb or trino")
+
+
+def _read_only(settings: Settings, config: LakeConfig) -> LakeConfig:
+    from deploy.process import ServiceError
+    from orchestration import stack
+
+    try:
+        return stack.read_only_lake(settings, config)
+    except ServiceError as exc:
+        raise LakeQueryError(
+            f"duckdb: no read-only key for the lake: {exc} (is MinIO up? `marketlake stack up`)"
+        ) from exc

@@ -16,10 +16,18 @@ Why it looks like this:
   environment, never its command line.
 - The code speaks plain S3 only (pyarrow's S3FileSystem, region ``us-east-1`` set
   explicitly so nothing asks AWS), so any S3-compatible store can replace MinIO.
+- Readers get less than the root key: ``read_only_credentials`` asks MinIO's STS
+  (``AssumeRole``, signed with the root key by a small SigV4 signer, standard library
+  only) for temporary credentials whose session policy allows only reading one
+  bucket (GetObject, ListBucket, GetBucketLocation); they expire (default one hour)
+  and carry a session token.
 """
 
 from __future__ import annotations
 
+import datetime
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -27,7 +35,9 @@ import shutil
 import subprocess
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +50,7 @@ MINIO_MODULE = "github.com/minio/minio"
 # releases RELEASE.<date>, which are not semver, so a pseudo-version is the pin.
 MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
 REGION = "us-east-1"
+_STS_NS = "{https://sts.amazonaws.com/doc/2011-06-15/}"
 
 
 @dataclass
@@ -238,6 +249,64 @@ class MinioService:
             raise ServiceError(f"could not create bucket {name!r} on {self.endpoint}: {e}") from e
         return True
 
+    def read_only_credentials(self, bucket: str, duration_s: int = 3600) -> dict[str, str]:
+        """Temporary credentials that can only read ``bucket`` (MinIO STS ``AssumeRole``).
+
+        Returns ``access_key``, ``secret_key``, ``session_token`` and ``expiration``
+        (ISO 8601). The session policy allows GetObject on the bucket's objects and
+        ListBucket/GetBucketLocation on the bucket, nothing else; ``duration_s`` is
+        900 to 43200 seconds.
+        """
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": ["s3:GetObject"],
+                 "Resource": [f"arn:aws:s3:::{bucket}/*"]},
+                {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+                 "Resource": [f"arn:aws:s3:::{bucket}"]},
+            ],
+        }  # fmt: skip
+        body = urllib.parse.urlencode(
+            {
+                "Action": "AssumeRole",
+                "Version": "2011-06-15",
+                "DurationSeconds": str(duration_s),
+                "Policy": json.dumps(policy),
+            }
+        ).encode()
+        request = urllib.request.Request(
+            f"{self.endpoint}/",
+            data=body,
+            method="POST",
+            headers=_sigv4_headers(
+                self.address, body, self.access_key, self.secret_key, REGION, "sts"
+            ),
+        )
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(request, timeout=10) as resp:
+                root = ET.fromstring(resp.read())
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")[:500]
+            raise ServiceError(f"MinIO STS AssumeRole refused ({exc.code}): {detail}") from exc
+        except (OSError, ET.ParseError) as exc:
+            raise ServiceError(f"MinIO STS AssumeRole on {self.endpoint} failed: {exc}") from exc
+        creds = root.find(f"{_STS_NS}AssumeRoleResult/{_STS_NS}Credentials")
+        fields = {
+            "access_key": "AccessKeyId",
+            "secret_key": "SecretAccessKey",
+            "session_token": "SessionToken",
+            "expiration": "Expiration",
+        }
+        out = {
+            k: (creds.findtext(f"{_STS_NS}{v}") if creds is not None else None)
+            for k, v in fields.items()
+        }
+        missing = [k for k, v in out.items() if not v]
+        if missing:
+            raise ServiceError(f"MinIO STS AssumeRole answered without {', '.join(missing)}")
+        return {k: str(v) for k, v in out.items()}
+
     def stop(self) -> bool:
         return self.process.stop(timeout=30)
 
@@ -253,3 +322,35 @@ class MinioService:
             self.data_dir,
             (self.bin_dir / ".complete").exists(),
         )
+
+
+def _sigv4_headers(
+    host: str, body: bytes, access_key: str, secret_key: str, region: str, service: str
+) -> dict[str, str]:
+    """AWS Signature Version 4 headers for a form POST to ``/`` (what STS expects)."""
+    now = datetime.datetime.now(datetime.UTC)
+    amz_date, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+    payload = hashlib.sha256(body).hexdigest()
+    headers = {
+        "content-type": "application/x-www-form-urlencoded; charset=utf-8",
+        "host": host,
+        "x-amz-content-sha256": payload,
+        "x-amz-date": amz_date,
+    }
+    signed = ";".join(sorted(headers))
+    canonical = "\n".join(
+        ["POST", "/", "", *(f"{k}:{headers[k]}" for k in sorted(headers)), "", signed, payload]
+    )
+    scope = f"{day}/{region}/{service}/aws4_request"
+    to_sign = "\n".join(
+        ["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()]
+    )
+    key = f"AWS4{secret_key}".encode()
+    for part in (day, region, service, "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    headers["authorization"] = (
+        f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, "
+        f"SignedHeaders={signed}, Signature={signature}"
+    )
+    return headers

@@ -2,33 +2,70 @@
 
 Why this shape. The full ``io.trino:trino-server`` tarball is about 800 MB,
 nearly all of it connectors the platform never uses, so the install takes the
-engine alone, ``io.trino:trino-server-core:<v>:tar.gz`` (about 190 MB), plus
-the plugin zips it needs: ``trino-iceberg`` (the lake) and ``trino-memory``
-(a catalog that needs no other service). Each archive is checked against the
-SHA-1 Maven Central publishes beside it and unpacked once into
-``<cache>/trino/<version>/``; a marker file makes a second install a no-op.
-476 is the newest release whose server-core tarball and plugin zips are on
-Maven Central (later releases publish jars only).
+engine alone, ``io.trino:trino-server-core:<v>:tar.gz`` (about 190 MB, with the
+``password-authenticators`` plugin inside), plus the plugin zips it needs:
+``trino-iceberg`` (the lake) and ``trino-memory`` (a catalog that needs no other
+service). Each archive is checked against the SHA-1 Maven Central publishes
+beside it and unpacked once into ``<cache>/trino/<version>/``; a marker file
+makes a second install a no-op. 476 is the newest release whose server-core
+tarball and plugin zips are on Maven Central (later releases publish jars only).
 
 Start: write ``config.properties`` (node and server settings), ``jvm.config``,
-``log.properties`` and one ``catalog/<name>.properties`` per catalog the caller
-passes under ``<home>/etc``, then run ``io.trino.server.TrinoServer`` on a
-JDK 24+ directly (the command Trino's launcher would build, without the
-launcher), bound to 127.0.0.1, and wait until ``/v1/info`` reports that
-startup finished and ``SELECT 1`` answers. The first start on two loaded cores
-can be slow, so a start that times out is retried once. Catalogs are read at
-start only (static catalog management): changing them needs a restart.
+``log.properties``, the security files below and one
+``catalog/<name>.properties`` per catalog the caller passes under
+``<home>/etc``, then run ``io.trino.server.TrinoServer`` on a JDK 24+ directly
+(the command Trino's launcher would build, without the launcher), bound to
+127.0.0.1, and wait until ``/v1/info`` reports that startup finished and
+``SELECT 1`` answers. The first start on two loaded cores can be slow, so a
+start that times out is retried once. Catalogs are read at start only (static
+catalog management): changing them needs a restart.
+
+Security (nothing is anonymous, nothing secret is on a command line):
+
+- HTTPS only (``http-server.http.enabled=false``), bound to ``host``, with a
+  self-signed certificate (EC P-256, SAN ``IP:<host>``, ``IP:127.0.0.1``,
+  ``DNS:localhost``, ten years) that ``keytool`` of the JDK running Trino
+  generates on first start into ``home/tls/keystore.p12``; its certificate is
+  exported to ``home/tls/ca.pem``, which clients pass as ``verify`` (``ca_file``).
+  Trino refuses password authentication over plain HTTP, and a real TLS
+  listener costs nothing here, so ``allow-insecure-over-http`` is not used.
+- Password-file authentication (``http-server.authentication.type=PASSWORD``,
+  the ``file`` authenticator of the bundled plugin): ``etc/password.db`` holds
+  PBKDF2 hashes (``iterations:salt:hash`` in hex, HMAC-SHA1 as Trino's file
+  authenticator computes it; hashlib, so no bcrypt dependency). A request
+  without credentials gets 401, a wrong password too.
+- Two principals, both with generated passwords: the writer (``user``, the
+  platform's own code: ``execute``, publishing checks, tests that create
+  tables) and the reader (``reader_user``: ``marketlake query``, dashboards).
+  File-based system access control (``etc/rules.json``) gives the writer every
+  catalog, schema ownership and all table privileges; the reader read-only
+  catalogs (``reader_catalogs``, or all) and SELECT on tables, so its
+  CREATE/INSERT/DELETE/DROP/ALTER are refused with "Access Denied". Nobody else
+  matches any rule. Those rules let anyone run table procedures (``ALTER TABLE
+  ... EXECUTE``), so the stack gives the reader a catalog that is read-only in
+  the connector itself (``iceberg_jdbc_catalog(read_only=True)``).
+- Internal communication (the node talking to itself: discovery, tasks) is
+  authenticated with a generated ``internal-communication.shared-secret`` and
+  runs over the same HTTPS listener, trusting ``ca.pem``.
+- Passwords, the shared secret and the keystore password are generated
+  (``secrets``) on first start into ``home/credentials.json`` (mode 0600, home
+  0700) and reused on every later start; they reach Trino through its config
+  files (0600) and ``keytool`` through its environment (``-storepass:env``).
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import ipaddress
 import json
 import os
 import re
 import resource
+import secrets
 import shutil
+import ssl
+import subprocess
 import tarfile
 import time
 import urllib.request
@@ -47,6 +84,12 @@ PLUGINS = {"iceberg": "trino-iceberg", "memory": "trino-memory"}
 _CATALOG_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _NO_NODES_GRACE_S = 30.0  # the node manager refreshes from discovery every 5 s
 _AIRLIFT_ERROR = re.compile(r"^\d+\) ")  # "1) Error: Configuration property 'x' was not used"
+_USER_NAME = re.compile(r"^[a-z][a-z0-9_]*$")  # also safe inside rules.json's regexes
+PBKDF2_ITERATIONS = 100_000  # Trino's file authenticator wants >= 1000; results are cached
+CERT_VALIDITY_DAYS = 3650
+WRITER_TABLE_PRIVILEGES = ("SELECT", "INSERT", "DELETE", "UPDATE", "OWNERSHIP", "GRANT_SELECT")
+# credentials.json: generated secrets (each secrets.token_urlsafe(32), about 43 characters)
+_SECRETS = ("writer_password", "reader_password", "shared_secret", "keystore_password")
 
 # Trino's recommended jvm.config (docs: installation/deployment, and the lines its
 # own tests and Docker image add for Java 24+), minus heap dumps (a 2-3 GB file
@@ -81,6 +124,13 @@ class TrinoService:
     the connector's settings), written to ``etc/catalog/<name>.properties`` on
     every start; nothing else is configured. See ``iceberg_jdbc_catalog`` and
     ``memory_catalog`` for the two connectors the install ships.
+
+    ``user`` is the writer principal (full access), ``reader_user`` the read-only
+    one; their passwords are generated on first start (``password``,
+    ``reader_password``) and clients verify the server against ``ca_file``. The
+    reader reads ``reader_catalogs`` (and ``system``) if given, else every catalog;
+    give it catalogs whose connector is read-only itself (``iceberg_jdbc_catalog(...,
+    read_only=True)``) to refuse table procedures too (see ``access_rules``).
     """
 
     home: Path
@@ -90,13 +140,23 @@ class TrinoService:
     heap_mb: int = 2560
     catalogs: dict[str, dict[str, str]] = field(default_factory=dict)
     java: str | None = None  # default: java_for_trino()
-    user: str = "marketlake"
+    user: str = "marketlake"  # the writer principal
+    reader_user: str = "marketlake_reader"  # the read-only principal
+    reader_catalogs: tuple[str, ...] | None = None  # what the reader reads; None: every catalog
     start_timeout: float = 180.0
     maven_repository: str = MAVEN_CENTRAL
 
     name = "trino"
 
     def __post_init__(self) -> None:
+        for name in (self.user, self.reader_user):
+            if not _USER_NAME.match(name):
+                raise ServiceError(f"Trino user name {name!r}: use lowercase letters, digits, _")
+        if self.user == self.reader_user:
+            raise ServiceError("the writer and the reader must be different Trino users")
+        for catalog in self.reader_catalogs or ():
+            if not _CATALOG_NAME.match(catalog):
+                raise ServiceError(f"catalog name {catalog!r}: use lowercase letters, digits, _")
         self.process = ManagedProcess("trino", self.home, marker=str(self.config_file))
         self._log_offset = 0
 
@@ -107,7 +167,7 @@ class TrinoService:
 
     @property
     def url(self) -> str:
-        return f"http://{self.address}"
+        return f"https://{self.address}"
 
     @property
     def install_dir(self) -> Path:
@@ -128,6 +188,124 @@ class TrinoService:
     @property
     def data_dir(self) -> Path:
         return self.home / "data"
+
+    @property
+    def credentials_file(self) -> Path:
+        return self.home / "credentials.json"
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.home / "tls"
+
+    @property
+    def keystore_file(self) -> Path:
+        return self.tls_dir / "keystore.p12"
+
+    @property
+    def ca_file(self) -> Path:
+        """The server's self-signed certificate (PEM): what clients verify against."""
+        return self.tls_dir / "ca.pem"
+
+    # -- credentials ----------------------------------------------------------------------
+    def _credentials(self) -> dict[str, str]:
+        try:
+            creds = json.loads(self.credentials_file.read_text())
+        except FileNotFoundError:
+            raise ServiceError(
+                f"no Trino credentials yet ({self.credentials_file}): start the service first"
+            ) from None
+        except (OSError, ValueError) as exc:
+            raise ServiceError(
+                f"unreadable Trino credentials {self.credentials_file}: {exc}"
+            ) from exc
+        missing = [k for k in _SECRETS if not isinstance(creds.get(k), str) or not creds[k]]
+        if missing:
+            raise ServiceError(f"{self.credentials_file} lacks {', '.join(missing)}")
+        return {k: creds[k] for k in _SECRETS}
+
+    @property
+    def password(self) -> str:
+        """The writer's password (``user``), generated on first start."""
+        return self._credentials()["writer_password"]
+
+    @property
+    def reader_password(self) -> str:
+        """The read-only principal's password (``reader_user``), generated on first start."""
+        return self._credentials()["reader_password"]
+
+    def principal(self, reader: bool = False) -> tuple[str, str]:
+        """(user, password) of the writer, or of the reader."""
+        creds = self._credentials()
+        if reader:
+            return self.reader_user, creds["reader_password"]
+        return self.user, creds["writer_password"]
+
+    def _ensure_credentials(self) -> bool:
+        """Generate what ``credentials.json`` lacks (all of it on first start); True if new."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.home.chmod(0o700)
+        try:
+            creds = json.loads(self.credentials_file.read_text())
+        except FileNotFoundError:
+            creds = {}
+        except (OSError, ValueError) as exc:
+            raise ServiceError(
+                f"unreadable Trino credentials {self.credentials_file}: {exc}; "
+                "remove it to generate new ones"
+            ) from exc
+        if not isinstance(creds, dict):
+            raise ServiceError(f"{self.credentials_file}: not a JSON object")
+        missing = [k for k in _SECRETS if not isinstance(creds.get(k), str) or not creds[k]]
+        if not missing:
+            self.credentials_file.chmod(0o600)
+            return False
+        creds.update({k: secrets.token_urlsafe(32) for k in missing})
+        tmp = self.credentials_file.with_suffix(".tmp")
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(creds, f)
+        tmp.replace(self.credentials_file)
+        return "keystore_password" in missing
+
+    def _ensure_certificate(self, java: str, renew: bool = False) -> None:
+        """A self-signed key pair in ``keystore.p12`` and its certificate in ``ca.pem``.
+
+        ``keytool`` of the JDK that runs Trino makes both; the store password reaches it
+        through its environment, never its command line.
+        """
+        if renew:
+            shutil.rmtree(self.tls_dir, ignore_errors=True)
+        if self.keystore_file.is_file() and self.ca_file.is_file():
+            return
+        keytool = Path(java).parent / "keytool"
+        if not keytool.is_file():
+            raise ServiceError(f"no keytool beside {java}: cannot make Trino's TLS certificate")
+        shutil.rmtree(self.tls_dir, ignore_errors=True)
+        self.tls_dir.mkdir(mode=0o700, parents=True)
+        env = {**os.environ, "MARKETLAKE_TRINO_STOREPASS": self._credentials()["keystore_password"]}
+        names = dict.fromkeys([self.host, "127.0.0.1", "localhost"])
+        san = ",".join(f"{'IP' if _is_ip(n) else 'DNS'}:{n}" for n in names)
+        store = ["-keystore", str(self.keystore_file), "-storetype", "PKCS12",
+                 "-storepass:env", "MARKETLAKE_TRINO_STOREPASS"]  # fmt: skip
+        for args in (
+            ["-genkeypair", "-alias", "trino", "-keyalg", "EC", "-groupname", "secp256r1",
+             "-sigalg", "SHA256withECDSA", "-dname", "CN=marketlake-trino",
+             "-validity", str(CERT_VALIDITY_DAYS), "-ext", f"SAN={san}",
+             "-ext", "BC:c=ca:true", "-ext", "KU=digitalSignature,keyCertSign",
+             "-ext", "EKU=serverAuth,clientAuth", *store],
+            ["-exportcert", "-rfc", "-alias", "trino", "-file", str(self.ca_file), *store],
+        ):  # fmt: skip
+            proc = subprocess.run(
+                [str(keytool), "-noprompt", *args],
+                env=env, capture_output=True, text=True, check=False, timeout=120,
+            )  # fmt: skip
+            if proc.returncode != 0:
+                shutil.rmtree(self.tls_dir, ignore_errors=True)
+                raise ServiceError(
+                    f"keytool {args[0]} failed:\n{(proc.stdout + proc.stderr)[-2000:]}"
+                )
+        self.keystore_file.chmod(0o600)
 
     # -- install ------------------------------------------------------------------------
     def install(self) -> Path:
@@ -189,12 +367,16 @@ class TrinoService:
 
     # -- configure ----------------------------------------------------------------------
     def configure(self) -> None:
-        """Write server, JVM, log and catalog configuration under ``home/etc``."""
+        """Write server, JVM, log, security and catalog configuration under ``home/etc``.
+
+        Needs the credentials and the certificate (``start`` makes them first).
+        """
         for name, props in self.catalogs.items():
             if not _CATALOG_NAME.match(name):
                 raise ServiceError(f"catalog name {name!r}: use lowercase letters, digits, _")
             if "connector.name" not in props:
                 raise ServiceError(f"catalog {name!r} has no connector.name")
+        creds = self._credentials()
         self.catalog_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.home / "tmp").mkdir(parents=True, exist_ok=True)
@@ -209,7 +391,17 @@ class TrinoService:
                 "node.internal-address": self.host,
                 "coordinator": "true",
                 "node-scheduler.include-coordinator": "true",
-                "http-server.http.port": str(self.port),
+                "http-server.http.enabled": "false",
+                "http-server.https.enabled": "true",
+                "http-server.https.port": str(self.port),
+                "http-server.https.keystore.path": str(self.keystore_file),
+                "http-server.https.keystore.key": creds["keystore_password"],
+                "http-server.authentication.type": "PASSWORD",
+                "internal-communication.shared-secret": creds["shared_secret"],
+                "internal-communication.https.required": "true",
+                "internal-communication.https.keystore.path": str(self.keystore_file),
+                "internal-communication.https.keystore.key": creds["keystore_password"],
+                "internal-communication.https.truststore.path": str(self.ca_file),
                 "discovery.uri": self.url,
                 "plugin.dir": str(self.install_dir / "plugin"),
                 "query.max-memory": f"{max(self.heap_mb * 4 // 10, 256)}MB",
@@ -217,6 +409,32 @@ class TrinoService:
                 "http-server.log.path": str(self.data_dir / "var" / "log" / "http-request.log"),
                 "log.levels-file": str(self.etc_dir / "log.properties"),
             },
+            private=True,  # the shared secret and the keystore password
+        )
+        _write_properties(
+            self.etc_dir / "password-authenticator.properties",
+            {
+                "password-authenticator.name": "file",
+                "file.password-file": str(self.etc_dir / "password.db"),
+            },
+        )
+        _write_private(
+            self.etc_dir / "password.db",
+            "".join(
+                f"{user}:{pbkdf2_hash(password)}\n"
+                for user, password in (self.principal(), self.principal(reader=True))
+            ),
+        )
+        _write_properties(
+            self.etc_dir / "access-control.properties",
+            {
+                "access-control.name": "file",
+                "security.config-file": str(self.etc_dir / "rules.json"),
+            },
+        )
+        _write_private(
+            self.etc_dir / "rules.json",
+            json.dumps(access_rules(self.user, self.reader_user, self.reader_catalogs), indent=2),
         )
         (self.etc_dir / "jvm.config").write_text("\n".join(self._jvm_options()) + "\n")
         _write_properties(self.etc_dir / "log.properties", {"io.trino": "INFO"})
@@ -253,6 +471,8 @@ class TrinoService:
         if self.process.pid() is not None and self.healthy():
             return
         argv = self.command()  # resolves Java first: a clear error before anything runs
+        renew = self._ensure_credentials()
+        self._ensure_certificate(argv[0], renew=renew)
         self.configure()
         _raise_open_files_limit(8192)  # Trino refuses to start below 4096 descriptors
         for attempt in (1, 2):
@@ -289,9 +509,15 @@ class TrinoService:
         return (f"errors:\n{report}\n" if report else "") + "last lines:\n" + "\n".join(lines[-25:])
 
     def info(self, timeout: float = 3.0) -> dict[str, Any] | None:
-        """``GET /v1/info`` (version, uptime, ``starting``), or None when nothing answers."""
+        """``GET /v1/info`` (version, uptime, ``starting``; public), or None when nothing answers."""
+        if not self.ca_file.is_file():
+            return None
+        opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}),  # never via a proxy
+            urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=self.ca_file)),
+        )
         try:
-            with urllib.request.urlopen(f"{self.url}/v1/info", timeout=timeout) as resp:
+            with opener.open(f"{self.url}/v1/info", timeout=timeout) as resp:
                 data: dict[str, Any] = json.load(resp)
                 return data
         except (OSError, ValueError):
@@ -308,23 +534,31 @@ class TrinoService:
             return False
 
     def connect(
-        self, catalog: str | None = None, schema: str | None = None, timeout: float = 60.0
+        self,
+        catalog: str | None = None,
+        schema: str | None = None,
+        timeout: float = 60.0,
+        *,
+        reader: bool = False,
     ) -> Any:
-        """A DB-API connection (the ``trino`` client) to this node."""
+        """A DB-API connection (the ``trino`` client) to this node, as the writer or the reader."""
         import trino
 
+        user, password = self.principal(reader)
         return trino.dbapi.connect(  # type: ignore[no-untyped-call]
             host=self.host,
             port=self.port,
-            user=self.user,
+            user=user,
+            auth=trino.auth.BasicAuthentication(user, password),
             catalog=catalog,
             schema=schema,
-            http_scheme="http",
+            http_scheme="https",
+            http_session=https_session(self.ca_file),
             request_timeout=timeout,
         )
 
-    def execute(self, sql: str, timeout: float = 60.0) -> list[list[Any]]:
-        """Run one statement and return all its rows.
+    def execute(self, sql: str, timeout: float = 60.0, *, reader: bool = False) -> list[list[Any]]:
+        """Run one statement as the writer (or the reader) and return all its rows.
 
         A catalog joins the scheduler's node set only when the node manager next
         refreshes from discovery (every few seconds), so in the first seconds
@@ -335,7 +569,7 @@ class TrinoService:
 
         deadline = time.monotonic() + _NO_NODES_GRACE_S
         while True:
-            conn = self.connect(timeout=timeout)
+            conn = self.connect(timeout=timeout, reader=reader)
             try:
                 cur = conn.cursor()
                 cur.execute(sql)
@@ -369,6 +603,7 @@ class TrinoService:
                 (self.install_dir / ".complete").exists(),
             ),
             "version": TRINO_VERSION,
+            "url": self.url,
             "catalogs": sorted(self.catalogs),
         }
 
@@ -390,6 +625,7 @@ def iceberg_jdbc_catalog(
     s3_access_key: str,
     s3_secret_key: str,
     s3_region: str = "us-east-1",
+    read_only: bool = False,
 ) -> dict[str, str]:
     """Iceberg on Iceberg's JDBC catalog (PostgreSQL) with data on S3 (MinIO or any S3).
 
@@ -397,7 +633,13 @@ def iceberg_jdbc_catalog(
     rows in the same ``iceberg_tables`` table, keyed by it (Trino does not create
     that table; pyiceberg does). ``jdbc_url`` is ``jdbc:postgresql://host:port/db``;
     ``warehouse`` is where new schemas go, e.g. ``s3://lake/warehouse``.
+
+    ``read_only`` sets the connector's own ``iceberg.security=read_only``: every
+    write, DDL and table procedure (``ALTER TABLE ... EXECUTE``) is refused on that
+    catalog whoever asks, which file-based system access control alone cannot do
+    (it lets anyone run table procedures).
     """
+    security = {"iceberg.security": "read_only"} if read_only else {}
     return {
         "connector.name": "iceberg",
         "iceberg.catalog.type": "jdbc",
@@ -413,7 +655,75 @@ def iceberg_jdbc_catalog(
         "s3.path-style-access": "true",
         "s3.aws-access-key": s3_access_key,
         "s3.aws-secret-key": s3_secret_key,
+        **security,
     }
+
+
+# -- security -------------------------------------------------------------------------
+def access_rules(
+    writer: str, reader: str, reader_catalogs: tuple[str, ...] | None = None
+) -> dict[str, Any]:
+    """File-based system access control: ``writer`` may do anything, ``reader`` only read.
+
+    The reader reads ``reader_catalogs`` and ``system`` (every catalog if None). Rules
+    match names as whole-string regexes (users and catalogs are ``[a-z][a-z0-9_]*``);
+    the first matching rule wins and no match means no access, so any other user gets
+    nothing. One gap these rules cannot close: Trino's file-based access control
+    allows table procedures (``ALTER TABLE ... EXECUTE optimize | expire_snapshots |
+    rollback_to_snapshot | add_files ...``) to anyone who can see the table, so the
+    reader's catalogs must refuse them themselves (``iceberg.security=read_only``).
+    """
+    readable = ".*" if reader_catalogs is None else "|".join([*reader_catalogs, "system"])
+    return {
+        "catalogs": [
+            {"user": writer, "catalog": ".*", "allow": "all"},
+            {"user": reader, "catalog": readable, "allow": "read-only"},
+            {"catalog": ".*", "allow": "none"},
+        ],
+        "schemas": [{"user": writer, "owner": True}, {"user": reader, "owner": False}],
+        "tables": [
+            {"user": writer, "privileges": list(WRITER_TABLE_PRIVILEGES)},
+            {"user": reader, "privileges": ["SELECT"]},
+        ],
+        "procedures": [{"user": writer, "privileges": ["EXECUTE"]}],
+        "queries": [
+            {"user": writer, "allow": ["execute", "view", "kill"]},
+            {"user": reader, "allow": ["execute"]},
+        ],
+        "system_information": [{"user": writer, "allow": ["read", "write"]}],
+        "authorization": [],  # nobody changes an owner (ALTER ... SET AUTHORIZATION)
+    }
+
+
+def pbkdf2_hash(password: str, iterations: int = PBKDF2_ITERATIONS) -> str:
+    """``iterations:salt:hash`` (hex) as Trino's file authenticator reads it (PBKDF2-HMAC-SHA1)."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.pbkdf2_hmac("sha1", password.encode(), salt, iterations, dklen=32)
+    return f"{iterations}:{salt.hex()}:{digest.hex()}"
+
+
+def https_session(ca_file: str | Path) -> Any:
+    """A ``requests`` session that trusts ``ca_file`` only, for the ``trino`` client.
+
+    The client's own ``verify=`` is overridden by ``$REQUESTS_CA_BUNDLE`` or
+    ``$CURL_CA_BUNDLE`` (requests' environment settings win over a session's), and
+    proxies from the environment would catch 127.0.0.1: the session ignores the
+    environment (``trust_env=False``).
+    """
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = str(ca_file)
+    return session
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 # -- helpers --------------------------------------------------------------------------
@@ -499,11 +809,23 @@ def _write_properties(path: Path, props: dict[str, str], private: bool = False) 
         if value.startswith(" "):
             value = "\\" + value
         lines.append(f"{key}={value}\n")
+    if private:
+        _write_private(path, "".join(lines))
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text("".join(lines))
-    if private:
-        tmp.chmod(0o600)
+    tmp.replace(path)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text``, readable by the owner only from the first byte."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
     tmp.replace(path)
 
 
