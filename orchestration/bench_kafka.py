@@ -9,6 +9,10 @@
    took to its acknowledgement being committed and visible.
 
 Each run uses its own namespace, so runs never see each other's data.
+``security`` is the SASL login every client uses (the stack's broker requires
+one); ``env`` holds the MARKETLAKE_* settings that point the matcher process at
+the same broker with the same login (a credentials file, never a password on
+its command line).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -40,15 +45,21 @@ WARMUP_S = 2.0
 """Seconds of offered load before latencies count (connections, first transaction)."""
 
 
-def _log(bootstrap: str, ns: str) -> NamespacedEventLog:
-    log = NamespacedEventLog(KafkaEventLog(bootstrap, client_id=ns), ns)
+def _log(bootstrap: str, ns: str, security: Mapping[str, str] | None) -> NamespacedEventLog:
+    log = NamespacedEventLog(KafkaEventLog(bootstrap, client_id=ns, security=security), ns)
     log.create_topics(TOPICS, 1)
     return log
 
 
-def throughput(bootstrap: str, n: int, seed: int, max_records: int = 5_000) -> dict[str, float]:
+def throughput(
+    bootstrap: str,
+    n: int,
+    seed: int,
+    max_records: int = 5_000,
+    security: Mapping[str, str] | None = None,
+) -> dict[str, float]:
     ns = f"bench{uuid.uuid4().hex[:8]}"
-    log = _log(bootstrap, ns)
+    log = _log(bootstrap, ns, security)
     secs = load_securities()[:20]
     requests = standard_mix(secs, MEMBERS, n, seed=seed, start_ts=10)
     log.produce([Output("control", None, encode(SessionControl("open", 1)), 1)])
@@ -68,13 +79,20 @@ def throughput(bootstrap: str, n: int, seed: int, max_records: int = 5_000) -> d
 
 
 def latency(
-    bootstrap: str, rate: int, seconds: float, seed: int, port: int = 19465
+    bootstrap: str,
+    rate: int,
+    seconds: float,
+    seed: int,
+    port: int = 19465,
+    security: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> dict[str, float]:
     ns = f"bench{uuid.uuid4().hex[:8]}"
-    log = _log(bootstrap, ns)
+    log = _log(bootstrap, ns, security)
     log.produce([Output("control", None, encode(SessionControl("open", 1)), 1)])
-    env = {
+    child_env = {
         **os.environ,
+        **(env or {}),
         "MARKETLAKE_EVENT_LOG": "kafka",
         "MARKETLAKE_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "MARKETLAKE_NAMESPACE": ns,
@@ -83,11 +101,11 @@ def latency(
     proc = subprocess.Popen(
         [sys.executable, "-m", "orchestration.cli", "sidecar", "matcher", "--port", str(port),
          "--max-records", "2000"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
         _wait_healthy(port, proc)
-        return _measure(bootstrap, ns, rate, seconds, seed)
+        return _measure(bootstrap, ns, rate, seconds, seed, dict(security or {}))
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
@@ -109,7 +127,9 @@ def _wait_healthy(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("the matcher sidecar did not become healthy")
 
 
-def _measure(bootstrap: str, ns: str, rate: int, seconds: float, seed: int) -> dict[str, float]:
+def _measure(
+    bootstrap: str, ns: str, rate: int, seconds: float, seed: int, security: dict[str, str]
+) -> dict[str, float]:
     secs = load_securities()[:20]
     total = int(rate * (seconds + WARMUP_S))
     requests = standard_mix(secs, MEMBERS, total, seed=seed)
@@ -123,6 +143,7 @@ def _measure(bootstrap: str, ns: str, rate: int, seconds: float, seed: int) -> d
         consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap,
+                **security,
                 "group.id": f"{ns}.bench",
                 "isolation.level": "read_committed",
                 "auto.offset.reset": "earliest",
@@ -153,7 +174,9 @@ def _measure(bootstrap: str, ns: str, rate: int, seconds: float, seed: int) -> d
     reader = threading.Thread(target=consume, daemon=True)
     reader.start()
     ready.wait(30)
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 1, "log_level": 3})
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, **security, "linger.ms": 1, "log_level": 3}
+    )
     measure_from[0] = time.time_ns() + int(WARMUP_S * 1e9)
     topic = f"{ns}.orders"
     tick = 0.005
@@ -188,8 +211,16 @@ def _measure(bootstrap: str, ns: str, rate: int, seconds: float, seed: int) -> d
     }
 
 
-def bench_kafka(bootstrap: str, n: int, rate: int, seconds: float, seed: int) -> dict[str, Any]:
+def bench_kafka(
+    bootstrap: str,
+    n: int,
+    rate: int,
+    seconds: float,
+    seed: int,
+    security: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     return {
-        "throughput": throughput(bootstrap, n, seed),
-        "latency": latency(bootstrap, rate, seconds, seed),
+        "throughput": throughput(bootstrap, n, seed, security=security),
+        "latency": latency(bootstrap, rate, seconds, seed, security=security, env=env),
     }

@@ -19,6 +19,7 @@ def open_event_log(
     """
     log: EventLog
     if settings.event_log == "kafka":
+        from orchestration.stack import kafka_security
         from streaming.transport.kafka import KafkaEventLog
 
         log = KafkaEventLog(
@@ -28,6 +29,7 @@ def open_event_log(
             read_your_writes=read_your_writes,
             shared_groups=shared_groups,
             instance=instance,
+            security=kafka_security(settings),
         )
     else:
         from streaming.transport.sqlite import SqliteEventLog

@@ -56,13 +56,17 @@ class PlatformResource(ConfigurableResource):  # type: ignore[misc]
         """The day's event log: a SQLite file per day, or a Kafka namespace per day."""
         settings = self.settings()
         if settings.event_log == "kafka":
+            from orchestration.stack import kafka_security
             from streaming.transport.kafka import KafkaEventLog
             from streaming.transport.namespace import NamespacedEventLog
 
             prefix = f"{settings.namespace or 'session'}-{day:%Y%m%d}"
-            return NamespacedEventLog(
-                KafkaEventLog(settings.kafka_bootstrap, client_id=f"marketlake-{prefix}"), prefix
+            log = KafkaEventLog(
+                settings.kafka_bootstrap,
+                client_id=f"marketlake-{prefix}",
+                security=kafka_security(settings),
             )
+            return NamespacedEventLog(log, prefix)
         from streaming.transport.sqlite import SqliteEventLog
 
         path = settings.data_dir / "sessions" / f"{day.isoformat()}.sqlite"

@@ -12,6 +12,7 @@ a crash loop reported) and stops them once the session is processed.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -20,6 +21,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+
+from pydantic import SecretStr
 
 from orchestration.eventlog import open_event_log
 from orchestration.logging import get_logger
@@ -274,9 +277,17 @@ def _wait_caught_up(
 
 
 def _settings_env(settings: Settings) -> dict[str, str]:
-    """The settings as MARKETLAKE_ variables, so child processes see the same ones."""
+    """The settings as MARKETLAKE_ variables, so child processes see the same ones.
+
+    Secrets (the Kafka password) travel here, in the children's environment,
+    never on their command lines; dicts and lists as JSON, as settings parse them.
+    """
     env: dict[str, str] = {}
     for field, value in settings.model_dump().items():
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, dict | list):
+            value = json.dumps(value)
         if value is not None:
             env[f"MARKETLAKE_{field.upper()}"] = str(value)
     return env

@@ -6,12 +6,38 @@ install a no-op. Start: write ``server.properties``, format the storage on
 first start (cluster id generated), launch ``kafka.Kafka`` on the JVM bound to
 127.0.0.1, and wait until the broker answers a metadata request. The first
 start on two loaded cores can be slow, so a start that times out is retried once.
+
+Security (nobody else on the machine may produce to ``orders`` or delete topics):
+
+- The client listener on 127.0.0.1 requires SASL/SCRAM-SHA-512. It is
+  SASL_PLAINTEXT, not SASL_SSL: the traffic never leaves the loopback
+  interface, and SCRAM never sends the password itself. A broker reachable
+  from other hosts needs TLS as well (SASL_SSL), which this node does not set up.
+- The KRaft controller listener, also on 127.0.0.1, takes SASL/PLAIN with one
+  user known only to this node (KRaft controllers cannot use SCRAM: its
+  credentials live in the metadata the controller serves). Clients of data
+  (produce, fetch, groups) are never served there, and an unauthenticated
+  connection is refused.
+- Principals: ``admin`` (a super user: the platform's own processes, which
+  create and delete topics and write ``orders`` and ``control``), ``broker``
+  (the node talking to itself, super user), ``controller`` (the controller
+  listener) and ``client``, limited by ACLs to reading topics and using
+  consumer groups, so only the platform's principals write anything. The
+  authorizer is ``StandardAuthorizer`` with ``allow.everyone.if.no.acl.found=false``.
+- Credentials are generated on first start (never a well-known default), kept
+  in ``home/credentials.json`` (mode 0600, ``home`` 0700) and reused on every
+  later start. The SCRAM users are added when the storage is formatted
+  (``StorageTool format --add-scram``) through a Java argument file, the
+  broker's own logins are in ``server.properties`` (mode 0600): no secret is
+  ever on a command line.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -23,6 +49,46 @@ from deploy.process import ManagedProcess, ServiceError, service_status, wait_un
 
 HERE = Path(__file__).resolve().parent
 KAFKA_VERSION = "4.1.1"
+SCRAM = "SCRAM-SHA-512"
+PRINCIPALS = ("admin", "client", "broker", "controller")
+"""Who has credentials: the platform (super user), read-only clients, the node itself twice."""
+
+
+def sasl_config(username: str, password: str) -> dict[str, str]:
+    """librdkafka settings that log in as ``username`` on a SCRAM-SHA-512 listener."""
+    return {
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanism": SCRAM,
+        "sasl.username": username,
+        "sasl.password": password,
+    }
+
+
+def read_credentials(path: Path, principal: str = "admin") -> dict[str, str]:
+    """``username`` and ``password`` of ``principal`` from a credentials file.
+
+    The file is this service's ``credentials.json`` (one entry per principal)
+    or a file holding one ``{"username": ..., "password": ...}`` object.
+    """
+    data = json.loads(path.read_text())
+    entry = data.get(principal, data) if isinstance(data, dict) else None
+    if not isinstance(entry, dict) or not {"username", "password"} <= entry.keys():
+        raise ServiceError(f"{path} holds no username and password for {principal!r}")
+    return {"username": str(entry["username"]), "password": str(entry["password"])}
+
+
+def _jaas(module: str, **options: str) -> str:
+    return f"{module} required " + " ".join(f'{k}="{v}"' for k, v in options.items()) + ";"
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only (created 0600, never wider)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    tmp.replace(path)
 
 
 @dataclass
@@ -62,6 +128,54 @@ class KafkaService:
     def config_file(self) -> Path:
         return self.home / "config" / "server.properties"
 
+    @property
+    def credentials_file(self) -> Path:
+        return self.home / "credentials.json"
+
+    # -- credentials ----------------------------------------------------------------------
+    def credentials(self, principal: str = "admin") -> dict[str, str]:
+        """``username`` and ``password`` of ``principal`` (generated on first start)."""
+        try:
+            return read_credentials(self.credentials_file, principal)
+        except FileNotFoundError:
+            raise ServiceError(
+                f"no Kafka credentials yet ({self.credentials_file}): start the service first"
+            ) from None
+
+    def client_config(self, principal: str = "admin") -> dict[str, str]:
+        """SASL settings for a confluent_kafka client (``admin``: the platform; ``client``)."""
+        creds = self.credentials(principal)
+        return sasl_config(creds["username"], creds["password"])
+
+    def env(self) -> dict[str, str]:
+        """The platform's settings (MARKETLAKE_*) that point a process at this broker."""
+        return {
+            "MARKETLAKE_EVENT_LOG": "kafka",
+            "MARKETLAKE_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            "MARKETLAKE_KAFKA_CREDENTIALS_FILE": str(self.credentials_file),
+        }
+
+    def _ensure_credentials(self) -> None:
+        if self.credentials_file.exists():
+            self.credentials_file.chmod(0o600)
+            for principal in PRINCIPALS:
+                self.credentials(principal)
+            return
+        if (self.data_dir / "meta.properties").exists():
+            raise ServiceError(
+                f"{self.data_dir} holds data but its credentials file {self.credentials_file} "
+                "is gone (or the storage predates authentication): remove the data directory "
+                "to start afresh"
+            )
+        tag = secrets.token_hex(4)
+        creds = {
+            p: {"username": f"marketlake-{p}-{tag}", "password": secrets.token_urlsafe(30)}
+            for p in PRINCIPALS
+        }
+        fd = os.open(self.credentials_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(creds, f)
+
     # -- install ------------------------------------------------------------------------
     def install(self) -> Path:
         """Resolve the broker's jars with Maven (once; cached outside the repository)."""
@@ -92,18 +206,43 @@ class KafkaService:
 
     # -- configure ----------------------------------------------------------------------
     def configure(self) -> None:
-        """Write server.properties; format the storage the first time."""
+        """Write server.properties (mode 0600: it holds the node's own logins); format the
+        storage the first time, with the SCRAM users."""
         self.config_file.parent.mkdir(parents=True, exist_ok=True)
+        self.config_file.parent.chmod(0o700)
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        broker, controller = self.credentials("broker"), self.credentials("controller")
+        scram = "org.apache.kafka.common.security.scram.ScramLoginModule"
+        plain = "org.apache.kafka.common.security.plain.PlainLoginModule"
         props = {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@{self.host}:{self.controller_port}",
-            "listeners": f"PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port}",
-            "inter.broker.listener.name": "PLAINTEXT",
+            "listeners": f"BROKER://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}",
+            "advertised.listeners": f"BROKER://{self.host}:{self.port}",
+            "inter.broker.listener.name": "BROKER",
             "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "listener.security.protocol.map": "BROKER:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+            # clients: SCRAM only; the node logs in to itself as 'broker'
+            "listener.name.broker.sasl.enabled.mechanisms": SCRAM,
+            "sasl.mechanism.inter.broker.protocol": SCRAM,
+            f"listener.name.broker.{SCRAM.lower()}.sasl.jaas.config": _jaas(
+                scram, username=broker["username"], password=broker["password"]
+            ),
+            # controller: PLAIN with the one user this file defines (no SCRAM on controllers)
+            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+            "sasl.mechanism.controller.protocol": "PLAIN",
+            "listener.name.controller.plain.sasl.jaas.config": _jaas(
+                plain,
+                username=controller["username"],
+                password=controller["password"],
+                **{f"user_{controller['username']}": controller["password"]},
+            ),
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found": "false",
+            "super.users": ";".join(
+                f"User:{self.credentials(p)['username']}" for p in ("admin", "broker", "controller")
+            ),
             "log.dirs": str(self.data_dir),
             "num.partitions": "1",
             "auto.create.topics.enable": "false",
@@ -117,16 +256,38 @@ class KafkaService:
             "group.initial.rebalance.delay.ms": "0",
             "log.retention.hours": "168",
         }
-        self.config_file.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        _write_private(self.config_file, "".join(f"{k}={v}\n" for k, v in props.items()))
         if not (self.data_dir / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            self._format()
+
+    def _format(self) -> None:
+        """Format the storage (cluster id generated) with the SCRAM users in its metadata.
+
+        The arguments, passwords included, go through a Java argument file
+        (``java @file``, mode 0600, removed afterwards), so they are never on
+        the command line that ``ps`` and /proc/<pid>/cmdline show.
+        """
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        args = ["kafka.tools.StorageTool", "format",
+                f"--cluster-id={cluster_id}", f"--config={self.config_file}"]  # fmt: skip
+        for principal in ("admin", "client", "broker"):
+            creds = self.credentials(principal)
+            args += [
+                "--add-scram",
+                f"{SCRAM}=[name={creds['username']},password={creds['password']}]",
+            ]
+        argfile = self.config_file.parent / "format.args"
+        # one argument per line, quoted (backslash escapes inside quotes): the launcher's syntax
+        quoted = (a.replace("\\", "\\\\").replace('"', '\\"') for a in args)
+        _write_private(argfile, "".join(f'"{a}"\n' for a in quoted))
+        try:
             proc = subprocess.run(
-                [*self._java_cmd(), "kafka.tools.StorageTool", "format",
-                 f"--cluster-id={cluster_id}", f"--config={self.config_file}"],
-                capture_output=True, text=True,
-            )  # fmt: skip
-            if proc.returncode != 0:
-                raise ServiceError(f"formatting Kafka storage failed:\n{proc.stdout}{proc.stderr}")
+                [*self._java_cmd(), f"@{argfile}"], capture_output=True, text=True
+            )
+        finally:
+            argfile.unlink(missing_ok=True)
+        if proc.returncode != 0:
+            raise ServiceError(f"formatting Kafka storage failed:\n{proc.stdout}{proc.stderr}")
 
     def _java_cmd(self, heap_mb: int = 256) -> list[str]:
         return [
@@ -146,6 +307,9 @@ class KafkaService:
         self.install()
         if self.process.pid() is not None and self.healthy():
             return
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.home.chmod(0o700)
+        self._ensure_credentials()
         self.configure()
         for attempt in (1, 2):
             self.process.start(
@@ -153,6 +317,7 @@ class KafkaService:
                 env={"KAFKA_HEAP_OPTS": f"-Xmx{self.heap_mb}m"},
             )
             if wait_until(self._ready, self.start_timeout, interval=1.0):
+                self._grant_client_acls()
                 return
             self.process.stop(timeout=15)
             if attempt == 2:
@@ -167,8 +332,37 @@ class KafkaService:
             raise ServiceError(f"Kafka exited during start; log:\n{self.process.log_tail()}")
         return self.healthy()
 
+    def _grant_client_acls(self) -> None:
+        """``client`` may read every topic and use consumer groups, nothing more (idempotent)."""
+        from confluent_kafka.admin import (  # type: ignore[attr-defined]
+            AclBinding,
+            AclOperation,
+            AclPermissionType,
+            AdminClient,
+            ResourcePatternType,
+            ResourceType,
+        )
+
+        principal = f"User:{self.credentials('client')['username']}"
+        grants = [
+            (ResourceType.TOPIC, AclOperation.READ),
+            (ResourceType.TOPIC, AclOperation.DESCRIBE),
+            (ResourceType.GROUP, AclOperation.READ),
+            (ResourceType.GROUP, AclOperation.DESCRIBE),
+        ]
+        admin = AdminClient(
+            {"bootstrap.servers": self.bootstrap, "log_level": 0, **self.client_config()}
+        )
+        bindings = [
+            AclBinding(kind, "*", ResourcePatternType.LITERAL, principal, "*", op,
+                       AclPermissionType.ALLOW)
+            for kind, op in grants
+        ]  # fmt: skip
+        for fut in admin.create_acls(bindings, request_timeout=30).values():
+            fut.result(60)
+
     def healthy(self, timeout: float = 3.0) -> bool:
-        """The broker answers a metadata request."""
+        """The broker answers the platform principal's metadata request."""
         from confluent_kafka.admin import AdminClient
 
         try:  # cheap first: is anything listening?
@@ -177,8 +371,9 @@ class KafkaService:
             return False
         try:
             admin = AdminClient(
-                {"bootstrap.servers": self.bootstrap, "socket.timeout.ms": 2000, "log_level": 0}
-            )
+                {"bootstrap.servers": self.bootstrap, "socket.timeout.ms": 2000, "log_level": 0,
+                 **self.client_config()}
+            )  # fmt: skip
             md = admin.list_topics(timeout=timeout)
             return bool(md.brokers)
         except Exception:

@@ -132,6 +132,14 @@ class InstanceConflictError(RuntimeError):
     """Another instance of this service already owns its input: this one must not run."""
 
 
+class FencedError(InstanceConflictError):
+    """A newer instance of ``service`` took over its input (Kafka: its transactional id)."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__(f"another instance of {service!r} took over (fenced)")
+        self.service = service
+
+
 class UnknownTopicError(KeyError):
     """A topic that was never created; the message names it."""
 

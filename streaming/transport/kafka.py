@@ -5,8 +5,22 @@ Same interface and guarantees as the embedded SQLite log:
 - ``step`` consumes with ``isolation.level=read_committed``, calls the
   handler, then produces its outputs and sends the consumed offsets to the
   same transaction (``send_offsets_to_transaction``) before committing, so a
-  crash anywhere leaves all of a step or none of it. Each consumer group has
-  one transactional id, which fences a zombie instance of the same service.
+  crash anywhere leaves all of a step or none of it.
+- One active instance per service. In assigned mode (the default) a consumer
+  group has one transactional id, derived from the group alone, so a second
+  instance of the service fences the first: the fenced one gets
+  ``FencedError`` ("another instance of 'matcher' took over (fenced)") at its
+  next transaction, or within ``fence_check_s`` when idle, and never commits
+  again. Shared mode gives each instance its own id; the consumer group's
+  generation fences zombies there (``send_offsets_to_transaction`` with the
+  group metadata).
+- Transient broker trouble (a restart, a leader change, a lost connection) is
+  retried with backoff for up to ``retry_timeout`` seconds. An aborted
+  transaction is sent again with the same outputs and offsets (the handler is
+  not called twice, so its state stays that of the committed position plus
+  one step); a commit that timed out is retried as a commit.
+- ``security`` (SASL settings, e.g. ``security.protocol``, ``sasl.mechanism``,
+  ``sasl.username``, ``sasl.password``) goes into every client this log builds.
 - Partitions are chosen explicitly with the log's own key partitioner
   (``partition_for``), so a key lands in the same partition on both transports.
 - Event time is kept in nanoseconds in the ``ts`` header. Topics keep the
@@ -21,9 +35,11 @@ are not dense.
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 from confluent_kafka import (
     Consumer,
@@ -35,8 +51,16 @@ from confluent_kafka import (
     TopicPartition,
 )
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec  # type: ignore[attr-defined]
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_delay,
+    wait_exponential,
+)
 
 from streaming.transport.base import (
+    FencedError,
     Handler,
     Output,
     Record,
@@ -45,6 +69,9 @@ from streaming.transport.base import (
     target_partition,
 )
 
+T = TypeVar("T")
+logger = logging.getLogger(__name__)
+
 _TS = "ts"
 _QUIET = {"log_level": 3}
 _NOT_YET = {  # a new topic's partitions before their leader is known everywhere
@@ -52,7 +79,123 @@ _NOT_YET = {  # a new topic's partitions before their leader is known everywhere
     KafkaError.LEADER_NOT_AVAILABLE,
     KafkaError.UNKNOWN_TOPIC_OR_PART,
     KafkaError._UNKNOWN_PARTITION,
+    KafkaError._NOENT,  # "no leaders found" (list_offsets), also while the broker restarts
 }  # errors only; connection chatter stays out of the logs
+_TRANSIENT = {  # a broker restarting, a leader moving, a connection lost: wait and retry
+    KafkaError.FENCED_LEADER_EPOCH,
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_LEADER_EPOCH,
+    KafkaError._TRANSPORT,
+    KafkaError._ALL_BROKERS_DOWN,
+    KafkaError.REQUEST_TIMED_OUT,
+    KafkaError.NETWORK_EXCEPTION,
+    KafkaError._TIMED_OUT,
+    KafkaError._MSG_TIMED_OUT,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.CONCURRENT_TRANSACTIONS,
+    KafkaError.UNSTABLE_OFFSET_COMMIT,
+    KafkaError.NOT_ENOUGH_REPLICAS,
+}
+_FENCED = {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH}
+_LOGIN = {KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED}
+
+
+def _error(exc: BaseException) -> KafkaError | None:
+    if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
+        return exc.args[0]
+    return None
+
+
+def fenced(exc: BaseException) -> bool:
+    """Was this producer fenced by a newer one with the same transactional id?"""
+    err = _error(exc)
+    return err is not None and err.code() in _FENCED
+
+
+def transient(err: KafkaError) -> bool:
+    """Worth retrying: the broker will be back, or the leader will be known again."""
+    if err.fatal() or err.code() in _FENCED:
+        return False
+    return err.retriable() or err.code() in _TRANSIENT
+
+
+def _transient_exc(exc: BaseException) -> bool:
+    if isinstance(exc, _Stuck):
+        return True
+    err = _error(exc)
+    return err is not None and (transient(err) or err.code() in _NOT_YET)
+
+
+class _Stuck(Exception):
+    """A librdkafka call that should have timed out did not return."""
+
+
+def _bounded(call: Callable[[], T], timeout: float) -> T:
+    """``call()`` in a helper thread; ``_Stuck`` if it has not returned after ``timeout`` s.
+
+    librdkafka's ``send_offsets_to_transaction`` can wait forever, whatever its
+    own timeout, when the group coordinator it cached was dropped from the
+    metadata while the broker restarted (librdkafka issue 5511). The stuck
+    call keeps its thread; the producer is replaced (``_Txn.renew``).
+    """
+    box: list[T] = []
+    failure: list[BaseException] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            box.append(call())
+        except BaseException as exc:  # handed to the caller
+            failure.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=run, daemon=True, name="kafka-call").start()
+    if not done.wait(timeout):
+        raise _Stuck(f"a Kafka call did not return in {timeout:.0f} s")
+    if failure:
+        raise failure[0]
+    return box[0]
+
+
+def _flush_quietly(producer: Producer) -> None:
+    """Deliver what is queued; a fenced producer has nothing left to deliver (it raises)."""
+    try:
+        producer.flush(10)
+    except KafkaException as exc:
+        err = _error(exc)
+        if err is None or not err.fatal():
+            raise
+
+
+class _Patience:
+    """A run of transient errors met while polling: back off, give up after ``limit`` s."""
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self.since: float | None = None
+        self.delay = 0.0
+        self.seen = False  # any trouble since the owner last looked (and reset it)
+
+    def bear(self, err: KafkaError) -> None:
+        """Sleep before polling again, or raise once the trouble outlasts the limit."""
+        self.seen = True
+        now = time.monotonic()
+        if self.since is None:
+            self.since, self.delay = now, 0.05
+            logger.warning("kafka: %s; retrying for up to %.0f s", err.str(), self.limit)
+        elif now - self.since > self.limit:
+            raise KafkaException(err)
+        time.sleep(self.delay)
+        self.delay = min(self.delay * 2, 2.0)
+
+    def ok(self) -> None:
+        if self.since is not None:
+            logger.warning("kafka: recovered after %.1f s", time.monotonic() - self.since)
+        self.since = None
 
 
 def ts_header(ns: int) -> list[tuple[str, str | bytes | None]]:
@@ -92,6 +235,42 @@ def take(consumer: Consumer, limit: int, wait: float) -> list[Message]:
     return [first, *consumer.consume(num_messages=limit - 1, timeout=0)] if limit > 1 else [first]
 
 
+class _Txn:
+    """A transactional producer, which a fresh one with the same id can replace.
+
+    After a broker outage librdkafka may keep a coordinator it dropped and
+    hang in it (see ``_bounded``); a new producer has no such cache, and its
+    ``init_transactions`` fences the old one (and aborts its open
+    transaction), so replacing it is safe whenever no transaction of ours is
+    meant to commit. ``stale`` asks the next transaction to replace it first.
+    """
+
+    def __init__(
+        self, log: KafkaEventLog, transactional_id: str, owner: str, config: dict[str, Any]
+    ) -> None:
+        self.log = log
+        self.transactional_id = transactional_id
+        self.owner = owner  # named in FencedError: the service, as its callers know it
+        self.config = {**log.client_config(), **config, "transactional.id": transactional_id}
+        self.stale = False
+        self.producer = self._new()
+
+    def _new(self) -> Producer:
+        producer = Producer(self.config)
+        self.log.retry(lambda: producer.init_transactions(30))
+        return producer
+
+    def renew(self) -> None:
+        # the old producer may have a call stuck in it: keep it, never destroy it
+        self.log._abandoned.append(self.producer)
+        self.producer = self._new()
+        self.stale = False
+        logger.warning("kafka: new transactional producer for %s", self.transactional_id)
+
+    def close(self) -> None:
+        _flush_quietly(self.producer)
+
+
 class _Group:
     """A consumer group's consumer and its transactional producer.
 
@@ -103,11 +282,16 @@ class _Group:
     """
 
     def __init__(self, log: KafkaEventLog, group: str, topics: Sequence[str]) -> None:
+        self.log = log
+        self.group = group
         self.topics = tuple(topics)
-        base = {"bootstrap.servers": log.bootstrap, **_QUIET}
+        self.patience = _Patience(log.retry_timeout)
+        self.fatal: KafkaError | None = None
+        base = log.client_config()
         self.consumer = Consumer(
             {
                 **base,
+                "error_cb": self._client_error,
                 "group.id": group,
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
@@ -121,15 +305,18 @@ class _Group:
                 "heartbeat.interval.ms": max(500, log.session_timeout_ms // 4),
             }
         )
-        self.producer = Producer(
-            {
-                **base,
-                "transactional.id": f"{log.client_id}.{group}.{log.instance}",
-                "linger.ms": log.linger_ms,
-                "enable.idempotence": True,
-            }
+        # assigned: one id per service, so a second instance fences the first;
+        # shared: one per instance (the group's generation fences zombies)
+        self.transactional_id = (
+            f"{log.client_id}.{group}.{log.instance}" if log.shared_groups else f"{group}.all"
         )
-        self.producer.init_transactions(30)
+        self.txn = _Txn(
+            log,
+            self.transactional_id,
+            group,
+            {"linger.ms": log.linger_ms, "enable.idempotence": True},
+        )
+        self.last_commit = time.monotonic()
         self.generation = 0
         self.closing = False
         self.partitions: list[tuple[str, int]] = []
@@ -143,10 +330,17 @@ class _Group:
             every = [TopicPartition(t, p) for t in self.topics for p in range(log.partitions(t))]
             self._assigned(self.consumer, every)
 
+    def _client_error(self, err: KafkaError) -> None:
+        """The consumer lost its broker (a restart, a network fault): librdkafka reconnects
+        by itself; the producer is replaced before the next transaction (see ``_Txn``)."""
+        self.patience.seen = True
+        if err.fatal():
+            self.fatal = err
+
     def _assigned(self, consumer: Consumer, tps: list[TopicPartition]) -> None:
         if self.closing:  # a last rebalance while leaving the group: nothing to own
             return
-        committed = consumer.committed(tps, timeout=30) if tps else []
+        committed = self.log.retry(lambda: consumer.committed(tps, timeout=30)) if tps else []
         self.partitions = sorted((tp.topic, tp.partition) for tp in committed)
         self.position = {(tp.topic, tp.partition): max(tp.offset, 0) for tp in committed}
         self.eof_at = dict.fromkeys(self.partitions)
@@ -179,7 +373,7 @@ class _Group:
     def close(self) -> None:
         self.closing = True
         self.consumer.close()  # leaves the group at once: the others rebalance now
-        self.producer.flush(10)
+        self.txn.close()
 
 
 class KafkaEventLog:
@@ -197,13 +391,24 @@ class KafkaEventLog:
         session_timeout_ms: int = 6_000,
         linger_ms: int = 2,
         fetch_wait_ms: int = 20,
+        security: Mapping[str, str] | None = None,
+        retry_timeout: float = 300.0,
+        fence_check_s: float = 5.0,
     ) -> None:
         """``shared_groups``: several instances of a service split its input partitions.
 
         ``instance`` names this instance (unique per running copy of a
-        service; its transactional id fences a previous incarnation).
+        service in shared mode, where its transactional id fences a previous
+        incarnation; in assigned mode the service's one id fences any other).
+        ``security``: client settings merged into every consumer, producer
+        and admin client (SASL login). ``retry_timeout``: how long transient
+        broker errors are retried before they are raised. ``fence_check_s``:
+        an idle assigned-mode service checks this often that it was not fenced.
         """
         self.bootstrap = bootstrap
+        self.security = dict(security or {})
+        self.retry_timeout = retry_timeout
+        self.fence_check_s = fence_check_s
         self.shared_groups = shared_groups
         self.instance = instance
         self.session_timeout_ms = session_timeout_ms
@@ -213,26 +418,65 @@ class KafkaEventLog:
         self.client_id = client_id
         self.retention_hours = retention_hours
         self.idle_wait = idle_wait
-        self._admin = AdminClient({"bootstrap.servers": bootstrap, **_QUIET})
+        self._login_failed: KafkaError | None = None
+        admin: dict[str, Any] = {**self.client_config(), "error_cb": self._admin_error}
+        self._admin = AdminClient(admin)
         self._partitions: dict[str, int] = {}
         self._groups: dict[str, _Group] = {}
         self._offset_readers: dict[str, Consumer] = {}
-        self._producer: Producer | None = None
+        self._txn: _Txn | None = None
+        self._abandoned: list[Producer] = []  # replaced producers (a call may be stuck in one)
         self._reader = Consumer(
             {
-                "bootstrap.servers": bootstrap,
+                **self.client_config(),
                 "group.id": f"{client_id}.reader",
                 "enable.auto.commit": False,
                 "isolation.level": "read_committed",
                 "enable.partition.eof": True,
-                **_QUIET,
             }
         )
+
+    def client_config(self) -> dict[str, Any]:
+        """What every client of this log starts from: brokers, login, quiet logs."""
+        return {"bootstrap.servers": self.bootstrap, **self.security, **_QUIET}
+
+    def _admin_error(self, err: KafkaError) -> None:
+        if err.code() in _LOGIN:  # a wrong login is not going to get better: say so now
+            self._login_failed = err
+
+    def retry(self, call: Callable[[], T]) -> T:
+        """``call()``, again with backoff while it fails with a transient Kafka error
+        (for up to ``retry_timeout`` s); a refused login is raised at once."""
+
+        def guarded() -> T:
+            self._admin.poll(0)  # serves the admin client's error callback
+            if self._login_failed is not None:
+                raise KafkaException(self._login_failed)
+            return call()
+
+        def note(state: RetryCallState) -> None:
+            if state.attempt_number == 1 and state.outcome is not None:
+                logger.warning(
+                    "kafka: %s; retrying for up to %.0f s",
+                    state.outcome.exception(),
+                    self.retry_timeout,
+                )
+
+        for attempt in Retrying(
+            retry=retry_if_exception(_transient_exc),
+            wait=wait_exponential(multiplier=0.05, max=2.0),
+            stop=stop_after_delay(self.retry_timeout),
+            before_sleep=note,
+            reraise=True,
+        ):
+            with attempt:
+                return guarded()
+        raise AssertionError("unreachable: tenacity re-raises the last failure")
 
     # -- topics ----------------------------------------------------------------------
     def create_topics(self, topics: Iterable[str], partitions: int = 1) -> None:
         names = list(topics)
-        known = self._admin.list_topics(timeout=10).topics
+        known = self.retry(lambda: self._admin.list_topics(timeout=10)).topics
         wanted = [t for t in names if t not in known]
         if wanted:
             config = {
@@ -252,7 +496,7 @@ class KafkaEventLog:
                         raise
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            md = self._admin.list_topics(timeout=10)
+            md = self.retry(lambda: self._admin.list_topics(timeout=10))
             if all(t in md.topics and md.topics[t].partitions for t in names):
                 break
             time.sleep(0.2)
@@ -260,7 +504,8 @@ class KafkaEventLog:
     def partitions(self, topic: str) -> int:
         n = self._partitions.get(topic)
         if n is None:
-            md = self._admin.list_topics(topic=topic, timeout=10).topics.get(topic)
+            listed = self.retry(lambda: self._admin.list_topics(topic=topic, timeout=10))
+            md = listed.topics.get(topic)
             if md is None or md.error is not None or not md.partitions:
                 raise UnknownTopicError(f"unknown topic {topic!r}; create it first")
             n = self._partitions[topic] = len(md.partitions)
@@ -328,25 +573,91 @@ class KafkaEventLog:
                 raise TimeoutError(f"committed messages not visible after {timeout}s: {pending}")
             time.sleep(0.002)
 
-    def produce(self, outputs: Sequence[Output]) -> dict[tuple[str, int], int]:
-        if self._producer is None:
-            self._producer = Producer(
-                {
-                    "bootstrap.servers": self.bootstrap,
-                    "transactional.id": f"{self.client_id}.producer",
-                    "linger.ms": 2,
-                    **_QUIET,
-                }
-            )
-            self._producer.init_transactions(30)
-        producer = self._producer
-        producer.begin_transaction()
+    def _transact(
+        self,
+        txn: _Txn,
+        outputs: Sequence[Output],
+        offsets: Sequence[TopicPartition] = (),
+        consumer: Consumer | None = None,
+        verify: Callable[[], None] | None = None,
+    ) -> dict[tuple[str, int], int]:
+        """Produce ``outputs`` (and commit ``offsets`` for ``consumer``'s group) in one
+        transaction, sent again from the start while it fails transiently.
+
+        An aborted attempt leaves nothing readable (consumers read committed),
+        so sending the same outputs and offsets again commits them exactly
+        once. A stale producer is replaced first, then ``verify`` checks that
+        no other instance committed meanwhile. ``FencedError`` when a newer
+        instance holds the transactional id.
+        """
+
+        def attempt() -> dict[tuple[str, int], int]:
+            if txn.stale:
+                txn.renew()
+                if verify is not None:
+                    verify()
+            producer = txn.producer
+            producer.begin_transaction()
+            try:
+                written = self._send(producer, outputs)
+                if offsets:
+                    assert consumer is not None
+                    metadata = consumer.consumer_group_metadata()
+                    _bounded(
+                        lambda: producer.send_offsets_to_transaction(list(offsets), metadata, 10),
+                        20,
+                    )
+                self._commit(producer)
+            except _Stuck:
+                logger.warning(
+                    "kafka: a transaction hung (%s); a new producer takes over", txn.owner
+                )
+                txn.stale = True  # not aborted: the new producer's init aborts it
+                raise
+            except KafkaException as exc:
+                if fenced(exc):
+                    raise FencedError(txn.owner) from None
+                err = _error(exc)
+                if err is not None and transient(err):
+                    logger.warning("kafka: transaction failed (%s); sending it again", err.str())
+                self._abort(producer, txn.owner)
+                raise
+            except Exception:
+                self._abort(producer, txn.owner)
+                raise
+            return written
+
+        return self.retry(attempt)
+
+    def _commit(self, producer: Producer) -> None:
+        """Commit; a retriable failure (a timeout) is retried as a commit, never aborted."""
+
+        def retriable(exc: BaseException) -> bool:
+            err = _error(exc)
+            return err is not None and err.retriable() and not err.fatal()
+
+        for attempt in Retrying(
+            retry=retry_if_exception(retriable),
+            wait=wait_exponential(multiplier=0.05, max=2.0),
+            stop=stop_after_delay(self.retry_timeout),
+            reraise=True,
+        ):
+            with attempt:
+                producer.commit_transaction(60)
+
+    def _abort(self, producer: Producer, owner: str) -> None:
         try:
-            last = self._send(producer, outputs)
-            producer.commit_transaction(60)
-        except Exception:
-            producer.abort_transaction(30)
+            self.retry(lambda: producer.abort_transaction(30))
+        except KafkaException as exc:
+            if fenced(exc):
+                raise FencedError(owner) from None
             raise
+
+    def produce(self, outputs: Sequence[Output]) -> dict[tuple[str, int], int]:
+        if self._txn is None:
+            owner = f"{self.client_id}.producer"
+            self._txn = _Txn(self, owner, owner, {"linger.ms": 2})
+        last = self._transact(self._txn, outputs)
         self._await_visible(last)
         return {tp: off + 1 for tp, off in last.items()}
 
@@ -360,6 +671,7 @@ class KafkaEventLog:
         if start >= stop:
             return
         self._reader.assign([TopicPartition(topic, partition, start)])
+        patience = _Patience(self.retry_timeout)
         try:
             while True:
                 msgs = take(self._reader, 10_000, 1.0)
@@ -370,7 +682,11 @@ class KafkaEventLog:
                     if err is not None:
                         if err.code() == KafkaError._PARTITION_EOF:
                             return
-                        raise KafkaException(err)
+                        if not transient(err):
+                            raise KafkaException(err)
+                        patience.bear(err)  # the consumer resumes where it was
+                        continue
+                    patience.ok()
                     off = msg.offset()
                     assert off is not None
                     if off >= stop:
@@ -390,19 +706,15 @@ class KafkaEventLog:
         if not tps:
             return {}
         request = {TopicPartition(t, p): OffsetSpec.latest() for t, p in tps}  # type: ignore[no-untyped-call]
-        for attempt in range(50):  # a new topic's leaders take a moment to be known
+
+        def ask() -> dict[tuple[str, int], int]:
             futures = self._admin.list_offsets(
                 request, isolation_level=isolation, request_timeout=10
             )
-            try:
-                return {
-                    (tp.topic, tp.partition): int(f.result(10).offset) for tp, f in futures.items()
-                }
-            except KafkaException as exc:
-                if exc.args[0].code() not in _NOT_YET or attempt == 49:
-                    raise
-                time.sleep(0.1)
-        raise AssertionError("unreachable")
+            return {(tp.topic, tp.partition): int(f.result(10).offset) for tp, f in futures.items()}
+
+        # a new topic's leaders take a moment to be known; a restarting broker longer
+        return self.retry(ask)
 
     def _high(self, topic: str, partition: int) -> int:
         return self._ends([(topic, partition)])[(topic, partition)]
@@ -415,12 +727,11 @@ class KafkaEventLog:
         consumer = self._offset_readers.get(group)
         if consumer is None:  # one per group, kept: barriers ask often
             consumer = self._offset_readers[group] = Consumer(
-                {"bootstrap.servers": self.bootstrap, "group.id": group,
-                 "isolation.level": "read_committed", **_QUIET}
-            )  # fmt: skip
-        tps = consumer.committed(
-            [TopicPartition(topic, p) for p in range(self.partitions(topic))], timeout=30
-        )
+                {**self.client_config(), "group.id": group, "isolation.level": "read_committed"}
+            )
+        reader = consumer
+        wanted = [TopicPartition(topic, p) for p in range(self.partitions(topic))]
+        tps = self.retry(lambda: reader.committed(wanted, timeout=30))
         return {tp.partition: max(tp.offset, 0) for tp in tps}
 
     # -- exactly-once processing -------------------------------------------------------
@@ -445,6 +756,11 @@ class KafkaEventLog:
         generation = ctx.generation
         start = dict(ctx.position)
         reads = self._fetch(ctx, max_records)
+        if ctx.fatal is not None:
+            raise KafkaException(ctx.fatal)
+        if ctx.patience.seen:  # the broker was away: its producer may hold stale coordinators
+            ctx.patience.seen = False
+            ctx.txn.stale = True
         if ctx.generation != generation:  # rebalanced while fetching: start from committed
             ctx.restart()
             return 0
@@ -453,6 +769,7 @@ class KafkaEventLog:
         ordered = [reads[tp] for tp in ctx.partitions if reads.get(tp)]
         records = align(ordered, min(capped) if capped else None)
         if not records:
+            self._check_fencing(ctx)
             return 0
         kept: dict[tuple[str, int], int] = {}
         counts: dict[tuple[str, int], int] = {}
@@ -462,26 +779,49 @@ class KafkaEventLog:
             counts[tp] = counts.get(tp, 0) + 1
         try:
             outputs = handler(records)
-            ctx.producer.begin_transaction()
-            try:
-                written = self._send(ctx.producer, outputs)
-                offsets = [TopicPartition(t, p, off) for (t, p), off in kept.items()]
-                ctx.producer.send_offsets_to_transaction(
-                    offsets, ctx.consumer.consumer_group_metadata(), 30
-                )
-                ctx.producer.commit_transaction(60)
-            except Exception:
-                ctx.producer.abort_transaction(30)
-                raise
+            offsets = [TopicPartition(t, p, off) for (t, p), off in kept.items()]
+            written = self._transact(
+                ctx.txn, outputs, offsets, ctx.consumer, lambda: self._verify(ctx, start)
+            )
         except Exception:
             ctx.rewind(start)  # nothing committed: the same records are consumed again
             raise
+        ctx.last_commit = time.monotonic()
         self._await_visible(written)
         ctx.position.update(kept)
         # records read beyond what was kept (cap, alignment) are read again next step
         ctx.rewind({tp: kept.get(tp, start[tp]) for tp in ctx.partitions
                     if len(reads[tp]) != counts.get(tp, 0)})  # fmt: skip
         return len(records)
+
+    def _check_fencing(self, ctx: _Group) -> None:
+        """An idle assigned-mode service: has another instance taken its transactional id?
+
+        A fenced producer learns it only from the transaction coordinator, so
+        every ``fence_check_s`` without a commit this commits the positions it
+        already committed (an offsets-only transaction: nothing to read
+        changes), which fails with ``FencedError`` once another instance of the
+        service has started.
+        """
+        if self.shared_groups or time.monotonic() - ctx.last_commit < self.fence_check_s:
+            return
+        offsets = [TopicPartition(t, p, ctx.position[(t, p)]) for t, p in ctx.partitions]
+        position = dict(ctx.position)
+        self._transact(ctx.txn, [], offsets, ctx.consumer, lambda: self._verify(ctx, position))
+        ctx.last_commit = time.monotonic()
+
+    def _verify(self, ctx: _Group, start: dict[tuple[str, int], int]) -> None:
+        """After a new producer fenced any other: is the committed position still ours?
+
+        A replaced producer's ``init_transactions`` fenced whoever else held
+        the id; if such an instance committed since our last commit, our state
+        and batch are behind the log, so this instance stops (FencedError).
+        """
+        tps = [TopicPartition(t, p) for t, p in ctx.partitions]
+        committed = self.retry(lambda: ctx.consumer.committed(tps, timeout=30))
+        now = {(tp.topic, tp.partition): max(tp.offset, 0) for tp in committed}
+        if any(now.get(tp) != start[tp] for tp in ctx.partitions):
+            raise FencedError(ctx.group)
 
     def _fetch(self, ctx: _Group, max_records: int) -> dict[tuple[str, int], list[Record]]:
         """What is available now: up to ``max_records`` per partition.
@@ -492,6 +832,7 @@ class KafkaEventLog:
         """
         reads: dict[tuple[str, int], list[Record]] = {tp: [] for tp in ctx.partitions}
         deadline = time.monotonic() + self.idle_wait
+        patience = ctx.patience
         while True:
             generation = ctx.generation
             msgs = take(ctx.consumer, max_records, 0.0 if any(reads.values()) else 0.05)
@@ -503,8 +844,13 @@ class KafkaEventLog:
                 if err is not None:
                     if err.code() == KafkaError._PARTITION_EOF:
                         ctx.eof_at[tp] = msg.offset()
+                        patience.ok()
                         continue
-                    raise KafkaException(err)
+                    if not transient(err):
+                        raise KafkaException(err)
+                    patience.bear(err)  # the consumer resumes on its own once it can
+                    continue
+                patience.ok()
                 ctx.eof_at[tp] = None
                 reads[tp].append(_record(msg))
             unknown = any(not reads[tp] and ctx.eof_at[tp] is None for tp in ctx.partitions)
@@ -585,6 +931,6 @@ class KafkaEventLog:
         for consumer in self._offset_readers.values():
             consumer.close()
         self._offset_readers.clear()
-        if self._producer is not None:
-            self._producer.flush(10)
+        if self._txn is not None:
+            self._txn.close()
         self._reader.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 
-from streaming.transport.base import EventLog, Handler, Output, Record
+from streaming.transport.base import EventLog, FencedError, Handler, Output, Record
 
 
 class NamespacedEventLog:
@@ -58,7 +58,12 @@ class NamespacedEventLog:
         def physical(records: list[Record]) -> list[Output]:
             return self._physical(handler([self._logical(r) for r in records]))
 
-        return self.inner.step(self._p(group), [self._p(t) for t in topics], physical, max_records)
+        try:
+            return self.inner.step(
+                self._p(group), [self._p(t) for t in topics], physical, max_records
+            )
+        except FencedError as exc:  # name the service as its callers know it
+            raise FencedError(group) from exc
 
     def assignment(self, group: str, topics: Sequence[str]) -> frozenset[tuple[str, int]]:
         owned = self.inner.assignment(self._p(group), [self._p(t) for t in topics])

@@ -19,7 +19,12 @@ def log(request, tmp_path):
         log = SqliteEventLog(tmp_path / "log.sqlite")
     else:
         kafka = request.getfixturevalue("kafka")
-        log = KafkaEventLog(kafka.bootstrap, client_id=f"t{uuid.uuid4().hex[:8]}", idle_wait=5.0)
+        log = KafkaEventLog(
+            kafka.bootstrap,
+            client_id=f"t{uuid.uuid4().hex[:8]}",
+            idle_wait=5.0,
+            security=kafka.client_config(),
+        )
     yield log
     log.close()
 

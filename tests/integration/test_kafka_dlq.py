@@ -26,7 +26,8 @@ pytestmark = pytest.mark.integration
 
 def test_poison_messages_are_dead_lettered_and_the_rest_processed(kafka, securities):
     ns = f"dlq{uuid.uuid4().hex[:6]}"
-    log = NamespacedEventLog(KafkaEventLog(kafka.bootstrap, client_id=ns), ns)
+    broker = KafkaEventLog(kafka.bootstrap, client_id=ns, security=kafka.client_config())
+    log = NamespacedEventLog(broker, ns)
     log.create_topics(TOPICS, 1)
     price = next(s for s in securities if s.symbol == "AAPL").reference_price
     log.produce([Output("control", None, encode(SessionControl("open", 1)), 1)])

@@ -9,12 +9,12 @@ from confluent_kafka.admin import AdminClient, NewTopic
 pytestmark = pytest.mark.integration
 
 
-def _roundtrip(bootstrap: str, topic: str, payload: bytes) -> list[bytes]:
-    producer = Producer({"bootstrap.servers": bootstrap})
+def _roundtrip(bootstrap: str, topic: str, payload: bytes, login: dict) -> list[bytes]:
+    producer = Producer({"bootstrap.servers": bootstrap, **login})
     producer.produce(topic, payload, key=b"AAPL")
     assert producer.flush(10) == 0
     consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": "t", "auto.offset.reset": "earliest"}
+        {"bootstrap.servers": bootstrap, "group.id": "t", "auto.offset.reset": "earliest", **login}
     )
     consumer.subscribe([topic])
     got: list[bytes] = []
@@ -39,15 +39,17 @@ def test_install_is_cached_and_broker_is_healthy(kafka):
 
 
 def test_produce_consume_and_restart_after_kill(kafka):
-    admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
+    admin = AdminClient({"bootstrap.servers": kafka.bootstrap, **kafka.client_config()})
     for fut in admin.create_topics([NewTopic("svc-test", 2, 1)]).values():
         fut.result(30)
-    assert _roundtrip(kafka.bootstrap, "svc-test", b"before") == [b"before"]
+    assert _roundtrip(kafka.bootstrap, "svc-test", b"before", kafka.client_config()) == [b"before"]
+    credentials = kafka.credentials_file.read_text()
     kafka.kill()
     assert kafka.status()["state"] == "stopped"
     kafka.start()
     assert kafka.healthy()
-    got = _roundtrip(kafka.bootstrap, "svc-test", b"after")
+    assert kafka.credentials_file.read_text() == credentials  # generated once, then reused
+    got = _roundtrip(kafka.bootstrap, "svc-test", b"after", kafka.client_config())
     assert b"after" in got  # the topic (and its data) survived the crash
 
 
@@ -60,20 +62,20 @@ def test_a_backfilled_days_records_are_kept_by_write_time_not_event_time(kafka):
     from streaming.transport.base import Output
     from streaming.transport.kafka import KafkaEventLog
 
-    log = KafkaEventLog(kafka.bootstrap, retention_hours=1)
+    log = KafkaEventLog(kafka.bootstrap, retention_hours=1, security=kafka.client_config())
     topic = f"old-{uuid.uuid4().hex[:8]}"
     log.create_topics([topic])
     year_ago_ns = 1_731_000_000 * 1_000_000_000  # 2024-11-07
     log.produce([Output(topic, "k", b"v", year_ago_ns)])
     (record,) = list(log.read(topic, 0))
     assert record.timestamp == year_ago_ns  # event time survives in the header
-    admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
+    admin = AdminClient({"bootstrap.servers": kafka.bootstrap, **kafka.client_config()})
     resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
     config = admin.describe_configs([resource])[resource].result(10)
     assert config["message.timestamp.type"].value == "LogAppendTime"
     assert config["retention.ms"].value == str(3_600_000)
     consumer = Consumer({"bootstrap.servers": kafka.bootstrap, "group.id": topic,
-                         "auto.offset.reset": "earliest"})  # fmt: skip
+                         "auto.offset.reset": "earliest", **kafka.client_config()})  # fmt: skip
     try:
         consumer.subscribe([topic])
         msg = None

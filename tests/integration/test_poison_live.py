@@ -62,9 +62,11 @@ def test_the_matcher_process_survives_every_poison_record(transport, request, tm
 
         kafka = request.getfixturevalue("kafka")
         ns = f"poison{uuid.uuid4().hex[:6]}"
-        log = NamespacedEventLog(KafkaEventLog(kafka.bootstrap, client_id=f"{ns}-test"), ns)
-        env.update(MARKETLAKE_EVENT_LOG="kafka", MARKETLAKE_KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap,
-                   MARKETLAKE_NAMESPACE=ns)  # fmt: skip
+        broker = KafkaEventLog(
+            kafka.bootstrap, client_id=f"{ns}-test", security=kafka.client_config()
+        )
+        log = NamespacedEventLog(broker, ns)
+        env.update(kafka.env(), MARKETLAKE_NAMESPACE=ns)
         keep = [i for i, line in enumerate(mixed) if len(line) <= KAFKA_MAX_BYTES]
         hostile = {i: hostile[i] for i in keep if i in hostile}
         mixed = [mixed[i] for i in keep]

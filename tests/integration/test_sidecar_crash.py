@@ -66,7 +66,8 @@ def test_matcher_killed_repeatedly_loses_and_duplicates_nothing(kafka, tmp_path,
     run_day(embedded, cfg)
 
     ns = f"crash{uuid.uuid4().hex[:6]}"
-    log = NamespacedEventLog(KafkaEventLog(kafka.bootstrap, client_id=f"{ns}-test"), ns)
+    broker = KafkaEventLog(kafka.bootstrap, client_id=f"{ns}-test", security=kafka.client_config())
+    log = NamespacedEventLog(broker, ns)
     log.create_topics(TOPICS, 1)
     for topic in ("control", "orders"):
         log.produce([Output(topic, r.key, r.value, r.timestamp) for r in embedded.read(topic)])
@@ -75,8 +76,7 @@ def test_matcher_killed_repeatedly_loses_and_duplicates_nothing(kafka, tmp_path,
     port = free_port()
     env = {
         **os.environ,
-        "MARKETLAKE_EVENT_LOG": "kafka",
-        "MARKETLAKE_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
+        **kafka.env(),
         "MARKETLAKE_NAMESPACE": ns,
         "MARKETLAKE_LOG_JSON": "1",
     }

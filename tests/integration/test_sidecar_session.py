@@ -73,8 +73,7 @@ def _embedded(tmp_path, securities, calendar_path, seed):
 def _env(kafka, ns, calendar_path):
     return {
         **os.environ,
-        "MARKETLAKE_EVENT_LOG": "kafka",
-        "MARKETLAKE_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
+        **kafka.env(),
         "MARKETLAKE_KAFKA_PARTITIONS": "4",
         "MARKETLAKE_NAMESPACE": ns,
         "MARKETLAKE_CALENDAR_TOML": str(calendar_path),
@@ -100,7 +99,10 @@ def test_sidecar_all_equals_the_in_process_session(kafka, tmp_path, securities, 
     assert "order requests" in proc.stdout
     assert proc.stderr.count('"partitions assigned"') >= 3  # both matchers, then the bars
 
-    broker = NamespacedEventLog(KafkaEventLog(kafka.bootstrap, client_id=f"{ns}-check"), ns)
+    broker = NamespacedEventLog(
+        KafkaEventLog(kafka.bootstrap, client_id=f"{ns}-check", security=kafka.client_config()),
+        ns,
+    )
     assert len(broker.end_offsets("orders")) == 4
     assert sum(len(v) for v in _per_key(broker, "trades").values()) > 100
     _assert_same_session(broker, embedded)
@@ -150,7 +152,10 @@ def test_matcher_instances_killed_mid_session_rebalance_without_loss(
             proc.wait(30)
     assert kills >= 2
 
-    broker = NamespacedEventLog(KafkaEventLog(kafka.bootstrap, client_id=f"{ns}-check"), ns)
+    broker = NamespacedEventLog(
+        KafkaEventLog(kafka.bootstrap, client_id=f"{ns}-check", security=kafka.client_config()),
+        ns,
+    )
     for topic in ("orders", "executions", "trades", "bbo"):
         assert _per_key(broker, topic) == _per_key(embedded, topic), topic
     broker.close()

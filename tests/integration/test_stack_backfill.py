@@ -62,8 +62,7 @@ def test_backfill_on_kafka_minio_trino_and_dagster_postgres(kafka, lake_stack, t
         **os.environ,
         **lake_stack.env,
         "MARKETLAKE_MODE": "stack",
-        "MARKETLAKE_EVENT_LOG": "kafka",
-        "MARKETLAKE_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
+        **kafka.env(),
         "MARKETLAKE_NAMESPACE": namespace,
         "MARKETLAKE_DATA_DIR": str(tmp_path / "data"),
         "MARKETLAKE_CALENDAR_TOML": str(short_calendar(tmp_path, close="09:20")),
@@ -81,7 +80,8 @@ def test_backfill_on_kafka_minio_trino_and_dagster_postgres(kafka, lake_stack, t
     assert not list((tmp_path / "dagster").rglob("*.db"))
 
     # each day's session ran on Kafka, under the namespace
-    topics = AdminClient({"bootstrap.servers": kafka.bootstrap}).list_topics(timeout=10).topics
+    admin = AdminClient({"bootstrap.servers": kafka.bootstrap, **kafka.client_config()})
+    topics = admin.list_topics(timeout=10).topics
     for day in DAYS:
         assert f"{namespace}-{day.replace('-', '')}.orders" in topics
 

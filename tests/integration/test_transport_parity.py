@@ -46,7 +46,7 @@ def test_kafka_and_embedded_runs_are_identical(kafka, tmp_path, securities):
     embedded = SqliteEventLog(tmp_path / "log.sqlite")
     embedded_result = run_day(embedded, cfg)
     expected = _topics(embedded, COMPARED)
-    broker = KafkaEventLog(kafka.bootstrap, client_id="parity")
+    broker = KafkaEventLog(kafka.bootstrap, client_id="parity", security=kafka.client_config())
     result = run_day(broker, cfg)
     got = _topics(broker, COMPARED)
     broker.close()
@@ -75,7 +75,10 @@ def test_four_partitions_with_a_matcher_per_partition_equal_one(kafka, tmp_path,
     embedded_result = run_day(embedded, cfg)
     expected = _topics(embedded, COMPARED[:-1])
 
-    broker = NamespacedEventLog(KafkaEventLog(kafka.bootstrap, client_id="parity4"), "parity4")
+    broker = NamespacedEventLog(
+        KafkaEventLog(kafka.bootstrap, client_id="parity4", security=kafka.client_config()),
+        "parity4",
+    )
     broker.create_topics(TOPICS, 4)
     result = run_day(broker, cfg)
     got = _topics(broker, COMPARED[:-1])
