@@ -354,13 +354,16 @@ def bench(
         ]
     elif target is BenchTarget.kafka:
         from orchestration.bench_kafka import bench_kafka
-        from orchestration.stack import services
+        from orchestration.stack import kafka_env, kafka_security, services
 
         settings = get_settings()
         if settings.kafka_bootstrap_servers is None:
             with err.status("starting the local Kafka broker"):
                 services(settings)["kafka"].start()
-        result = bench_kafka(settings.kafka_bootstrap, n or 200_000, 10_000, 10.0, seed)
+        result = bench_kafka(
+            settings.kafka_bootstrap, n or 200_000, 10_000, 10.0, seed,
+            security=kafka_security(settings), env=kafka_env(settings),
+        )  # fmt: skip
         tp, lat = result["throughput"], result["latency"]
         lines = [
             f"kafka exactly-once: {tp['orders_per_s']:,.0f} orders/s sustained "
@@ -571,42 +574,64 @@ def backfill(
 
 @app.command()
 def ui(
-    port: Annotated[int, typer.Option(help="Port of the Dagster webserver.")] = 3000,
+    port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] = 3000,
     daemon: Annotated[bool, typer.Option(help="Also run the daemon (schedules, sensors).")] = True,
 ) -> None:
-    """Start the Dagster webserver (and daemon) on 127.0.0.1 and print the address.
+    """Start the Dagster UI (behind a login) and the daemon on 127.0.0.1 and print the address.
 
-    Uses the instance in DAGSTER_HOME (default: <data dir>/dagster), the same
-    one `marketlake backfill` records its runs in. Ctrl-C stops both.
+    Only platform accounts get in: operators use the UI, viewers read it,
+    traders are refused (`marketlake accounts add NAME --role operator`).
+    Dagster's web app runs in this process behind marketlake's own gate
+    (login, Host and origin checks, no GraphQL mutations over GET or from
+    other sites); the daemon runs as a child process. Uses the instance in
+    DAGSTER_HOME (default: <data dir>/dagster), the same one `marketlake
+    backfill` records its runs in; no password is ever passed on a command
+    line. Ctrl-C stops both.
     """
     import signal
     import subprocess
-    import time
 
     from orchestration.backfill import instance_for
+    from orchestration.webui import LOGIN_PATH, LOGOUT_PATH, run_ui
+    from streaming.accounts import AccountStore, Role
 
     settings = get_settings()
-    instance_for(settings)  # sets DAGSTER_HOME and creates it
+    instance = instance_for(settings)  # sets DAGSTER_HOME, writes its dagster.yaml
+    store = AccountStore(settings.accounts_path)
+    if not store.has_role(Role.OPERATOR):
+        err.print(
+            "No operator account yet: only operators may use the Dagster UI (viewers read "
+            "it). Create one, even while the UI runs:\n"
+            "  marketlake accounts add NAME --role operator",
+            markup=False, highlight=False,
+        )  # fmt: skip
     bin_dir = Path(sys.executable).parent
-    target = ["-m", "orchestration.definitions"]
-    procs = [
-        subprocess.Popen(
-            [str(bin_dir / "dagster-webserver"), *target, "-h", "127.0.0.1", "-p", str(port)]
-        )
-    ]
+    procs: list[subprocess.Popen[bytes]] = []
     if daemon:
-        procs.append(subprocess.Popen([str(bin_dir / "dagster-daemon"), "run", *target]))
+        procs.append(
+            subprocess.Popen(
+                [str(bin_dir / "dagster-daemon"), "run", "-m", "orchestration.definitions"]
+            )
+        )
+    base = f"http://127.0.0.1:{port}"
     console.print(
-        f"Dagster UI: http://127.0.0.1:{port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})"
-    )
+        f"Dagster UI: {base} (log in at {base}{LOGIN_PATH}, log out at {base}{LOGOUT_PATH}; "
+        f"DAGSTER_HOME={os.environ['DAGSTER_HOME']})",
+        markup=False, highlight=False,
+    )  # fmt: skip
 
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt  # SIGTERM stops the webserver and daemon as Ctrl-C does
 
+    def daemon_gone() -> str | None:
+        exited = [p.returncode for p in procs if p.poll() is not None]
+        return f"the daemon exited ({exited[0]})" if exited else None
+
     signal.signal(signal.SIGTERM, stop)
+    gone = None
     try:
-        while all(p.poll() is None for p in procs):
-            time.sleep(0.5)
+        run_ui(instance, store, settings.ui_session_key_path, port, stop_reason=daemon_gone)
+        gone = daemon_gone()  # not interrupted: the watcher stopped the server
     except KeyboardInterrupt:
         pass
     finally:
@@ -615,6 +640,186 @@ def ui(
                 p.send_signal(signal.SIGTERM)
         for p in procs:
             p.wait(30)
+    if gone:
+        err.print(f"[red]error:[/red] {gone}; the UI stopped with it")
+        raise typer.Exit(1)
+
+
+accounts_app = typer.Typer(
+    help="Platform accounts: operators, traders (as a clearing member) and viewers. "
+    "The Dagster UI logs in with them; the order gateways will too."
+)
+app.add_typer(accounts_app, name="accounts")
+
+
+def _accounts() -> Any:
+    from streaming.accounts import AccountStore
+
+    return AccountStore(get_settings().accounts_path)
+
+
+def _new_password(name: str, password_stdin: bool, generate: bool) -> str:
+    """The new password: generated, read from stdin, or typed twice; never an argument."""
+    from streaming.accounts import AccountError, generate_password, validate_password
+
+    if password_stdin and generate:
+        err.print("[red]error:[/red] --password-stdin and --generate exclude each other")
+        raise typer.Exit(2)
+    if generate:
+        return generate_password()
+    if password_stdin:
+        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    else:
+        import getpass
+
+        if not sys.stdin.isatty():
+            err.print(
+                "[red]error:[/red] no terminal to ask for the password: "
+                "pipe it with --password-stdin, or use --generate"
+            )
+            raise typer.Exit(2)
+        password = getpass.getpass(f"Password for {name}: ")
+        try:
+            validate_password(password, name)  # say so before asking for it again
+        except AccountError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+        if getpass.getpass("Again: ") != password:
+            err.print("[red]error:[/red] the passwords differ")
+            raise typer.Exit(2)
+    return password
+
+
+PASSWORD_STDIN = typer.Option(
+    "--password-stdin", help="Read the password from the first line of stdin."
+)
+GENERATE = typer.Option("--generate", help="Generate a strong password and print it once.")
+
+
+@accounts_app.command("add")
+def accounts_add(
+    name: Annotated[str, typer.Argument(help="Account name: lowercase, e.g. alice.")],
+    role: Annotated[str, typer.Option("--role", help="operator, trader or viewer.")],
+    member: Annotated[
+        str | None,
+        typer.Option(help="Traders: the clearing member the account trades as (e.g. USR01)."),
+    ] = None,
+    password_stdin: Annotated[bool, PASSWORD_STDIN] = False,
+    generate: Annotated[bool, GENERATE] = False,
+) -> None:
+    """Create an account; the password is asked for twice (or read from stdin, or generated)."""
+    from streaming.accounts import (
+        AccountError,
+        Role,
+        parse_role,
+        validate_member,
+        validate_name,
+    )
+    from streaming.refdata import RefDataError, load_members
+
+    store = _accounts()
+    try:
+        validate_name(name)
+        the_role = parse_role(role)
+        if member is not None:
+            if the_role is not Role.TRADER:
+                raise AccountError(f"only traders trade as a member; a {the_role} has no member")
+            validate_member(member)
+        if store.get(name) is not None:
+            raise AccountError(f"account {name!r} already exists (new password: accounts reset)")
+    except AccountError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if member is not None:
+        try:
+            known = [m.member_id for m in load_members(get_settings().members_csv)]
+        except (RefDataError, OSError, KeyError) as exc:
+            err.print(f"[red]error:[/red] cannot read the members list: {exc}")
+            raise typer.Exit(2) from None
+        if member not in known:
+            err.print(f"[red]error:[/red] unknown member {member!r}; known: {', '.join(known)}")
+            raise typer.Exit(2)
+    password = _new_password(name, password_stdin, generate)
+    try:
+        account = store.add(name, the_role, password, member=member)
+    except AccountError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    as_member = f" trading as {account.member}" if account.member else ""
+    console.print(f"account {account.name} added: {account.role}{as_member}", highlight=False)
+    if generate:
+        console.print(f"password (shown once): {password}", markup=False, highlight=False)
+
+
+@accounts_app.command("reset")
+def accounts_reset(
+    name: Annotated[str, typer.Argument(help="Account name.")],
+    password_stdin: Annotated[bool, PASSWORD_STDIN] = False,
+    generate: Annotated[bool, GENERATE] = False,
+) -> None:
+    """Give an account a new password; its open sessions end."""
+    from streaming.accounts import AccountError
+
+    store = _accounts()
+    if store.get(name) is None:
+        err.print(f"[red]error:[/red] no account {name!r}")
+        raise typer.Exit(2)
+    password = _new_password(name, password_stdin, generate)
+    try:
+        store.set_password(name, password)
+    except AccountError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    console.print(f"password of {name} reset; its sessions have ended", highlight=False)
+    if generate:
+        console.print(f"password (shown once): {password}", markup=False, highlight=False)
+
+
+@accounts_app.command("list")
+def accounts_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Every account: name, role, member, created, last login (never a password hash)."""
+    accounts = _accounts().list()
+
+    def when(value: datetime | None) -> str | None:
+        return value.isoformat(timespec="seconds") if value else None
+
+    rows = [
+        {
+            "name": a.name, "role": a.role.value, "member": a.member,
+            "created": when(a.created_at), "last_login": when(a.last_login),
+        }
+        for a in accounts
+    ]  # fmt: skip
+    if as_json:
+        sys.stdout.write(json.dumps(rows) + "\n")
+        return
+    if not rows:
+        err.print("no accounts yet: marketlake accounts add NAME --role operator")
+        return
+    t = Table(title="marketlake accounts")
+    for col in ("name", "role", "member", "created", "last login"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(*(r[k] or "-" for k in ("name", "role", "member", "created", "last_login")))
+    console.print(t)
+
+
+@accounts_app.command("remove")
+def accounts_remove(name: Annotated[str, typer.Argument(help="Account name.")]) -> None:
+    """Delete an account; its sessions end at their next request."""
+    from streaming.accounts import AccountError, Role
+
+    store = _accounts()
+    try:
+        store.remove(name)
+    except AccountError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    console.print(f"account {name} removed", highlight=False)
+    if not store.has_role(Role.OPERATOR):
+        err.print("note: no operator account is left; the Dagster UI lets no one change anything")
 
 
 class OutputFormat(StrEnum):

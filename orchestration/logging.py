@@ -27,7 +27,10 @@ def configure_logging(json: bool = False, level: str = "INFO") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(lvl),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # the stream is looked up at each use, not bound once: a caller that swaps
+        # sys.stderr for a while (a test runner capturing a command) never leaves
+        # the loggers writing to a stream it has closed since
+        logger_factory=lambda *_: structlog.PrintLogger(sys.stderr),
         cache_logger_on_first_use=False,
     )
 

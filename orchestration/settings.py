@@ -59,6 +59,15 @@ class Settings(BaseSettings):
     kafka_heap_mb: int = 1024
     kafka_partitions: int = 4
     kafka_retention_hours: int = 168
+    kafka_username: str | None = Field(
+        default=None, description="SASL/SCRAM-SHA-512 login of an existing cluster"
+    )
+    kafka_password: SecretStr | None = Field(default=None, description="kafka_username's password")
+    kafka_credentials_file: Path | None = Field(
+        default=None,
+        description="JSON with the Kafka login (username, password); default: the local "
+        "stack's broker's generated credentials",
+    )
     postgres_port: int = 15432
     postgres_dir: Path | None = Field(
         default=None,
@@ -155,6 +164,16 @@ class Settings(BaseSettings):
     @property
     def event_log_path(self) -> Path:
         return self.data_dir / "eventlog.sqlite"
+
+    @property
+    def accounts_path(self) -> Path:
+        """The platform's accounts (UI, gateways): SQLite, mode 0600."""
+        return self.data_dir / "accounts.sqlite"
+
+    @property
+    def ui_session_key_path(self) -> Path:
+        """The key that signs the UI's session cookies (mode 0600; delete it to log everyone out)."""
+        return self.data_dir / "ui-session.key"
 
 
 @lru_cache(maxsize=1)

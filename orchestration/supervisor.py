@@ -7,7 +7,9 @@ this supervisor. Each restart waits longer (exponential backoff, capped); a
 child that crashes ``loop_limit`` times within ``loop_window`` seconds is in a
 crash loop, which is logged as an error and exported as a metric, and it keeps
 being retried at the capped interval (a loop caused by a broker outage ends
-when the broker is back).
+when the broker is back). A child that exits with ``REFUSED`` (3: another
+instance of its service owns the input, or fenced it) is not restarted: a
+restart would only take the input back and forth between the two.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from orchestration.logging import get_logger
 
+REFUSED = 3
+"""The exit code of a service that another instance fenced or locked out."""
+
 
 @dataclass
 class _Child:
@@ -31,6 +36,7 @@ class _Child:
     proc: subprocess.Popen[bytes] | None = None
     restart_at: float | None = None
     delay: float = 0.0
+    given_up: bool = False
     crashes: deque[float] = field(default_factory=deque)
 
 
@@ -93,9 +99,14 @@ class Supervisor:
                 self.restarts.labels(child.name).inc()
                 self.logger.warning("child restarted", child=child.name, pid=child.proc.pid)  # type: ignore[union-attr]
             return
-        if child.proc is None or child.proc.poll() is None:
+        if child.given_up or child.proc is None or child.proc.poll() is None:
             return
         code = child.proc.returncode
+        if code == REFUSED:
+            child.given_up = True
+            self.logger.error("child refused to run: another instance owns its input; "
+                              "not restarting it", child=child.name)  # fmt: skip
+            return
         child.crashes.append(now)
         while child.crashes and child.crashes[0] < now - self.loop_window:
             child.crashes.popleft()

@@ -49,8 +49,9 @@ class LakeStack:
     def duckdb(self) -> DuckDBEngine:
         return DuckDBEngine(open_catalog(self.config), self.config.s3)
 
-    def trino_engine(self) -> TrinoEngine:
-        return TrinoEngine(self.trino.host, self.trino.port)
+    def trino_engine(self, writer: bool = False) -> TrinoEngine:
+        """Trino as the read-only principal (queries), or as the platform's writer."""
+        return stack.trino_engine(self.trino, writer=writer)
 
 
 @pytest.fixture(scope="session")

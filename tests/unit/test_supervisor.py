@@ -14,7 +14,7 @@ from orchestration.supervisor import Supervisor
 
 pytestmark = pytest.mark.unit
 
-CRASH = [sys.executable, "-c", "import sys; sys.exit(3)"]
+CRASH = [sys.executable, "-c", "import sys; sys.exit(1)"]
 SLEEP = [sys.executable, "-c", "import time; time.sleep(60)"]
 
 
@@ -59,3 +59,19 @@ def test_a_child_that_keeps_crashing_is_a_crash_loop_with_growing_delays():
         sup.stop(5)
     seen = sorted(set(delays) - {0.0})
     assert seen[:4] == [0.02, 0.04, 0.08, 0.16] and max(seen) == 0.16  # doubling, capped
+
+
+def test_a_child_refused_by_another_instance_is_not_restarted():
+    registry = CollectorRegistry()
+    refused = [sys.executable, "-c", "import sys; sys.exit(3)"]
+    sup = Supervisor({"dup": refused}, os.environ, registry, first_delay=0.01, interval=0.01)
+    sup.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not sup.children["dup"].given_up:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        time.sleep(0.1)
+        assert _value(registry, "marketlake_child_restarts_total", "dup") == 0
+    finally:
+        sup.stop(5)
