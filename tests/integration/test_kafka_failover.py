@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from datetime import date
 from datetime import time as clock
@@ -31,20 +30,12 @@ from streaming.transport.base import TOPICS, Output
 from streaming.transport.kafka import KafkaEventLog
 from streaming.transport.namespace import NamespacedEventLog
 from streaming.transport.sqlite import SqliteEventLog
-from tests.support import free_port
+from tests.support import free_port, health_status
 
 pytestmark = pytest.mark.integration
 
 HALF_HOUR = TradingCalendar("MLX", "Europe/Berlin", clock(9, 0), clock(9, 30))
 COMPARED = ("executions", "trades", "bbo")
-
-
-def _health(port: int) -> int | None:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as resp:
-            return resp.status
-    except OSError:
-        return None
 
 
 def _values(log, topic: str) -> list[bytes]:
@@ -132,7 +123,7 @@ def _stderr(proc) -> str:
 
 def _wait_healthy(proc: subprocess.Popen[bytes], port: int, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
-    while _health(port) != 200:
+    while health_status(port) != 200:
         assert proc.poll() is None, _stderr(proc)
         assert time.monotonic() < deadline, "the matcher did not become healthy"
         time.sleep(0.1)
@@ -177,7 +168,7 @@ def test_a_second_matcher_instance_fences_the_first(kafka, tmp_path, securities)
         message = _stderr(a)
         assert "another instance of 'matcher' took over (fenced)" in message
         assert "Traceback" not in message
-        assert b.poll() is None and _health(port_b) == 200
+        assert b.poll() is None and health_status(port_b) == 200
         assert _stop(b) == 0
     finally:
         for proc in (a, b):
@@ -203,7 +194,7 @@ def test_a_connected_matcher_keeps_going_across_a_broker_restart(kafka, tmp_path
         s.send(1)  # sent after the restart
         _wait(s.processed, "orders sent after the restart were not processed", [proc])
         assert proc.poll() is None
-        _wait(lambda: _health(port) == 200, "the matcher is not healthy again", [proc], 90)
+        _wait(lambda: health_status(port) == 200, "the matcher is not healthy again", [proc], 90)
         assert _stop(proc) == 0, _stderr(proc)
     finally:
         _stop(proc)

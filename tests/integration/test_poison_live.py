@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from datetime import date
 
@@ -22,20 +21,12 @@ from streaming.refdata import load_members
 from streaming.services.handlers import MatcherService
 from streaming.transport.base import TOPICS, Output
 from streaming.transport.sqlite import SqliteEventLog
-from tests.support import free_port
+from tests.support import free_port, health_status
 from tests.support.hostile import corpus
 
 pytestmark = pytest.mark.integration
 
 KAFKA_MAX_BYTES = 900_000  # the broker refuses larger messages itself (message.max.bytes)
-
-
-def _health(port: int) -> int | None:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as resp:
-            return resp.status
-    except OSError:
-        return None
 
 
 def _clean_trades(securities, valid: list[bytes]) -> list[bytes]:
@@ -92,7 +83,7 @@ def test_the_matcher_process_survives_every_poison_record(transport, request, tm
             assert proc.poll() is None, proc.stderr.read().decode()[-3000:]  # type: ignore[union-attr]
             assert time.monotonic() < deadline, "the matcher did not get through the poison"
             time.sleep(0.2)
-        while _health(port) != 200:
+        while health_status(port) != 200:
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.1)
     finally:

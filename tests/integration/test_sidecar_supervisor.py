@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from datetime import date
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 from streaming.refdata import load_calendar, load_members
 from streaming.services.day import DayConfig, run_day
 from streaming.transport.sqlite import SqliteEventLog
-from tests.support import free_port, short_calendar
+from tests.support import free_port, health_status, short_calendar
 
 pytestmark = pytest.mark.integration
 
@@ -39,14 +38,6 @@ def _children(pid: int) -> dict[int, str]:
         if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
             out[int(entry.name)] = cmdline
     return out
-
-
-def _healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
 
 
 def _matcher_pid(pid: int) -> int | None:
@@ -116,7 +107,7 @@ def test_a_second_matcher_on_the_same_log_is_refused(tmp_path, securities):
     first = matcher("a", port)
     try:
         deadline = time.monotonic() + 60
-        while not _healthy(port):  # healthy: it holds the group and has rebuilt
+        while health_status(port) != 200:  # healthy: it holds the group and has rebuilt
             assert first.poll() is None and time.monotonic() < deadline
             time.sleep(0.1)
         second = matcher("b", free_port())

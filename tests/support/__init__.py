@@ -23,6 +23,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def health_status(port: int) -> int | None:
+    """The HTTP status of a service's ``/health`` on 127.0.0.1:port (None: nothing answers)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as resp:
+            return int(resp.status)
+    except OSError:
+        return None
+
+
 def run_concurrently(target: Callable[[T], object], args: Iterable[T]) -> list[BaseException]:
     """``target(arg)`` for every arg, each in its own thread at once; the exceptions raised."""
     errors: list[BaseException] = []
