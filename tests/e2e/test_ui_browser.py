@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -28,7 +27,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.support import free_port, short_calendar
+from tests.support import free_port, short_calendar, stop_group
 
 pytestmark = pytest.mark.e2e
 
@@ -113,16 +112,7 @@ def ui(env: dict[str, str], day_run: dict[str, Any]) -> Iterator[str]:
             time.sleep(1)
         yield base
     finally:
-        for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        stop_group(proc, 30)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from websockets.typing import Origin, Subprotocol
 
 from deploy.postgres.service import PostgresService
 from orchestration.settings import Settings
-from tests.support import free_port
+from tests.support import free_port, stop_group
 
 pytestmark = pytest.mark.integration
 
@@ -85,19 +84,6 @@ def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
     return proc.stdout
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    for sig, wait in ((signal.SIGTERM, 40), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 @pytest.fixture(scope="module")
 def ui(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresService) -> Iterator[UI]:
     """``marketlake ui`` with its daemon, stack mode; the accounts added once it answers."""
@@ -137,7 +123,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresService) -> I
                  stdin=password + "\n")  # fmt: skip
         yield UI(base, port, proc, env, log, tmp / "dagster", postgres.password, startup)
     finally:
-        _stop(proc)
+        stop_group(proc)
 
 
 def _client(ui: UI, cookies: dict[str, str] | None = None) -> httpx.Client:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
 import threading
 from collections.abc import Callable, Iterable
 from datetime import date
@@ -32,6 +35,20 @@ def health_status(port: int) -> int | None:
             return int(resp.status)
     except OSError:
         return None
+
+
+def stop_group(proc: subprocess.Popen[bytes], wait: float = 40.0) -> None:
+    """SIGTERM the process group ``proc`` leads (started with ``start_new_session``), then SIGKILL."""
+    for sig, timeout in ((signal.SIGTERM, wait), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def run_concurrently(target: Callable[[T], object], args: Iterable[T]) -> list[BaseException]:
