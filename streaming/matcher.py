@@ -199,6 +199,19 @@ class Matcher:
             self._admitted.add(member)
         return reason
 
+    def _bounds(self, oid: int, member: str, symbol: str, ts: int) -> str | None:
+        """``request_bounds_reason`` for a listed symbol, skipping the id pattern for a member
+        already admitted (the hot path of cancels and amends)."""
+        if (
+            member in self._admitted
+            and type(oid) is int
+            and 0 < oid <= MAX_ORDER_ID
+            and type(ts) is int
+            and 0 <= ts <= MAX_TS
+        ):
+            return None
+        return request_bounds_reason(oid, member, symbol, ts)
+
     def _new(self, o: NewOrder, out: list[Event]) -> None:
         book = self.books.get(o.symbol)
         oid, member, side, qty, price, ts = o.order_id, o.member, o.side, o.qty, o.price, o.ts
@@ -485,7 +498,7 @@ class Matcher:
             why = request_bounds_reason(oid, member, c.symbol, ts) or "unknown_symbol"
             return self._reject(None, oid, member, c.symbol, None, "cancel", why, None, ts, out)
         order = book.orders.get(oid)
-        reason = request_bounds_reason(oid, member, c.symbol, ts)
+        reason = self._bounds(oid, member, c.symbol, ts)
         if reason is None and order is None:
             reason = "unknown_order"
         if reason is not None:
@@ -519,7 +532,7 @@ class Matcher:
             why = request_bounds_reason(oid, member, a.symbol, ts) or "unknown_symbol"
             return self._reject(None, oid, member, a.symbol, None, "amend", why, a.price, ts, out)
         order = book.orders.get(oid)
-        reason = request_bounds_reason(oid, member, a.symbol, ts)
+        reason = self._bounds(oid, member, a.symbol, ts)
         if reason is not None:
             pass
         elif order is None:
