@@ -161,6 +161,16 @@ def _bounded(call: Callable[[], T], timeout: float) -> T:
     return box[0]
 
 
+def _await_admin(futures: dict[str, Any], tolerated: int, timeout: float) -> None:
+    """Wait for admin requests; the one error code that means "already so" is not a failure."""
+    for fut in futures.values():
+        try:
+            fut.result(timeout)
+        except KafkaException as exc:
+            if exc.args[0].code() != tolerated:
+                raise
+
+
 def _flush_quietly(producer: Producer) -> None:
     """Deliver what is queued; a fenced producer has nothing left to deliver (it raises)."""
     try:
@@ -488,12 +498,7 @@ class KafkaEventLog:
             futures = self._admin.create_topics(
                 [NewTopic(t, partitions, 1, config=config) for t in wanted]
             )
-            for fut in futures.values():
-                try:
-                    fut.result(30)
-                except KafkaException as exc:
-                    if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                        raise
+            _await_admin(futures, KafkaError.TOPIC_ALREADY_EXISTS, 30)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             md = self.retry(lambda: self._admin.list_topics(timeout=10))
@@ -887,12 +892,11 @@ class KafkaEventLog:
         for ctx in [g for name, g in self._groups.items() if name in groups]:
             ctx.close()
         self._groups = {k: v for k, v in self._groups.items() if k not in groups}
-        for fut in self._admin.delete_topics(list(counts), operation_timeout=30).values():
-            try:
-                fut.result(60)
-            except KafkaException as exc:
-                if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
-                    raise
+        _await_admin(
+            self._admin.delete_topics(list(counts), operation_timeout=30),
+            KafkaError.UNKNOWN_TOPIC_OR_PART,
+            60,
+        )
         deadline = time.monotonic() + 60
         while any(t in self._admin.list_topics(timeout=10).topics for t in counts):
             if time.monotonic() > deadline:
