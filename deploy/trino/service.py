@@ -479,6 +479,7 @@ class TrinoService:
             self._log_offset = _size(self.process.log_file)
             self.process.start(argv)
             if wait_until(self._ready, self.start_timeout, interval=2.0):
+                self._await_catalogs()
                 return
             self.process.stop(timeout=30)
             if attempt == 2:
@@ -487,6 +488,24 @@ class TrinoService:
                     f"{self.start_timeout:.0f}s (twice); log {self.process.log_file}:\n"
                     + self._failure_report()
                 )
+
+    def _await_catalogs(self) -> None:
+        """Return once every catalog can be scheduled, not only ``SELECT 1``.
+
+        A healthy node takes a catalog into its scheduler's node set only at the
+        node manager's next refresh, so a client's first query right after start
+        could fail with NO_NODES_AVAILABLE; one scan per catalog here (retried by
+        ``execute``) keeps that window inside ``start``. Any other error (a
+        catalog whose backend is not up) is the catalog's, not the start's.
+        """
+        from trino.exceptions import TrinoQueryError
+
+        for name in sorted(self.catalogs):
+            try:
+                self.execute(f"SELECT count(*) FROM {name}.information_schema.schemata")
+            except TrinoQueryError as exc:
+                if exc.error_name == "NO_NODES_AVAILABLE":
+                    raise ServiceError(f"Trino catalog {name!r} never became schedulable") from exc
 
     def _ready(self) -> bool:
         if self.process.pid() is None:
