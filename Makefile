@@ -54,9 +54,10 @@ bench: setup system-deps ## print the benchmark figures
 	$(RUN) marketlake bench pipeline
 	$(RUN) marketlake bench intelligence
 
-lint: setup ## ruff check + format check, mypy on streaming/
+lint: setup ## ruff check + format check, the import contracts (layers point down), mypy strict
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	$(RUN) lint-imports
 	$(RUN) mypy
 
 format: setup ## apply ruff fixes and formatting

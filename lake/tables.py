@@ -170,10 +170,10 @@ TABLES.update({
 
 def _intelligence_tables() -> list[TableDef]:
     """The intelligence pipeline's tables; columns from the modules that produce them."""
-    from assets.intelligence import aggregation as agg
-    from assets.intelligence import registry as reg
-    from assets.intelligence import tables as intel
-    from assets.intelligence.recommendations import RECOMMENDATIONS_SCHEMA
+    from intelligence import registry as reg
+    from intelligence import schemas as intel
+    from intelligence.aggregate import aggregation as agg
+    from intelligence.recommend.recommendations import RECOMMENDATIONS_SCHEMA
 
     def t(ns: Namespace, name: str, schema: pa.Schema, sort: tuple[str, ...], doc: str) -> TableDef:
         return TableDef(ns, name, schema, sort, (), doc)

@@ -26,7 +26,7 @@ from dagster._serdes import ConfigurableClassData
 from dagster_postgres import DagsterPostgresStorage
 from dagster_postgres.utils import get_conn_string
 
-from orchestration.settings import Settings
+from settings import Settings
 
 # what earlier versions wrote: the whole URL, password included, in the file and so in
 # every code server's --instance-ref argument
@@ -111,7 +111,7 @@ def _instance_yaml(settings: Settings, home: Path) -> str:
 
 def _postgres_storage(settings: Settings, indent: str) -> str:
     """The storage entry for the stack's PostgreSQL: the password file's path, not its content."""
-    from orchestration.stack import postgres
+    from assets.platform.stack import postgres
 
     pg = postgres(settings)
     pg.ensure_database("dagster")
@@ -142,7 +142,7 @@ def _drop_literal_password(config: Path, settings: Settings) -> None:
 
 def days_between(first: date, last: date) -> list[str]:
     """The trading-day partition keys from ``first`` to ``last`` inclusive."""
-    from assets.partitions import TRADING_DAYS
+    from assets.platform.partitions import TRADING_DAYS
 
     keys = TRADING_DAYS.get_partition_keys()
     return [k for k in keys if first.isoformat() <= k <= last.isoformat()]
@@ -165,8 +165,8 @@ def backfill(
     ``now`` (ISO 8601) sets the platform's clock, ``overrides`` are settings
     that take precedence over the environment, ``ops`` is per-op run config
     (``{"intel_fetches": {"config": {...}}}``)."""
+    from assets.platform.resources import PlatformResource
     from orchestration.definitions import ALL_ASSETS, resources_for
-    from orchestration.resources import PlatformResource
 
     instance = instance_for(settings)
     platform = PlatformResource(

@@ -17,7 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from orchestration.logging import configure_logging, get_logger
-from orchestration.settings import get_settings
+from settings import get_settings
 
 app = typer.Typer(
     name="marketlake",
@@ -245,7 +245,7 @@ def replay(
     not valid events) into --out, or every event to stdout. See the README for
     the line format.
     """
-    from orchestration.replay import replay_lines, write_replay
+    from orchestration.log_replay import replay_lines, write_replay
     from streaming.matcher import STP_MODES
     from streaming.refdata import RefDataError, load_members, load_securities
 
@@ -320,7 +320,7 @@ def bench(
     """
     table: Table | None = None
     if target is BenchTarget.intelligence:
-        from orchestration.bench_intelligence import bench_intelligence
+        from orchestration.bench.intelligence_bench import bench_intelligence
 
         shared = get_settings().shared_data_dir
         with err.status("parsing and extracting the corpus on one core"):
@@ -340,7 +340,7 @@ def bench(
     elif target is BenchTarget.pipeline:
         result, lines, table = _bench_pipeline(days, as_json)
     elif target is BenchTarget.matcher:
-        from streaming.matcher_bench import bench_matcher
+        from orchestration.bench.matcher_bench import bench_matcher
         from streaming.refdata import load_securities
 
         members = [f"USR{i:02d}" for i in range(1, 11)]
@@ -353,8 +353,8 @@ def bench(
             f"p99 {result['p99_us']:.2f} us, p99.9 {result['p999_us']:.2f} us",
         ]
     elif target is BenchTarget.kafka:
-        from orchestration.bench_kafka import bench_kafka
-        from orchestration.stack import kafka_env, kafka_security, services
+        from assets.platform.stack import kafka_env, kafka_security, services
+        from orchestration.bench.kafka_bench import bench_kafka
 
         settings = get_settings()
         if settings.kafka_bootstrap_servers is None:
@@ -375,8 +375,8 @@ def bench(
     elif target is BenchTarget.lake:
         from rich.markup import escape
 
-        from orchestration.bench_lake import bench_lake
-        from orchestration.stack import services
+        from assets.platform.stack import services
+        from orchestration.bench.lake_bench import bench_lake
 
         settings = get_settings()
         with err.status("starting the stack's lake (PostgreSQL, MinIO, Trino)"):
@@ -400,7 +400,7 @@ def bench(
                 f"{q['warm_min_s']:.2f}", f"{q['warm_max_s']:.2f}", f"{q['cpu_s']:.1f}",
             )  # fmt: skip
     else:
-        from streaming.bars_bench import bench_bars
+        from orchestration.bench.bars_bench import bench_bars
 
         result = bench_bars(n or 2_000_000, seed)
         lines = [
@@ -424,7 +424,7 @@ def bench(
 
 def _bench_pipeline(days: int | None, as_json: bool) -> tuple[dict[str, Any], list[str], Table]:
     """Run the pipeline benchmark with a progress bar per day; its figures, lines and table."""
-    from orchestration.bench_pipeline import DEFAULT_DAYS, bench_pipeline
+    from orchestration.bench.pipeline_bench import DEFAULT_DAYS, bench_pipeline
 
     count = days or DEFAULT_DAYS
     with Progress(
@@ -503,7 +503,7 @@ def lobster(
     After every message our top levels are compared with LOBSTER's orderbook
     row; prints the share of messages whose whole row matches, per file.
     """
-    from streaming.lobster import LOBSTER_SAMPLES, check_lobster_zip
+    from orchestration.bench.lobster_check import LOBSTER_SAMPLES, check_lobster_zip
 
     folder = data or get_settings().shared_data_dir / "lobster"
     zips = [(name, folder / f) for name, f in LOBSTER_SAMPLES.items() if (folder / f).is_file()]
@@ -858,8 +858,8 @@ def query(
     """
     import csv
 
+    from assets.platform.lake_engines import query_engine
     from lake.query import LakeQueryError
-    from orchestration.lake import query_engine
 
     settings = get_settings()
     try:
@@ -893,7 +893,7 @@ app.add_typer(stack_app, name="stack")
 
 
 def _pick(names: list[str] | None) -> dict[str, Any]:
-    from orchestration.stack import services
+    from assets.platform.stack import services
 
     available = services(get_settings())
     unknown = sorted(set(names or []) - set(available))
@@ -996,9 +996,9 @@ def eval_extraction(
     uses the server of MARKETLAKE_OLLAMA_HOST and model MARKETLAKE_OLLAMA_MODEL;
     documents where it fell back to the lexicon are counted by reason.
     """
-    from assets.intelligence.evaluation import detect_format, evaluate, load_dataset
-    from assets.intelligence.extraction import Extractor
-    from assets.intelligence.lexicon import LexiconExtractor
+    from intelligence.extract.evaluation import detect_format, evaluate, load_dataset
+    from intelligence.extract.extraction import Extractor
+    from intelligence.extract.lexicon import LexiconExtractor
 
     chosen: Extractor = LexiconExtractor()
     if extractor is ExtractorName.ollama:
@@ -1047,7 +1047,7 @@ def eval_extraction(
 
 def _ollama_extractor() -> Any:
     """The Ollama extractor from settings; exit 2 with the reason if it cannot be used."""
-    from assets.intelligence.ollama_extractor import OllamaExtractor
+    from intelligence.extract.ollama_extractor import OllamaExtractor
 
     settings = get_settings()
     if not settings.ollama_host:

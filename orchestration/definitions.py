@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from dagster import Definitions, load_assets_from_modules
 
-from assets import clearing, dbt, landing, market, recon, reports
-from assets.dbt import REFDATA, dbt_resource
-from assets.intelligence import assets as intelligence
-from orchestration.resources import PlatformResource
+from assets.clearing import clearing_assets
+from assets.dbt import dbt_assets
+from assets.dbt.dbt_assets import REFDATA, dbt_resource
+from assets.intelligence import intelligence_assets
+from assets.landing import raw_assets
+from assets.market import market_assets
+from assets.platform.resources import PlatformResource
+from assets.recon import recon_assets
+from assets.reports import report_assets
 from orchestration.schedules import (
     daily_job,
     eod_settlement,
@@ -26,7 +31,17 @@ from orchestration.schedules import (
 )
 
 ALL_ASSETS = [
-    *load_assets_from_modules([landing, market, clearing, recon, dbt, reports, intelligence]),
+    *load_assets_from_modules(
+        [
+            raw_assets,
+            market_assets,
+            clearing_assets,
+            recon_assets,
+            dbt_assets,
+            report_assets,
+            intelligence_assets,
+        ]
+    ),
     *REFDATA,
 ]
 

@@ -5,7 +5,7 @@ The session runs on the embedded event log as the day's live data
 run materialises landing -> market -> clearing -> recon -> dbt marts -> the
 settlement report for that day, recorded in the instance ``marketlake ui``
 shows. The same run fetches the day's news: by default the recorded stories
-of ``assets/intelligence/recorded_news.yml``, served by a local
+of ``intelligence/ingest/recorded_news.yml``, served by a local
 Polygon-compatible endpoint (no network or key needed), so documents, trends
 and the next session's recommendations appear too. Everything the command
 prints is read back from the lake, so the summary and the lake always agree;
@@ -24,12 +24,12 @@ import pyarrow as pa
 from pyiceberg.catalog import Catalog
 from pyiceberg.expressions import EqualTo
 
+from assets.platform.lake_engines import catalog as lake_catalog
+from assets.platform.lake_engines import lake_config
+from assets.platform.resources import PlatformResource
 from lake.tables import PARTITION_COLUMN, TOPIC_TABLES
 from orchestration.backfill import DayRun, backfill
-from orchestration.lake import catalog as lake_catalog
-from orchestration.lake import lake_config
-from orchestration.resources import PlatformResource
-from orchestration.settings import Settings
+from settings import Settings
 from streaming.events import PRICE_SCALE
 from streaming.refdata import load_calendar
 from streaming.services.day import DayConfig, DayResult, run_day
@@ -118,8 +118,8 @@ def _news(recorded: bool, close_ns: int) -> Iterator[dict[str, Any]]:
     if not recorded:
         yield {}
         return
-    from assets.intelligence.recorded_news import load_stories, polygon_news_page
-    from deploy.replay import ReplayServer, Request, Response
+    from deploy.recorded_http import ReplayServer, Request, Response
+    from intelligence.ingest.recorded_news import load_stories, polygon_news_page
 
     stories = load_stories()
 

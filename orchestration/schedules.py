@@ -44,9 +44,9 @@ from dagster import (
     sensor,
 )
 
-from assets.intelligence.registry import load_registry_from_settings
-from orchestration.resources import PlatformResource
-from orchestration.settings import get_settings
+from assets.platform.resources import PlatformResource
+from intelligence.registry import load_registry_from_settings
+from settings import get_settings
 from streaming.events import SessionControl
 from streaming.limits import MalformedMessage, decode_untrusted
 from streaming.refdata import load_calendar

@@ -24,10 +24,10 @@ from datetime import date
 
 from pydantic import SecretStr
 
-from orchestration.eventlog import open_event_log
+from assets.platform.event_logs import open_event_log
 from orchestration.logging import get_logger
-from orchestration.settings import Settings
 from orchestration.supervisor import Supervisor
+from settings import Settings
 from streaming.refdata import load_calendar, load_members, load_securities
 from streaming.services.day import DayConfig, Participants
 from streaming.services.handlers import (

@@ -38,13 +38,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from streaming.events import PRICE_SCALE, Recommendation, Side
+from streaming.portfolio import Account, MarketView
 from streaming.refdata import RiskTier, Security
-
-if TYPE_CHECKING:  # members imports this module to follow advice
-    from streaming.members import Account, MarketView
 
 MINUTE_NS = 60 * 1_000_000_000
 

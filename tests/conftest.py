@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.settings import Settings
+from settings import Settings
 from streaming.refdata import Security, load_securities
 
 

@@ -11,8 +11,8 @@ import sys
 import pytest
 from dagster import DagsterEventType, DagsterInstance, RunsFilter
 
+from assets.platform.resources import PlatformResource
 from orchestration.definitions import defs
-from orchestration.resources import PlatformResource
 from tests.support import short_calendar
 
 pytestmark = pytest.mark.e2e

@@ -13,9 +13,9 @@ from datetime import date
 
 import pytest
 
-from assets.reports import SESSION_TABLES, one_session
+from assets.platform.resources import PlatformResource
+from assets.reports.report_assets import SESSION_TABLES, one_session
 from lake.writer import day_session
-from orchestration.resources import PlatformResource
 from streaming.services.day import session_fingerprint, session_state
 from tests.support import short_calendar
 

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from orchestration.bench_intelligence import bench_intelligence, build_corpus
-from orchestration.settings import Settings
+from orchestration.bench.intelligence_bench import bench_intelligence, build_corpus
+from settings import Settings
 
 pytestmark = pytest.mark.e2e
 

@@ -18,9 +18,9 @@ import pytest
 from dagster import DagsterInstance, DagsterRunStatus
 from pyiceberg.expressions import EqualTo
 
+from assets.platform.resources import PlatformResource
 from orchestration.backfill import instance_for
-from orchestration.resources import PlatformResource
-from orchestration.settings import Settings
+from settings import Settings
 from tests.support import short_calendar
 
 pytestmark = pytest.mark.e2e

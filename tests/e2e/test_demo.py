@@ -22,9 +22,9 @@ import pytest
 from dagster import DagsterInstance
 from pyiceberg.expressions import EqualTo
 
+from assets.platform.lake_engines import catalog
 from lake.tables import PARTITION_COLUMN, TOPIC_TABLES
-from orchestration.lake import catalog
-from orchestration.settings import Settings
+from settings import Settings
 
 pytestmark = pytest.mark.e2e
 
@@ -167,7 +167,7 @@ def test_tables_agree_with_each_other_and_the_summary(demo_run, day_tables):
 
 
 def test_the_recorded_news_becomes_the_next_sessions_recommendations(demo_run):
-    from orchestration.resources import PlatformResource
+    from assets.platform.resources import PlatformResource
     from tests.support import sent_recommendations
 
     data, summary = demo_run

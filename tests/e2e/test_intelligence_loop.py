@@ -27,12 +27,12 @@ import pyarrow as pa
 import pytest
 from dagster import AssetSelection, DagsterInstance, materialize
 
-from assets.intelligence.registry import load_registry
-from deploy.replay import ReplayServer, Response
+from assets.platform.resources import PlatformResource
+from deploy.recorded_http import ReplayServer, Response
+from intelligence.registry import load_registry
 from lake.reader import read_days
 from orchestration.definitions import ALL_ASSETS, resources_for
-from orchestration.resources import PlatformResource
-from orchestration.settings import Settings
+from settings import Settings
 from tests.support import sent_recommendations, short_calendar
 
 pytestmark = pytest.mark.e2e

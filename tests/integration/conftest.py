@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from assets.platform import stack
+from assets.platform.stack import LakeTrino
 from deploy.kafka.service import KafkaService, java_for_kafka
 from deploy.minio.service import MinioService
 from deploy.postgres.service import PostgresService
 from deploy.trino.service import TrinoService, java_for_trino
 from lake.catalog import LakeConfig, open_catalog
 from lake.query import DuckDBEngine, TrinoEngine
-from orchestration import stack
-from orchestration.settings import Settings
-from orchestration.stack import LakeTrino
+from settings import Settings
 from tests.support import free_port
 
 
@@ -61,7 +61,7 @@ def lake_stack(tmp_path_factory) -> Iterator[LakeStack]:
     # as root PostgreSQL runs as 'postgres', which cannot enter pytest's private temp base
     pg_home = Path(tempfile.mkdtemp(prefix="marketlake-pg-"))
     pg = PostgresService(home=pg_home, cache=settings.cache_dir, port=free_port())
-    stack_dir = tmp_path_factory.mktemp("stack")  # laid out as orchestration.stack expects
+    stack_dir = tmp_path_factory.mktemp("stack")  # laid out as assets.platform.stack expects
     store = MinioService(
         home=stack_dir / "minio",
         cache=settings.cache_dir,

@@ -14,8 +14,8 @@ import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 from pyiceberg.expressions import EqualTo
 
+from assets.platform.resources import PlatformResource
 from orchestration.definitions import ALL_ASSETS, defs, resources_for
-from orchestration.resources import PlatformResource
 from tests.support import short_calendar
 
 pytestmark = pytest.mark.integration
@@ -153,7 +153,7 @@ def test_clearing_totals_equal_the_trades_and_carry_to_the_next_day(short_sessio
 
 
 def test_every_table_of_a_day_records_one_session_and_a_mix_fails_until_rerun(short_session):
-    from assets.reports import SESSION_TABLES, one_session
+    from assets.reports.report_assets import SESSION_TABLES, one_session
     from lake.tables import TABLES
     from lake.writer import day_session, publish
 

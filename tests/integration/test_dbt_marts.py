@@ -17,10 +17,10 @@ import pytest
 from dagster import AssetSelection, DagsterInstance, materialize
 from pyiceberg.expressions import EqualTo
 
+from assets.platform.resources import PlatformResource
 from lake.tables import TABLES
 from lake.writer import publish
 from orchestration.definitions import ALL_ASSETS, resources_for
-from orchestration.resources import PlatformResource
 from streaming.events import PRICE_SCALE
 from tests.support import short_calendar
 

@@ -24,8 +24,9 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 
-from assets.intelligence.documents import Fetched, SourceType
-from assets.intelligence.ingestion import (
+from deploy.recorded_http import ReplayServer, http_date, ok
+from intelligence.documents import Fetched, SourceType
+from intelligence.ingest.ingestion import (
     NS,
     Fetcher,
     IngestionConfig,
@@ -38,8 +39,7 @@ from assets.intelligence.ingestion import (
     is_due,
     parse_retry_after,
 )
-from assets.intelligence.registry import REGISTRY_YML, Format, Registry, Source, load_registry
-from deploy.replay import ReplayServer, http_date, ok
+from intelligence.registry import REGISTRY_YML, Format, Registry, Source, load_registry
 from tests.support import free_port
 
 pytestmark = pytest.mark.integration

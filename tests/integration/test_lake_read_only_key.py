@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 import pytest
 from pyarrow import fs as pafs
 
+from assets.platform import stack
+from assets.platform.lake_engines import lake_config, query_engine
 from lake.catalog import open_catalog
 from lake.query import DuckDBEngine, LakeQueryError
-from orchestration import stack
-from orchestration.lake import lake_config, query_engine
-from orchestration.settings import Settings
+from settings import Settings
 
 pytestmark = pytest.mark.integration
 

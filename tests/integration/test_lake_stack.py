@@ -17,8 +17,8 @@ import pyarrow as pa
 import pytest
 
 from lake.catalog import open_catalog
-from lake.landing import land_day
 from lake.query import LakeQueryError
+from lake.raw_landing import land_day
 from lake.tables import TABLES, TableDef
 from lake.writer import SchemaMismatchError, publish
 from streaming.refdata import load_calendar, load_members

@@ -1,6 +1,6 @@
 """Reality check: replay NASDAQ LOBSTER days through our matcher, row by row.
 
-For each sample file, every message is translated (``streaming.lobster``) and
+For each sample file, every message is translated (``orchestration.bench.lobster_check``) and
 applied to a ``Matcher``; after every message our top-N levels (price and size,
 both sides, LOBSTER dummies for empty levels) must equal that message's
 orderbook row. ``pytest -s`` prints the match share per file.
@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from streaming.events import AmendOrder, CancelOrder, NewOrder
-from streaming.lobster import (
+from orchestration.bench.lobster_check import (
     AGGRESSOR_ID_BASE,
     LOBSTER_SAMPLES,
     LobsterMessage,
@@ -25,6 +24,7 @@ from streaming.lobster import (
     parse_orderbook,
     row_levels,
 )
+from streaming.events import AmendOrder, CancelOrder, NewOrder
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from pyarrow import fs as pafs
 
 from deploy.minio.service import MINIO_VERSION, MinioService
 from deploy.process import ServiceError
-from orchestration.settings import Settings
+from settings import Settings
 from tests.support import free_port
 
 pytestmark = pytest.mark.integration

@@ -20,9 +20,9 @@ from typing import Any
 import msgspec
 import pytest
 
-from assets.intelligence.extraction import Extraction, label_for
-from assets.intelligence.lexicon import LexiconExtractor
-from assets.intelligence.ollama_extractor import OllamaExtractor, answer_schema, default_vocabulary
+from intelligence.extract.extraction import Extraction, label_for
+from intelligence.extract.lexicon import LexiconExtractor
+from intelligence.extract.ollama_extractor import OllamaExtractor, answer_schema, default_vocabulary
 from tests.support import free_port
 from tests.support.ollama_replay import OllamaReplay, Reply, chat_reply, recorded
 

@@ -14,8 +14,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from assets.intelligence.extraction import Extraction, label_for
-from assets.intelligence.ollama_extractor import OllamaExtractor, default_vocabulary
 from deploy.ollama.service import (
     DEFAULT_MODEL_NAME,
     MODEL_PACKAGE,
@@ -23,7 +21,9 @@ from deploy.ollama.service import (
     OLLAMA_VERSION,
     OllamaService,
 )
-from orchestration.settings import Settings
+from intelligence.extract.extraction import Extraction, label_for
+from intelligence.extract.ollama_extractor import OllamaExtractor, default_vocabulary
+from settings import Settings
 from tests.support import free_port
 
 pytestmark = pytest.mark.integration

@@ -9,8 +9,8 @@ import pytest
 from dagster import DagsterInstance, materialize
 from pyiceberg.expressions import EqualTo
 
+from assets.platform.resources import PlatformResource
 from orchestration.definitions import ALL_ASSETS, resources_for
-from orchestration.resources import PlatformResource
 from streaming.services.day import DayConfig, run_day, session_state
 from streaming.services.handlers import MatcherService, ParticipantsService
 from streaming.transport.base import Output

@@ -14,7 +14,7 @@ from datetime import date
 import pytest
 
 from lake.catalog import LakeConfig, open_catalog
-from lake.landing import land_day
+from lake.raw_landing import land_day
 from streaming.events import DeadLetter, SessionControl, decode_as, encode
 from streaming.matcher import Matcher
 from streaming.refdata import load_members

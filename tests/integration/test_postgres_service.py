@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy
 
 from deploy.postgres.service import PostgresService
-from orchestration.settings import Settings
+from settings import Settings
 from tests.support import free_port
 
 pytestmark = pytest.mark.integration

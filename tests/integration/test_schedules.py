@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from dagster import RunRequest, SkipReason, build_schedule_context, build_sensor_context
 
-from orchestration.resources import PlatformResource
+from assets.platform.resources import PlatformResource
 from orchestration.schedules import (
     CALENDAR,
     closed_sessions,

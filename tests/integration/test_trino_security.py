@@ -1,6 +1,6 @@
 """Trino on the stack refuses strangers and lets the read-only principal only read.
 
-The session's lake stack (PostgreSQL + MinIO + Trino, as ``orchestration.stack``
+The session's lake stack (PostgreSQL + MinIO + Trino, as ``assets.platform.stack``
 wires them) is used as deployed: HTTPS with the node's self-signed certificate,
 password-file authentication and file-based access control. Anonymous requests
 and wrong passwords get 401; the reader can SELECT, SHOW and DESCRIBE a lake
@@ -24,10 +24,10 @@ import pytest
 import requests
 import trino
 
+from assets.platform import stack
 from deploy.trino.service import https_session
 from lake.catalog import open_catalog
 from lake.query import LakeQueryError, TrinoEngine
-from orchestration import stack
 
 pytestmark = pytest.mark.integration
 

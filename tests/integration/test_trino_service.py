@@ -20,7 +20,7 @@ from deploy.trino.service import (
     java_for_trino,
     memory_catalog,
 )
-from orchestration.settings import Settings
+from settings import Settings
 from tests.support import free_port
 
 pytestmark = pytest.mark.integration

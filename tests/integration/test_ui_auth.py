@@ -29,7 +29,7 @@ from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Origin, Subprotocol
 
 from deploy.postgres.service import PostgresService
-from orchestration.settings import Settings
+from settings import Settings
 from tests.support import free_port, stop_group
 
 pytestmark = pytest.mark.integration

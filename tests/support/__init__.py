@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
-    from orchestration.resources import PlatformResource
+    from assets.platform.resources import PlatformResource
     from streaming.events import Recommendation
 
 T = TypeVar("T")

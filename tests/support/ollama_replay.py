@@ -1,6 +1,6 @@
 """A local HTTP server that speaks enough of Ollama's API to replay recorded answers.
 
-Built on :class:`deploy.replay.ReplayServer`. The real
+Built on :class:`deploy.recorded_http.ReplayServer`. The real
 ``ollama`` client talks to it over real sockets, so the tests exercise
 what breaks in practice (a refused connection, a read timeout, a 500, a body
 that is not what the schema says) without a model. ``/api/chat`` answers come
@@ -22,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from deploy.replay import Handler, ReplayServer, Request, Response
+from deploy.recorded_http import Handler, ReplayServer, Request, Response
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ollama"
 
@@ -151,7 +151,7 @@ def record(host: str, directory: Path, model: str = "marketlake-gemma3") -> list
     """POST the extractor's own requests to a real server and keep request and response."""
     import httpx
 
-    from assets.intelligence.ollama_extractor import (
+    from intelligence.extract.ollama_extractor import (
         KEEP_ALIVE,
         NUM_PREDICT,
         SEED,

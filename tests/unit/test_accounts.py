@@ -14,7 +14,7 @@ from argon2 import PasswordHasher
 from typer.testing import CliRunner
 
 from orchestration.cli import app
-from orchestration.settings import get_settings
+from settings import get_settings
 from streaming.accounts import (
     Account,
     AccountError,

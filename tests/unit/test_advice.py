@@ -19,7 +19,8 @@ from streaming.advice import (
     sector_exposure,
 )
 from streaming.events import BookTop, ExecutionReport, Recommendation
-from streaming.members import Account, MarketView, Members, OpenOrder
+from streaming.members import Members
+from streaming.portfolio import Account, MarketView, OpenOrder
 from streaming.refdata import RefDataError, Security, load_members
 
 pytestmark = pytest.mark.unit

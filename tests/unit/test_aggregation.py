@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assets.intelligence.aggregation import (
+from intelligence.aggregate.aggregation import (
     DAY_NS,
     EVIDENCE_SCHEMA,
     HOUR_NS,
@@ -36,10 +36,10 @@ from assets.intelligence.aggregation import (
     trend_history,
     trends_table,
 )
-from assets.intelligence.documents import Document
-from assets.intelligence.extraction import IMPACTS, Extraction, Impact, MacroEvent, label_for
-from assets.intelligence.registry import Registry, load_registry
-from assets.intelligence.signals import LAYERS, WINDOW_NS, WINDOWS, Trend, Window
+from intelligence.aggregate.signals import LAYERS, WINDOW_NS, WINDOWS, Trend, Window
+from intelligence.documents import Document
+from intelligence.extract.extraction import IMPACTS, Extraction, Impact, MacroEvent, label_for
+from intelligence.registry import Registry, load_registry
 
 pytestmark = pytest.mark.unit
 

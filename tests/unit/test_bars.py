@@ -7,6 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from orchestration.bench.bars_bench import bench_bars
 from streaming.bars import (
     INTERVALS,
     BarBuilder,
@@ -14,7 +15,6 @@ from streaming.bars import (
     bars_batch,
     bars_from_events,
 )
-from streaming.bars_bench import bench_bars
 from streaming.events import Bar, DeadLetter, Event, Trade, decode_as
 from streaming.schema import arrow_schema, to_table
 

@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import pytest
 
-from streaming.clearing import ClearingError, FeeSchedule, Fill, Holding, MemberState, settle_day
+from lake.batch.settlement import ClearingError, FeeSchedule, Fill, Holding, MemberState, settle_day
 
 pytestmark = pytest.mark.unit
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from assets.intelligence.evaluation import (
+from intelligence.extract.evaluation import (
     LabelledText,
     accuracy,
     confusion_matrix,
@@ -24,9 +24,9 @@ from assets.intelligence.evaluation import (
     per_class_scores,
     report,
 )
-from assets.intelligence.extraction import Extraction, Label, label_for
-from assets.intelligence.lexicon import LexiconExtractor
-from orchestration.settings import Settings
+from intelligence.extract.extraction import Extraction, Label, label_for
+from intelligence.extract.lexicon import LexiconExtractor
+from settings import Settings
 
 pytestmark = pytest.mark.unit
 

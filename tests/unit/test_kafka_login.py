@@ -9,11 +9,11 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 from pydantic import SecretStr
 
+from assets.platform.stack import kafka_env, kafka_security
 from deploy.kafka.service import KafkaService, read_credentials
 from deploy.process import ServiceError
-from orchestration.settings import Settings
 from orchestration.sidecar import _settings_env
-from orchestration.stack import kafka_env, kafka_security
+from settings import Settings
 from streaming.transport.kafka import fenced, transient
 
 SCRAM = {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "SCRAM-SHA-512"}

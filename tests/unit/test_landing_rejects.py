@@ -8,7 +8,7 @@ import pytest
 from pyiceberg.expressions import EqualTo
 
 from lake.catalog import LakeConfig, open_catalog
-from lake.landing import land_day
+from lake.raw_landing import land_day
 from lake.tables import PARTITION_COLUMN
 from streaming.bars import BarBuilder
 from streaming.events import Bar, NewOrder, SessionControl, encode

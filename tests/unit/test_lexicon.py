@@ -12,13 +12,13 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from assets.intelligence.extraction import (
+from intelligence.extract.extraction import (
     CATALYSTS,
     Extraction,
     Extractor,
     label_for,
 )
-from assets.intelligence.lexicon import (
+from intelligence.extract.lexicon import (
     _FILES,
     LEXICON_DIR,
     LexiconExtractor,

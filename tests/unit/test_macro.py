@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from assets.intelligence.extraction import MACRO_KINDS, MacroEvent
-from assets.intelligence.lexicon import _FILES, LexiconExtractor
-from assets.intelligence.macro import (
+from intelligence.extract.extraction import MACRO_KINDS, MacroEvent
+from intelligence.extract.lexicon import _FILES, LexiconExtractor
+from intelligence.extract.macro import (
     MACRO_YML,
     MacroDetector,
     Role,
@@ -26,7 +26,7 @@ from assets.intelligence.macro import (
     load_rules,
     parse_rules,
 )
-from assets.intelligence.registry import load_registry
+from intelligence.registry import load_registry
 from streaming.refdata import load_securities
 
 pytestmark = pytest.mark.unit

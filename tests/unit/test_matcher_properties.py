@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from orchestration.bench.workload import standard_mix
 from streaming.book import Book
 from streaming.events import (
     AmendOrder,
@@ -28,7 +29,6 @@ from streaming.events import (
 )
 from streaming.matcher import STP_MODES, Matcher
 from streaming.refdata import Security, load_securities
-from streaming.workload import standard_mix
 
 pytestmark = pytest.mark.unit
 

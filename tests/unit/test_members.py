@@ -7,7 +7,8 @@ import random
 import pytest
 
 from streaming.events import BookTop, ExecutionReport, NewOrder
-from streaming.members import Account, MarketView, Members, RuleBasedStrategy
+from streaming.members import Members, RuleBasedStrategy
+from streaming.portfolio import Account, MarketView
 from streaming.refdata import load_members
 
 pytestmark = pytest.mark.unit

@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from assets.intelligence.extraction import (
+from intelligence.extract.extraction import (
     CATALYSTS,
     DURATIONS,
     IMPACTS,
@@ -22,8 +22,8 @@ from assets.intelligence.extraction import (
     Extraction,
     MacroEvent,
 )
-from assets.intelligence.lexicon import LexiconExtractor
-from assets.intelligence.ollama_extractor import (
+from intelligence.extract.lexicon import LexiconExtractor
+from intelligence.extract.ollama_extractor import (
     _EXAMPLES,
     MAX_CHARS,
     SYSTEM_PROMPT,
@@ -38,8 +38,8 @@ from assets.intelligence.ollama_extractor import (
     default_vocabulary,
     extractor_from_settings,
 )
-from assets.intelligence.registry import load_registry
-from orchestration.settings import Settings
+from intelligence.registry import load_registry
+from settings import Settings
 from tests.support.ollama_replay import FIXTURES
 
 pytestmark = pytest.mark.unit

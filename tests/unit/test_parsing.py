@@ -15,9 +15,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from assets.intelligence import parsing
-from assets.intelligence.documents import Document, Fetched, Quarantined, SourceType
-from assets.intelligence.parsing import (
+from intelligence.documents import Document, Fetched, Quarantined, SourceType
+from intelligence.parse import parsing
+from intelligence.parse.parsing import (
     HIGH_QUALITY_FROM,
     MEDIUM_QUALITY_FROM,
     REASONS,

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
+import settings as settings_module
 from lake.catalog import LakeConfig, S3Config, open_catalog
 from lake.query import (
     DuckDBEngine,
@@ -30,7 +31,6 @@ from lake.query import (
 )
 from lake.tables import TableDef
 from lake.writer import publish
-from orchestration import settings as settings_module
 from orchestration.cli import app
 
 pytestmark = pytest.mark.unit

@@ -8,14 +8,14 @@ import msgspec
 import pyarrow as pa
 import pytest
 
-from assets.intelligence.recommendations import (
+from intelligence.aggregate.signals import Evidence, Trend
+from intelligence.recommend.recommendations import (
     RECOMMENDATIONS_SCHEMA,
     RecommendConfig,
     rec_id,
     recommend,
     recommendations_table,
 )
-from assets.intelligence.signals import Evidence, Trend
 from streaming.events import Recommendation, decode, encode
 
 pytestmark = pytest.mark.unit

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from lake.recon import REASONS, reconcile
+from lake.batch.reconciliation import REASONS, reconcile
 
 pytestmark = pytest.mark.unit
 

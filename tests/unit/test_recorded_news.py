@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from assets.intelligence.recorded_news import (
+from intelligence.ingest.recorded_news import (
     NS_PER_MINUTE,
     Story,
     load_stories,
     polygon_news_page,
     published_ns,
 )
-from assets.intelligence.registry import load_registry
+from intelligence.registry import load_registry
 
 pytestmark = pytest.mark.unit
 

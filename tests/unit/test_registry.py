@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 import pytest
 import yaml  # type: ignore[import-untyped]
 
-from assets.intelligence.registry import (
+from intelligence.registry import (
     COMPANIES_SCHEMA,
     COMPETITORS_SCHEMA,
     EXPOSURES_SCHEMA,

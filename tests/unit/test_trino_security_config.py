@@ -13,6 +13,7 @@ import json
 
 import pytest
 
+from assets.platform.lake_engines import query_engine
 from deploy.process import ServiceError
 from deploy.trino.service import (
     TrinoService,
@@ -22,8 +23,7 @@ from deploy.trino.service import (
     pbkdf2_hash,
 )
 from lake.query import LakeQueryError, TrinoEngine
-from orchestration.lake import query_engine
-from orchestration.settings import Settings
+from settings import Settings
 
 pytestmark = pytest.mark.unit
 
@@ -75,7 +75,7 @@ def test_access_rules_give_the_reader_reads_only():
 
 
 def test_the_stack_gives_the_reader_a_connector_level_read_only_catalog():
-    from orchestration import stack
+    from assets.platform import stack
 
     class Fake:
         host, port, database, user, password = "127.0.0.1", 1, "lake", "u", "p"
