@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streaming.matcher import StpMode  # the matcher's modes, not a copy of them
+
 REPO_ROOT = Path(__file__).resolve().parent
 
 
@@ -42,9 +44,7 @@ class Settings(BaseSettings):
     securities_csv: Path | None = None
     members_csv: Path | None = None
     calendar_toml: Path | None = None
-    stp_mode: Literal["cancel_resting", "cancel_aggressor", "cancel_both", "none"] = (
-        "cancel_resting"
-    )
+    stp_mode: StpMode = "cancel_resting"
     price_band_pct: float = 20.0
     bar_grace_ms: int = 2_000
     cache_dir: Path = Field(

@@ -1,9 +1,12 @@
 """Local processes without Docker: start detached, track by pid file, stop cleanly.
 
-Each service has a home directory (outside the repository) holding its pid
-file, its log and its data. A service started by one command is found again
-by the next through the pid file; a stale pid file (the process is gone, or
-the pid now belongs to something else) counts as stopped.
+The services run as plain processes, and ``marketlake stack up`` and ``stack
+down`` are separate commands, so a process must be found again by a later
+command than the one that started it. Each service has a home directory
+(outside the repository) holding its pid file, its log and its data; the pid
+file finds the process, and a stale one (the process is gone, or the pid now
+belongs to something else) counts as stopped. What a service does beyond
+running one process is in ``deploy/local_service.py``.
 """
 
 from __future__ import annotations
@@ -114,10 +117,15 @@ class ManagedProcess:
         return False
 
     def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return tail(self.log_file, lines)
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    """The last ``lines`` lines of a log file ("" when there is none), for error messages."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
 
 
 def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.5) -> bool:
@@ -128,25 +136,3 @@ def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.5)
             return True
         time.sleep(interval)
     return check()
-
-
-def service_status(
-    name: str,
-    process: ManagedProcess,
-    healthy: Callable[[], bool],
-    address: str,
-    data_dir: Path,
-    installed: bool,
-) -> dict[str, object]:
-    """The fields ``marketlake stack status`` shows for every service."""
-    pid = process.pid()
-    state = "stopped" if pid is None else ("healthy" if healthy() else "starting")
-    return {
-        "service": name,
-        "state": state,
-        "address": address,
-        "pid": pid,
-        "data_dir": str(data_dir),
-        "log": str(process.log_file),
-        "installed": installed,
-    }

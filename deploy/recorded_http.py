@@ -179,11 +179,11 @@ class ReplayServer:
                     names = {k.lower() for k in resp.headers}
                     for k, v in resp.headers.items():
                         self.send_header(k, v)
-                    length = resp.content_length
-                    if length is None:
-                        length = len(resp.body)
+                    sent_length = resp.content_length
+                    if sent_length is None:
+                        sent_length = len(resp.body)
                     if "content-length" not in names and resp.status not in (204, 304):
-                        self.send_header("Content-Length", str(length))
+                        self.send_header("Content-Length", str(sent_length))
                     if resp.close:
                         self.send_header("Connection", "close")
                     self.end_headers()

@@ -24,10 +24,17 @@ from typing import Any, Literal, get_args
 
 import msgspec
 import pyarrow as pa
-import yaml  # type: ignore[import-untyped]
+import yaml
 
+from intelligence.config import as_settings
 from intelligence.documents import SourceType
 from intelligence.parse.parsing import CompanyNames
+from intelligence.schemas import (
+    COMPANIES_SCHEMA,
+    COMPETITORS_SCHEMA,
+    EXPOSURES_SCHEMA,
+    SOURCES_SCHEMA,
+)
 
 REGISTRY_YML = Path(__file__).with_name("registry.yml")
 
@@ -527,57 +534,35 @@ def load_registry(
     return parse_registry(text, base_urls=base_urls, tickers=tickers, source=str(p))
 
 
-def load_registry_from_settings(settings: object) -> Registry:
-    """The registry the platform runs with: the settings' file and base-URL overrides.
+class RegistryConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Which registry the platform runs with, and where its providers are.
 
-    Read with ``getattr`` (``intel_registry_yml``: a path, ``intel_base_urls``:
-    a mapping of base name to URL) so a deployment, or a test pointing every
-    provider at a local server, configures it without editing the YAML.
+    ``path`` is the YAML file (None: the bundled ``registry.yml``, checked
+    against the exchange's securities); ``base_urls`` override the file's named
+    base URLs, so a deployment, or a test pointing every provider at a local
+    server, configures it without editing the YAML.
     """
-    path = getattr(settings, "intel_registry_yml", None)
-    bases = getattr(settings, "intel_base_urls", None) or {}
-    return load_registry(path, base_urls=dict(bases))
+
+    path: Path | None = None
+    base_urls: dict[str, str] = msgspec.field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: object) -> RegistryConfig:
+        """``intel_registry_yml`` and ``intel_base_urls`` of the platform's Settings."""
+        s = as_settings(settings)
+        return cls(path=s.intel_registry_yml, base_urls=dict(s.intel_base_urls))
+
+    def load(self) -> Registry:
+        """The validated registry (see :func:`load_registry`)."""
+        return load_registry(self.path, base_urls=self.base_urls)
+
+
+def load_registry_from_settings(settings: object) -> Registry:
+    """``RegistryConfig.from_settings(settings).load()``, for callers holding the Settings."""
+    return RegistryConfig.from_settings(settings).load()
 
 
 # --- Arrow tables for the lake -------------------------------------------------------------
-
-COMPANIES_SCHEMA = pa.schema(
-    [
-        pa.field("ticker", pa.string(), nullable=False),
-        pa.field("legal_name", pa.string(), nullable=False),
-        pa.field("aliases", pa.list_(pa.string()), nullable=False),
-        pa.field("sector", pa.string(), nullable=False),
-        pa.field("industry", pa.string(), nullable=False),
-        pa.field("cik", pa.string()),
-    ]
-)
-EXPOSURES_SCHEMA = pa.schema(
-    [
-        pa.field("ticker", pa.string(), nullable=False),
-        pa.field("kind", pa.string(), nullable=False),  # region | commodity
-        pa.field("name", pa.string(), nullable=False),
-        pa.field("weight", pa.float64(), nullable=False),
-    ]
-)
-COMPETITORS_SCHEMA = pa.schema(
-    [
-        pa.field("ticker", pa.string(), nullable=False),
-        pa.field("competitor", pa.string(), nullable=False),
-        pa.field("relationship", pa.string(), nullable=False),
-        pa.field("strength", pa.float64(), nullable=False),
-    ]
-)
-SOURCES_SCHEMA = pa.schema(
-    [
-        pa.field("source_id", pa.string(), nullable=False),
-        pa.field("source_type", pa.string(), nullable=False),
-        pa.field("ticker", pa.string()),
-        pa.field("url", pa.string(), nullable=False),
-        pa.field("polling_interval_s", pa.int64(), nullable=False),
-        pa.field("credibility", pa.float64(), nullable=False),
-        pa.field("format", pa.string(), nullable=False),
-    ]
-)
 
 
 def _table(rows: Iterable[dict[str, Any]], schema: pa.Schema) -> pa.Table:

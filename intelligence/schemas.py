@@ -1,4 +1,4 @@
-"""The intelligence contracts as lake rows: Arrow schemas and conversions both ways.
+"""Every intelligence table's columns, declared once: the lake's side of each contract.
 
 The lake is the journal of the intelligence pipeline: each stage reads the
 previous stage's partition back from it, never an in-memory hand-off, so a
@@ -6,21 +6,21 @@ stage can be re-run, backfilled or inspected in Trino on its own. Times stay
 integer nanoseconds since the epoch, as everywhere else in the lake; lists
 (tickers, evidence terms) are Arrow lists, and macro events a JSON column so
 SQL can reach into them without a nested type every engine reads differently.
+
+This module imports no stage, so every stage (the registry at the bottom as
+much as aggregation) and ``lake.tables`` import their columns from here
+without a cycle or a breach of the stage order. The conversions between the
+contracts and these rows live with the code that owns each contract
+(:mod:`intelligence.rows`, ``registry_tables``, ``trends_table``,
+``recommendations_table``).
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Sequence
-from typing import Any
-
-import msgspec
 import pyarrow as pa
 
-from intelligence.aggregate.signals import Evidence, Trend
-from intelligence.documents import Document, Fetched, Quarantined
-from intelligence.extract.extraction import Extraction, MacroEvent
 from streaming.events import Recommendation
+from streaming.schema import arrow_schema
 
 _S, _I, _F, _B = pa.string(), pa.int64(), pa.float64(), pa.bool_()
 _LS = pa.list_(pa.string())
@@ -30,6 +30,34 @@ def columns(*fields: tuple[str, pa.DataType, bool]) -> pa.Schema:
     """A schema from (name, type, nullable) triples: how every intelligence table is declared."""
     return pa.schema([pa.field(n, t, nullable=nullable) for n, t, nullable in fields])
 
+
+# --- the registry (intelligence.registry.registry_tables) ------------------------------------
+
+COMPANIES_SCHEMA = columns(
+    ("ticker", _S, False), ("legal_name", _S, False), ("aliases", _LS, False),
+    ("sector", _S, False), ("industry", _S, False), ("cik", _S, True),
+)  # fmt: skip
+"""intel.companies: one row per tracked company, in the registry file's order."""
+
+EXPOSURES_SCHEMA = columns(
+    ("ticker", _S, False), ("kind", _S, False), ("name", _S, False), ("weight", _F, False),
+)  # fmt: skip
+"""intel.exposures: one row per company and region or commodity (``kind``)."""
+
+COMPETITORS_SCHEMA = columns(
+    ("ticker", _S, False), ("competitor", _S, False), ("relationship", _S, False),
+    ("strength", _F, False),
+)  # fmt: skip
+"""intel.competitors: one row per link a company lists."""
+
+SOURCES_SCHEMA = columns(
+    ("source_id", _S, False), ("source_type", _S, False), ("ticker", _S, True),
+    ("url", _S, False), ("polling_interval_s", _I, False), ("credibility", _F, False),
+    ("format", _S, False),
+)  # fmt: skip
+"""intel.sources: one row per resolved source (``ticker`` null for a global one)."""
+
+# --- ingestion and parsing (intelligence.rows) -----------------------------------------------
 
 FETCHES_SCHEMA = columns(
     ("fetch_id", _S, False), ("source_id", _S, False), ("source_type", _S, False),
@@ -51,11 +79,15 @@ DOCUMENTS_SCHEMA = columns(
     ("fetched_at", _I, False), ("tickers", _LS, False), ("quality", _S, False),
     ("quality_score", _F, False), ("content_sha256", _S, False),
 )  # fmt: skip
+"""intel.documents: one row per parsed document."""
 
 QUARANTINE_SCHEMA = columns(
     ("source_id", _S, False), ("url", _S, False), ("fetched_at", _I, False),
     ("reason", _S, False), ("detail", _S, False), ("body", pa.binary(), False),
 )  # fmt: skip
+"""intel.quarantine: what could not be parsed, with the reason and the bytes."""
+
+# --- extraction (intelligence.rows) ----------------------------------------------------------
 
 EXTRACTIONS_SCHEMA = columns(
     ("doc_id", _S, False), ("source_id", _S, False), ("published_at", _I, True),
@@ -66,133 +98,30 @@ EXTRACTIONS_SCHEMA = columns(
 )  # fmt: skip
 """intel.extractions; ``macro_events`` is a JSON array of MacroEvent objects."""
 
+# --- aggregation (intelligence.aggregate.aggregation) ----------------------------------------
 
-def fetch_id(f: Fetched) -> str:
-    """A stable id for one fetch attempt: source, URL and time."""
-    key = f"{f.source_id}\0{f.url}\0{f.fetched_at}".encode()
-    return hashlib.sha256(key).hexdigest()[:32]
+TRENDS_SCHEMA = columns(
+    ("ticker", _S, False), ("window", _S, False), ("as_of", _I, False),
+    ("signal", _F, False), ("company", _F, False), ("macro", _F, False),
+    ("competitive", _F, False), ("confidence", _F, False), ("contradiction", _B, False),
+    ("contradiction_score", _F, False), ("documents", _I, False), ("sources", _I, False),
+    ("driver", _S, False),
+)  # fmt: skip
+"""intel.trends: one row per company, window and ``as_of`` (ns since the epoch)."""
 
+EVIDENCE_SCHEMA = columns(
+    ("ticker", _S, False), ("window", _S, False), ("as_of", _I, False), ("rank", _I, False),
+    ("doc_id", _S, False), ("url", _S, False), ("title", _S, False), ("layer", _S, False),
+    ("contribution", _F, False), ("published_at", _I, False), ("source_id", _S, False),
+    ("via", _S, True),
+)  # fmt: skip
+"""intel.trend_evidence: the evidence of each trend, one row per item, ``rank`` 1 = strongest."""
 
-def fetches_table(fetched: Iterable[Fetched]) -> pa.Table:
-    """Fetch records -> raw.fetches rows (payload kept only when it is new)."""
-    rows = []
-    for f in fetched:
-        row = msgspec.structs.asdict(f)
-        row["fetch_id"] = fetch_id(f)
-        new = f.status is not None and not f.not_modified and not f.duplicate
-        row["body"] = f.body if new and f.body else None
-        rows.append(row)
-    return pa.Table.from_pylist(rows, schema=FETCHES_SCHEMA)
+# --- recommendations (intelligence.recommend.recommendations) --------------------------------
 
+RECOMMENDATIONS_SCHEMA: pa.Schema = arrow_schema(Recommendation)
+"""intel.recommendations: derived from the live core's event (one definition of the contract).
 
-def fetches_from_table(table: pa.Table) -> list[Fetched]:
-    """raw.fetches rows -> Fetched records (bodies that were not stored come back empty)."""
-    names = set(Fetched.__struct_fields__)
-    out = []
-    for row in table.to_pylist():
-        kwargs = {k: v for k, v in row.items() if k in names}
-        kwargs["body"] = kwargs.get("body") or b""
-        out.append(Fetched(**kwargs))
-    return out
-
-
-def documents_table(docs: Iterable[Document]) -> pa.Table:
-    return pa.Table.from_pylist([msgspec.structs.asdict(d) for d in docs], schema=DOCUMENTS_SCHEMA)
-
-
-def documents_from_table(table: pa.Table) -> list[Document]:
-    """intel.documents rows -> Documents; columns left out of the read keep their defaults."""
-    names = [n for n in DOCUMENTS_SCHEMA.names if n in table.column_names]
-    return [Document(**row) for row in table.select(names).to_pylist()]
-
-
-def quarantine_table(items: Iterable[Quarantined]) -> pa.Table:
-    return pa.Table.from_pylist(
-        [msgspec.structs.asdict(q) for q in items], schema=QUARANTINE_SCHEMA
-    )
-
-
-_macro_encoder = msgspec.json.Encoder()
-_macro_decoder = msgspec.json.Decoder(list[MacroEvent])
-
-
-def extractions_table(rows: Iterable[tuple[Document, Extraction]]) -> pa.Table:
-    """(document, its extraction) pairs -> intel.extractions rows."""
-    out: list[dict[str, Any]] = []
-    for doc, ex in rows:
-        out.append(
-            {
-                "doc_id": doc.doc_id,
-                "source_id": doc.source_id,
-                "published_at": doc.published_at,
-                "extractor": ex.extractor,
-                "fallback_reason": ex.fallback_reason,
-                "sentiment": ex.sentiment,
-                "label": ex.label,
-                "impact": ex.impact,
-                "catalyst": ex.catalyst,
-                "confidence": ex.confidence,
-                "tickers": list(ex.tickers),
-                "evidence": list(ex.evidence),
-                "macro_events": _macro_encoder.encode(ex.macro_events).decode(),
-            }
-        )
-    return pa.Table.from_pylist(out, schema=EXTRACTIONS_SCHEMA)
-
-
-def extractions_from_table(table: pa.Table) -> dict[str, Extraction]:
-    """intel.extractions rows -> Extraction by doc_id."""
-    out: dict[str, Extraction] = {}
-    for row in table.select(EXTRACTIONS_SCHEMA.names).to_pylist():
-        out[row["doc_id"]] = Extraction(
-            sentiment=row["sentiment"],
-            label=row["label"],
-            impact=row["impact"],
-            catalyst=row["catalyst"],
-            confidence=row["confidence"],
-            tickers=row["tickers"],
-            evidence=row["evidence"],
-            macro_events=_macro_decoder.decode(row["macro_events"]),
-            extractor=row["extractor"],
-            fallback_reason=row["fallback_reason"],
-        )
-    return out
-
-
-def first_by_id(docs: Sequence[Document]) -> list[Document]:
-    """One document per ``doc_id``: the earliest fetched (ties: first seen), in fetch order.
-
-    The same story reaches us from several fetches of a day (a feed polled
-    every 15 minutes lists it each time); it is one document.
-    """
-    best: dict[str, Document] = {}
-    for d in docs:
-        kept = best.get(d.doc_id)
-        if kept is None or d.fetched_at < kept.fetched_at:
-            best[d.doc_id] = d
-    return sorted(best.values(), key=lambda d: (d.fetched_at, d.doc_id))
-
-
-def trends_from_tables(trends: pa.Table, evidence: pa.Table) -> list[Trend]:
-    """intel.trends + intel.trend_evidence rows -> Trends with their ranked evidence."""
-    items: dict[tuple[str, str, int], list[tuple[int, Evidence]]] = {}
-    ev_fields = set(Evidence.__struct_fields__)
-    for row in evidence.to_pylist():
-        key = (row["ticker"], row["window"], row["as_of"])
-        ev = Evidence(**{k: v for k, v in row.items() if k in ev_fields})
-        items.setdefault(key, []).append((row["rank"], ev))
-    tr_fields = set(Trend.__struct_fields__)
-    out = []
-    for row in trends.to_pylist():
-        key = (row["ticker"], row["window"], row["as_of"])
-        ranked = [ev for _, ev in sorted(items.get(key, []), key=lambda p: p[0])]
-        out.append(Trend(**{k: v for k, v in row.items() if k in tr_fields}, evidence=ranked))
-    return sorted(out, key=lambda t: (t.ticker, t.window, t.as_of))
-
-
-def recommendations_from_table(table: pa.Table) -> list[Recommendation]:
-    """intel.recommendations rows -> the live core's Recommendation events."""
-    fields = set(Recommendation.__struct_fields__)
-    return [
-        Recommendation(**{k: v for k, v in row.items() if k in fields}) for row in table.to_pylist()
-    ]
+Like every lake table, ``ts`` is integer nanoseconds since the epoch (UTC)
+and ``session_date`` the ISO trading day; ``evidence`` is a list of links.
+"""

@@ -331,7 +331,7 @@ class TrinoEngine:
         session = requests.Session()
         session.trust_env = False
         session.verify = str(ca_file) if ca_file is not None else True
-        self.conn = trino.dbapi.connect(  # type: ignore[no-untyped-call]
+        self.conn = trino.dbapi.connect(  # type: ignore[no-untyped-call]  # trino's client is untyped
             host=host,
             port=port,
             user=user,

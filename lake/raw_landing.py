@@ -23,31 +23,14 @@ from pyiceberg.catalog import Catalog
 from lake.tables import TABLES, TOPIC_TABLES, TableDef
 from lake.writer import Published, publish
 from streaming.events import (
-    Bar,
-    BookTop,
     DeadLetter,
-    ExecutionReport,
-    OrderRequest,
-    StrategyDecision,
-    Trade,
     encode,
 )
 from streaming.limits import MalformedMessage, decode_untrusted
+from streaming.topics import TOPIC_SPECS
 from streaming.transport.base import EventLog, Record
 
-TOPIC_KINDS: dict[str, Any] = {
-    "orders": OrderRequest,
-    "executions": ExecutionReport,
-    "trades": Trade,
-    "bbo": BookTop,
-    "bars.1s": Bar,
-    "bars.1m": Bar,
-    "bars.3m": Bar,
-    "bars.5m": Bar,
-    "bars.15m": Bar,
-    "dlq": DeadLetter,
-    "decisions": StrategyDecision,
-}
+TOPIC_KINDS: dict[str, Any] = {t.name: t.kind for t in TOPIC_SPECS}
 
 
 DLQ_TABLE = TOPIC_TABLES["dlq"]

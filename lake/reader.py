@@ -12,8 +12,9 @@ from datetime import date
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
-from pyiceberg.expressions import And, EqualTo, GreaterThanOrEqual, LessThanOrEqual
+from pyiceberg.expressions import And
 
+from lake.row_filters import at_least, at_most, equal_to
 from lake.tables import PARTITION_COLUMN, table
 
 
@@ -34,11 +35,9 @@ def read_days(
     if PARTITION_COLUMN not in names:
         names = (*names, PARTITION_COLUMN)
     if last is None or last == first:
-        row_filter = EqualTo(PARTITION_COLUMN, first)
+        row_filter = equal_to(PARTITION_COLUMN, first)
     else:
-        row_filter = And(
-            GreaterThanOrEqual(PARTITION_COLUMN, first), LessThanOrEqual(PARTITION_COLUMN, last)
-        )
+        row_filter = And(at_least(PARTITION_COLUMN, first), at_most(PARTITION_COLUMN, last))
     try:
         tbl = catalog.load_table(identifier)
     except NoSuchTableError:
@@ -53,9 +52,7 @@ def latest_day_through(catalog: Catalog, identifier: str, day: date) -> date | N
     except NoSuchTableError:
         return None
     days = (
-        tbl.scan(
-            row_filter=LessThanOrEqual(PARTITION_COLUMN, day), selected_fields=(PARTITION_COLUMN,)
-        )
+        tbl.scan(row_filter=at_most(PARTITION_COLUMN, day), selected_fields=(PARTITION_COLUMN,))
         .to_arrow()
         .column(PARTITION_COLUMN)
         .to_pylist()

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
+from intelligence import schemas as intel
 from streaming.events import (
     AmendOrder,
     Bar,
@@ -30,6 +31,7 @@ from streaming.events import (
     Trade,
 )
 from streaming.schema import arrow_schema, to_table, union_schema, union_to_table
+from streaming.topics import TOPIC_SPECS
 
 Namespace = Literal["raw", "core", "intel", "marts"]
 PARTITION_COLUMN = "trading_day"
@@ -169,23 +171,19 @@ TABLES.update({
 
 
 def _intelligence_tables() -> list[TableDef]:
-    """The intelligence pipeline's tables; columns from the modules that produce them."""
-    from intelligence import registry as reg
-    from intelligence import schemas as intel
-    from intelligence.aggregate import aggregation as agg
-    from intelligence.recommend.recommendations import RECOMMENDATIONS_SCHEMA
+    """The intelligence pipeline's tables; columns from ``intelligence.schemas``."""
 
     def t(ns: Namespace, name: str, schema: pa.Schema, sort: tuple[str, ...], doc: str) -> TableDef:
         return TableDef(ns, name, schema, sort, (), doc)
 
     return [
-        t("intel", "companies", reg.COMPANIES_SCHEMA, ("ticker",),
+        t("intel", "companies", intel.COMPANIES_SCHEMA, ("ticker",),
           "tracked companies (the exchange's securities): names, aliases, sector, CIK"),
-        t("intel", "exposures", reg.EXPOSURES_SCHEMA, ("ticker", "kind", "name"),
+        t("intel", "exposures", intel.EXPOSURES_SCHEMA, ("ticker", "kind", "name"),
           "per company: revenue share by region and signed sensitivity to commodity prices"),
-        t("intel", "competitors", reg.COMPETITORS_SCHEMA, ("ticker", "competitor"),
+        t("intel", "competitors", intel.COMPETITORS_SCHEMA, ("ticker", "competitor"),
           "competitor links: relationship type and strength"),
-        t("intel", "sources", reg.SOURCES_SCHEMA, ("source_id",),
+        t("intel", "sources", intel.SOURCES_SCHEMA, ("source_id",),
           "where news comes from: type, URL, polling interval, credibility"),
         t("raw", "fetches", intel.FETCHES_SCHEMA, ("source_id", "fetched_at"),
           "every fetch of a source: status, hash, bytes, duration, error, and the new payload"),
@@ -197,31 +195,19 @@ def _intelligence_tables() -> list[TableDef]:
           "payloads (or items) that could not be parsed, with the reason and the bytes"),
         t("intel", "extractions", intel.EXTRACTIONS_SCHEMA, ("doc_id",),
           "per document: sentiment, impact, catalyst, confidence, tickers, macro events"),
-        t("intel", "trends", agg.TRENDS_SCHEMA, ("ticker", "window", "as_of"),
+        t("intel", "trends", intel.TRENDS_SCHEMA, ("ticker", "window", "as_of"),
           "per company, window and time: the signal, its company/macro/competitive layers, "
           "confidence and contradiction"),
-        t("intel", "trend_evidence", agg.EVIDENCE_SCHEMA, ("ticker", "window", "as_of", "rank"),
+        t("intel", "trend_evidence", intel.EVIDENCE_SCHEMA, ("ticker", "window", "as_of", "rank"),
           "the ranked documents behind each trend, with their contributions"),
-        t("intel", "recommendations", RECOMMENDATIONS_SCHEMA, ("symbol",),
+        t("intel", "recommendations", intel.RECOMMENDATIONS_SCHEMA, ("symbol",),
           "per company: action, confidence, mode, thesis and the evidence links"),
     ]  # fmt: skip
 
 
 TABLES.update({t.identifier: t for t in _intelligence_tables()})
 
-TOPIC_TABLES: dict[str, str] = {
-    "orders": "raw.orders",
-    "executions": "raw.executions",
-    "trades": "raw.trades",
-    "bbo": "raw.bbo",
-    "bars.1s": "raw.bars",
-    "bars.1m": "raw.bars",
-    "bars.3m": "raw.bars",
-    "bars.5m": "raw.bars",
-    "bars.15m": "raw.bars",
-    "dlq": "raw.dlq",
-    "decisions": "raw.decisions",
-}
+TOPIC_TABLES: dict[str, str] = {t.name: t.raw_table for t in TOPIC_SPECS if t.raw_table}
 """Which raw table each topic lands in."""
 
 

@@ -34,12 +34,12 @@ from pyiceberg.exceptions import (
     NoSuchTableError,
     TableAlreadyExistsError,
 )
-from pyiceberg.expressions import EqualTo
 from pyiceberg.table import Table
 from pyiceberg.transforms import IdentityTransform
 from sqlalchemy.exc import IntegrityError
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
+from lake.row_filters import equal_to
 from lake.tables import PARTITION_COLUMN, TableDef
 
 
@@ -133,7 +133,7 @@ def _compatible(stored: pa.DataType, wanted: pa.DataType) -> bool:
         return (pa.types.is_list(wanted) or pa.types.is_large_list(wanted)) and _compatible(
             stored.value_type, wanted.value_type
         )
-    return norm.get(stored, stored) == norm.get(wanted, wanted)
+    return bool(norm.get(stored, stored) == norm.get(wanted, wanted))
 
 
 SESSION_PROPERTY = "marketlake.session"
@@ -206,7 +206,7 @@ def _overwrite(
             "ignore", message="Delete operation did not match any records", category=UserWarning
         )
         table.overwrite(
-            batch, overwrite_filter=EqualTo(PARTITION_COLUMN, day), snapshot_properties=properties
+            batch, overwrite_filter=equal_to(PARTITION_COLUMN, day), snapshot_properties=properties
         )
     current = table.current_snapshot()
     return current.snapshot_id if current is not None else None

@@ -1,1 +1,3 @@
-"""Settings, logging, the CLI and (later) the Dagster definitions."""
+"""The top of the house: the ``marketlake`` CLI, the Dagster Definitions, schedules and
+sensors, backfills, the demo, the sidecar processes and their supervisor, the UI's
+login gate, and the benchmarks (``bench/``). Nothing below imports it."""

@@ -86,7 +86,7 @@ class PostgresPasswordFileStorage(DagsterPostgresStorage):
         }
 
     @classmethod
-    def from_config_value(  # type: ignore[override]
+    def from_config_value(  # type: ignore[override]  # Dagster's base types config_value loosely
         cls, inst_data: ConfigurableClassData | None, config_value: dict[str, Any]
     ) -> PostgresPasswordFileStorage:
         password = Path(config_value["password_file"]).read_text().strip()
@@ -191,7 +191,7 @@ def backfill(
                 },
             )  # fmt: skip
         steps = {
-            ev.step_key: ev.event_specific_data.duration_ms / 1000  # type: ignore[union-attr]
+            ev.step_key: ev.event_specific_data.duration_ms / 1000  # type: ignore[union-attr]  # a STEP_SUCCESS has it
             for ev in result.all_events
             if ev.event_type_value == "STEP_SUCCESS" and ev.step_key
         }

@@ -6,41 +6,60 @@ Resources are built from settings, so the same definitions run embedded
 
 from __future__ import annotations
 
-from dagster import Definitions, load_assets_from_modules
+import warnings
 
-from assets.clearing import clearing_assets
-from assets.dbt import dbt_assets
-from assets.dbt.dbt_assets import REFDATA, dbt_resource
-from assets.intelligence import intelligence_assets
-from assets.landing import raw_assets
-from assets.market import market_assets
-from assets.platform.resources import PlatformResource
-from assets.recon import recon_assets
-from assets.reports import report_assets
-from orchestration.schedules import (
-    daily_job,
-    eod_settlement,
-    intel_ingest_job,
-    intel_new_fetches,
-    intel_process_job,
-    intraday_landing,
-    landing_job,
-    polling_sensors,
-    record_run_failures,
-    session_closed,
+from dagster import (
+    AssetsDefinition,
+    AssetSpec,
+    BetaWarning,
+    Definitions,
+    SourceAsset,
+    load_assets_from_modules,
 )
 
-ALL_ASSETS = [
-    *load_assets_from_modules(
-        [
-            raw_assets,
-            market_assets,
-            clearing_assets,
-            recon_assets,
-            dbt_assets,
-            report_assets,
-            intelligence_assets,
-        ]
+# Our assets use two beta parameters on purpose (``backfill_policy``,
+# ``allow_nonexistent_upstream_partitions``); Dagster warns at each use when the
+# asset modules load, which would bury a user's output. Only that category is
+# silenced, only while the definitions are built.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", BetaWarning)
+    from assets.clearing import clearing_assets
+    from assets.dbt import dbt_assets
+    from assets.dbt.dbt_assets import REFDATA, dbt_resource
+    from assets.intelligence import intelligence_assets
+    from assets.landing import raw_assets
+    from assets.market import market_assets
+    from assets.platform.resources import PlatformResource
+    from assets.recon import recon_assets
+    from assets.reports import report_assets
+    from orchestration.schedules import (
+        daily_job,
+        eod_settlement,
+        intel_ingest_job,
+        intel_new_fetches,
+        intel_process_job,
+        intraday_landing,
+        landing_job,
+        polling_sensors,
+        record_run_failures,
+        session_closed,
+    )
+
+ALL_ASSETS: list[AssetsDefinition | AssetSpec | SourceAsset] = [
+    *(
+        a
+        for a in load_assets_from_modules(
+            [
+                raw_assets,
+                market_assets,
+                clearing_assets,
+                recon_assets,
+                dbt_assets,
+                report_assets,
+                intelligence_assets,
+            ]
+        )
+        if isinstance(a, AssetsDefinition | AssetSpec | SourceAsset)  # all of ours are
     ),
     *REFDATA,
 ]

@@ -20,19 +20,19 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
-import pyarrow as pa
 from pyiceberg.catalog import Catalog
-from pyiceberg.expressions import EqualTo
 
+from assets.platform.event_logs import session_log_path
 from assets.platform.lake_engines import catalog as lake_catalog
 from assets.platform.lake_engines import lake_config
-from assets.platform.resources import PlatformResource
+from assets.platform.resources import PlatformResource, day_config
+from lake.row_filters import equal_to
 from lake.tables import PARTITION_COLUMN, TOPIC_TABLES
 from orchestration.backfill import DayRun, backfill
 from settings import Settings
 from streaming.events import PRICE_SCALE
 from streaming.refdata import load_calendar
-from streaming.services.day import DayConfig, DayResult, run_day
+from streaming.services.day import DayResult, run_day
 
 INTEL_TABLES = ("intel.documents", "intel.extractions", "intel.trends", "intel.recommendations")
 MARTS = ("fct_trades", "fct_daily_bars", "dim_members", "fct_member_daily_pnl", "fct_settlement")
@@ -65,22 +65,13 @@ def run_demo(
             f" (next: {calendar.next_trading_day(day)})"
         )
     platform = PlatformResource(data_dir=str(settings.data_dir))
-    session = settings.data_dir / "sessions" / f"{day.isoformat()}.sqlite"
+    session = session_log_path(settings, day)
     for stale in (session, session.with_name(session.name + "-wal"),
                   session.with_name(session.name + "-shm")):  # fmt: skip
         stale.unlink(missing_ok=True)
     log = platform.session_log(day)
     try:
-        cfg = DayConfig(
-            day=day,
-            seed=seed,
-            securities=platform.securities(),
-            members=platform.members(),
-            calendar=calendar,
-            stp=settings.stp_mode,
-            band_pct=settings.price_band_pct,
-            grace_ns=settings.bar_grace_ms * 1_000_000,
-        )
+        cfg = day_config(settings, day, seed)
         result = run_day(log, cfg, progress)
     finally:
         log.close()
@@ -149,7 +140,7 @@ def intelligence_info(
     recs: list[dict[str, Any]] = []
     if rows["intel.recommendations"]:
         table = catalog.load_table("intel.recommendations").scan(
-            row_filter=EqualTo(PARTITION_COLUMN, day),
+            row_filter=equal_to(PARTITION_COLUMN, day),
             selected_fields=("symbol", "action", "mode", "confidence", "signal", "driver",
                              "thesis"),
         ).to_arrow()  # fmt: skip
@@ -162,7 +153,7 @@ def day_rows(catalog: Catalog, identifier: str, day: date) -> int:
     """Rows of ``identifier``'s partition for ``day`` (0 when the table does not exist)."""
     if not catalog.table_exists(identifier):
         return 0
-    return catalog.load_table(identifier).scan(row_filter=EqualTo(PARTITION_COLUMN, day)).count()
+    return catalog.load_table(identifier).scan(row_filter=equal_to(PARTITION_COLUMN, day)).count()
 
 
 def dagster_info(run: DayRun) -> dict[str, Any]:
@@ -186,62 +177,35 @@ def lake_info(settings: Settings, rows: dict[str, int]) -> dict[str, Any]:
     }
 
 
-def day_trades(catalog: Catalog, day: date) -> pa.Table:
-    """The day's partition of ``raw.trades`` in trading order (ts, then trade id)."""
-    table = catalog.load_table("raw.trades")
-    trades = table.scan(
-        row_filter=EqualTo(PARTITION_COLUMN, day),
-        selected_fields=("symbol", "price", "qty", "ts", "trade_id"),
-    ).to_arrow()
-    return trades.sort_by([("ts", "ascending"), ("trade_id", "ascending")])
-
-
 def summarise(
     result: DayResult, catalog: Catalog, rows: dict[str, int], lake: dict[str, Any]
 ) -> dict[str, Any]:
-    """Per symbol trades/volume/OHLC (from the published trades) and per member P&L."""
+    """Per symbol trades/volume/OHLC/VWAP (as ``core.market_daily`` published them) and
+    per member P&L."""
     cfg = result.config
-    trades = day_trades(catalog, cfg.day)
-    per_symbol: dict[str, dict[str, Any]] = {}
-    for sym, price, qty in zip(
-        trades["symbol"].to_pylist(),
-        trades["price"].to_pylist(),
-        trades["qty"].to_pylist(),
-        strict=True,
-    ):
-        row = per_symbol.get(sym)
-        if row is None:
-            row = per_symbol[sym] = {
-                "symbol": sym,
-                "trades": 0,
-                "volume": 0,
-                "turnover": 0,
-                "open": price,
-                "high": price,
-                "low": price,
-                "close": price,
-            }
-        row["trades"] += 1
-        row["volume"] += qty
-        row["turnover"] += price * qty
-        row["high"] = max(row["high"], price)
-        row["low"] = min(row["low"], price)
-        row["close"] = price
-    symbols = []
-    for sym in sorted(per_symbol):
-        row = per_symbol[sym]
-        symbols.append(
-            {
-                "symbol": sym,
-                "trades": row["trades"],
-                "volume": row["volume"],
-                "open": row["open"] / PRICE_SCALE,
-                "high": row["high"] / PRICE_SCALE,
-                "low": row["low"] / PRICE_SCALE,
-                "close": row["close"] / PRICE_SCALE,
-                "vwap": round(row["turnover"] / row["volume"] / PRICE_SCALE, 4),
-            }
+    market = (
+        catalog.load_table("core.market_daily")
+        .scan(
+            row_filter=equal_to(PARTITION_COLUMN, cfg.day),
+            selected_fields=("symbol", "trades", "volume", "open", "high", "low", "close", "vwap"),
         )
+        .to_arrow()
+        .sort_by("symbol")
+    )
+    symbols = [
+        {
+            "symbol": row["symbol"],
+            "trades": row["trades"],
+            "volume": row["volume"],
+            "open": row["open"] / PRICE_SCALE,
+            "high": row["high"] / PRICE_SCALE,
+            "low": row["low"] / PRICE_SCALE,
+            "close": row["close"] / PRICE_SCALE,
+            "vwap": round(row["vwap"] / PRICE_SCALE, 4),
+        }
+        for row in market.to_pylist()
+        if row["trades"]  # a symbol quoted all day without a trade has no OHLC
+    ]
     counts = {identifier.split(".", 1)[1]: n for identifier, n in rows.items()}
     return {
         "date": cfg.day.isoformat(),

@@ -36,4 +36,4 @@ def configure_logging(json: bool = False, level: str = "INFO") -> None:
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
-    return structlog.get_logger(name)  # type: ignore[no-any-return]
+    return structlog.get_logger(name)  # type: ignore[no-any-return]  # structlog returns Any

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -150,7 +151,9 @@ def closed_sessions(platform: PlatformResource, days: list[date]) -> list[date]:
 
 
 @sensor(job=daily_job, minimum_interval_seconds=60, default_status=DefaultSensorStatus.STOPPED)
-def session_closed(context: SensorEvaluationContext, platform: PlatformResource):  # type: ignore[no-untyped-def]
+def session_closed(
+    context: SensorEvaluationContext, platform: PlatformResource
+) -> Iterator[RunRequest]:
     """Runs a day once its ``control`` topic says the session closed (each day once)."""
     done = set(json.loads(context.cursor)) if context.cursor else set()
     today = datetime.now(CALENDAR.tz).date()
@@ -208,7 +211,9 @@ polling_sensors = [_poll_sensor(t, s) for t, s in sorted(_polling_intervals().it
     minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.STOPPED,
 )
-def intel_new_fetches(context: SensorEvaluationContext, asset_event: EventLogEntry):  # type: ignore[no-untyped-def]
+def intel_new_fetches(
+    context: SensorEvaluationContext, asset_event: EventLogEntry
+) -> RunRequest | SkipReason:
     """Process a day again when a fetch run brought new payloads (nothing new: skip)."""
     mat = asset_event.asset_materialization
     if mat is None or mat.partition is None:

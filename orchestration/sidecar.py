@@ -25,11 +25,12 @@ from datetime import date
 from pydantic import SecretStr
 
 from assets.platform.event_logs import open_event_log
+from assets.platform.resources import day_config
 from orchestration.logging import get_logger
 from orchestration.supervisor import Supervisor
 from settings import Settings
 from streaming.refdata import load_calendar, load_members, load_securities
-from streaming.services.day import DayConfig, Participants
+from streaming.services.day import Participants
 from streaming.services.handlers import (
     BarService,
     MatcherService,
@@ -39,7 +40,8 @@ from streaming.services.handlers import (
     sharded_matcher,
 )
 from streaming.services.runner import ServiceMetrics, ServiceRunner, serve_http
-from streaming.transport.base import TOPICS, EventLog, Handler, caught_up
+from streaming.topics import TOPICS
+from streaming.transport.base import EventLog, Handler, caught_up
 
 
 class SessionStopped(Exception):
@@ -157,16 +159,7 @@ def drive_session(
     calendar = load_calendar(settings.calendar_toml)
     if not calendar.is_trading_day(day):
         raise ValueError(f"{day} is not a trading day on {calendar.exchange}")
-    cfg = DayConfig(
-        day,
-        seed,
-        load_securities(settings.securities_csv),
-        load_members(settings.members_csv),
-        calendar,
-        stp=settings.stp_mode,
-        band_pct=settings.price_band_pct,
-        grace_ns=settings.bar_grace_ms * 1_000_000,
-    )
+    cfg = day_config(settings, day, seed)
     log = open_event_log(settings, read_your_writes=True, instance=name)
     log.create_topics(TOPICS, _partitions(settings))
     if any(log.end_offsets("orders").values()):

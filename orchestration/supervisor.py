@@ -97,7 +97,7 @@ class Supervisor:
             if now >= child.restart_at and not self._stop.is_set():
                 self._spawn(child)
                 self.restarts.labels(child.name).inc()
-                self.logger.warning("child restarted", child=child.name, pid=child.proc.pid)  # type: ignore[union-attr]
+                self.logger.warning("child restarted", child=child.name, pid=child.proc.pid)  # type: ignore[union-attr]  # _spawn just set it
             return
         if child.given_up or child.proc is None or child.proc.poll() is None:
             return

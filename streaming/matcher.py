@@ -27,8 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from fractions import Fraction
-from heapq import heappop, heappush
-from typing import Literal
+from typing import Literal, get_args
 
 from streaming.book import Book, BookStatus, Level, RestingOrder
 from streaming.events import (
@@ -56,7 +55,7 @@ from streaming.refdata import Security
 from streaming.session import SessionError, next_status
 
 StpMode = Literal["cancel_resting", "cancel_aggressor", "cancel_both", "none"]
-STP_MODES: tuple[StpMode, ...] = ("cancel_resting", "cancel_aggressor", "cancel_both", "none")
+STP_MODES: tuple[StpMode, ...] = get_args(StpMode)
 
 REJECT_REASONS = (
     "unknown_symbol",
@@ -90,6 +89,122 @@ _CLOSED_REASON = {
 }
 
 ER = ExecutionReport  # positional construction in the hot path
+
+
+# -- reports ------------------------------------------------------------------------
+# One function per kind of report, so a call site reads as what it reports; the
+# positional ExecutionReport construction (the fastest) is written out only here.
+# Each report takes the book's next execution id.
+
+
+def _ack(book: Book, out: list[Event], o: NewOrder) -> None:
+    seq = book.exec_seq = book.exec_seq + 1
+    out.append(
+        ER(seq, o.order_id, o.member, o.symbol, o.side, "new", "new", "new", None, o.price,
+           0, None, o.qty, 0, None, o.ts)
+    )  # fmt: skip
+
+
+def _reject(
+    book: Book | None,
+    out: list[Event],
+    oid: int,
+    member: str,
+    symbol: str,
+    side: Side | None,
+    request: RequestKind,
+    reason: str,
+    price: int | None,
+    ts: int,
+) -> None:
+    if book is None:
+        seq = 0  # no book: the symbol is unknown, nothing to sequence against
+    else:
+        seq = book.exec_seq = book.exec_seq + 1
+    out.append(
+        ER(seq, oid, member, symbol, side, "rejected", "rejected", request, reason, price,
+           0, None, 0, 0, None, ts)
+    )  # fmt: skip
+
+
+def _canceled(
+    book: Book,
+    out: list[Event],
+    order: RestingOrder,
+    request: RequestKind | None,
+    reason: str | None,
+    ts: int,
+) -> None:
+    seq = book.exec_seq = book.exec_seq + 1
+    out.append(
+        ER(seq, order.order_id, order.member, book.security.symbol, order.side, "canceled",
+           "canceled", request, reason, order.price, 0, None, 0, order.cum, None, ts)
+    )  # fmt: skip
+
+
+def _replaced(book: Book, out: list[Event], order: RestingOrder, ts: int) -> None:
+    seq = book.exec_seq = book.exec_seq + 1
+    out.append(
+        ER(seq, order.order_id, order.member, book.security.symbol, order.side, "replaced",
+           "replaced", "amend", None, order.price, 0, None, order.qty - order.cum, order.cum,
+           None, ts)
+    )  # fmt: skip
+
+
+def _expired(
+    book: Book, out: list[Event], order: RestingOrder, price: int | None, reason: str, ts: int
+) -> None:
+    """Report the remainder expired and leave ``order`` without leaves, so no caller can
+    go on to match or rest what was just reported gone."""
+    seq = book.exec_seq = book.exec_seq + 1
+    out.append(
+        ER(seq, order.order_id, order.member, book.security.symbol, order.side, "expired",
+           "expired", None, reason, price, 0, None, 0, order.cum, None, ts)
+    )  # fmt: skip
+    order.qty = order.cum
+
+
+def _trade(
+    book: Book,
+    out: list[Event],
+    agg: RestingOrder,
+    rest: RestingOrder,
+    qty: int,
+    price: int,
+    limit: int | None,
+    ts: int,
+) -> None:
+    """The trade, then its two fills, aggressor first (both orders already carry the fill).
+
+    One function for all three because they are always emitted together, in
+    this order, and the trade id ties them.
+    """
+    tid = book.trade_seq = book.trade_seq + 1
+    symbol = book.security.symbol
+    if agg.side == "buy":
+        out.append(
+            Trade(tid, symbol, price, qty, agg.side, agg.order_id, rest.order_id, agg.member,
+                  rest.member, ts)
+        )  # fmt: skip
+    else:
+        out.append(
+            Trade(tid, symbol, price, qty, agg.side, rest.order_id, agg.order_id, rest.member,
+                  agg.member, ts)
+        )  # fmt: skip
+    seq = book.exec_seq
+    leaves = agg.qty - agg.cum
+    out.append(
+        ER(seq + 1, agg.order_id, agg.member, symbol, agg.side, "trade",
+           "partially_filled" if leaves else "filled", None, None, limit,
+           qty, price, leaves, agg.cum, tid, ts)
+    )  # fmt: skip
+    leaves = rest.qty - rest.cum
+    out.append(
+        ER(seq + 2, rest.order_id, rest.member, symbol, rest.side, "trade",
+           "partially_filled" if leaves else "filled", None, None, rest.price,
+           qty, price, leaves, rest.cum, tid, ts)
+    )  # fmt: skip
+    book.exec_seq = seq + 2
 
 
 class Matcher:
@@ -166,30 +281,7 @@ class Matcher:
             if target == "closed":
                 self._expire_all(book, ctl.ts, out)
 
-    # -- new order -----------------------------------------------------------
-    def _reject(
-        self,
-        book: Book | None,
-        order_id: int,
-        member: str,
-        symbol: str,
-        side: Side | None,
-        request: RequestKind,
-        reason: str,
-        price: int | None,
-        ts: int,
-        out: list[Event],
-    ) -> None:
-        if book is None:
-            seq = 0  # no book: the symbol is unknown, nothing to sequence against
-        else:
-            book.exec_seq += 1
-            seq = book.exec_seq
-        out.append(
-            ER(seq, order_id, member, symbol, side, "rejected", "rejected", request, reason, price,
-               0, None, 0, 0, None, ts)
-        )  # fmt: skip
-
+    # -- validation ------------------------------------------------------------------
     def _entry_reason(self, oid: int, member: str, symbol: str, ts: int) -> str | None:
         """Membership and the bounds of ids and time; admits a member id once it passes."""
         if self.members is not None and member not in self.members:
@@ -212,12 +304,34 @@ class Matcher:
             return None
         return request_bounds_reason(oid, member, symbol, ts)
 
+    def _price_reason(self, book: Book, price: int, qty: int) -> str | None:
+        """Why a limit price cannot trade at ``qty``, or None.
+
+        New orders and amends share it so that a price is judged the same way
+        whichever request carries it. ``qty`` must already be a valid quantity
+        (the notional needs it).
+        """
+        if type(price) is not int or price <= 0:
+            return "invalid_price"
+        if price > MAX_PRICE:
+            return "price_too_large"
+        sec = book.security
+        if price % sec.tick:
+            return "tick_size"
+        if price * qty > MAX_NOTIONAL:
+            return "notional_too_large"
+        lo, hi = self._bands[sec.symbol]
+        if price < lo or price > hi:
+            return "price_band"
+        return None
+
+    # -- new order -----------------------------------------------------------
     def _new(self, o: NewOrder, out: list[Event]) -> None:
         book = self.books.get(o.symbol)
         oid, member, side, qty, price, ts = o.order_id, o.member, o.side, o.qty, o.price, o.ts
         if book is None:
             why = request_bounds_reason(oid, member, o.symbol, ts) or "unknown_symbol"
-            return self._reject(None, oid, member, o.symbol, side, "new", why, price, ts, out)
+            return _reject(None, out, oid, member, o.symbol, side, "new", why, price, ts)
         reason: str | None = None
         if not (
             member in self._admitted
@@ -240,20 +354,7 @@ class Matcher:
         elif qty % book.security.lot:
             reason = "lot_size"
         elif o.order_type == "limit":
-            if price is None:
-                reason = "missing_price"
-            elif type(price) is not int or price <= 0:
-                reason = "invalid_price"
-            elif price > MAX_PRICE:
-                reason = "price_too_large"
-            elif price % book.security.tick:
-                reason = "tick_size"
-            elif price * qty > MAX_NOTIONAL:
-                reason = "notional_too_large"
-            else:
-                lo, hi = self._bands[o.symbol]
-                if price < lo or price > hi:
-                    reason = "price_band"
+            reason = "missing_price" if price is None else self._price_reason(book, price, qty)
         elif o.order_type == "market":
             if price is not None:
                 reason = "unexpected_price"
@@ -266,157 +367,79 @@ class Matcher:
             elif oid in book.seen_ids:
                 reason = "duplicate_order_id"
         if reason is not None:
-            return self._reject(book, oid, member, o.symbol, side, "new", reason, price, ts, out)
+            return _reject(book, out, oid, member, o.symbol, side, "new", reason, price, ts)
         book.seen_ids.add(oid)
-        book.exec_seq += 1
-        out.append(
-            ER(book.exec_seq, oid, member, o.symbol, side, "new", "new", "new", None, price,
-               0, None, qty, 0, None, ts)
-        )  # fmt: skip
+        _ack(book, out, o)
         order = RestingOrder(oid, member, side, price if price is not None else 0, qty, 0, ts)
         if tif == "fok" and not self._fok_fillable(book, order, price):
-            book.exec_seq += 1
-            out.append(
-                ER(book.exec_seq, oid, member, o.symbol, side, "expired", "expired", None,
-                   "fok_not_fillable", price, 0, None, 0, 0, None, ts)
-            )  # fmt: skip
-            return None
-        # A stale heap top only understates how good the best opposite price
-        # is, so "no cross at the top" is exact and skips the matching loop.
-        if price is None:
-            self._match(book, order, price, ts, out)
-        elif side == "buy":
-            if book.ask_heap and book.ask_heap[0] <= price:
-                self._match(book, order, price, ts, out)
-        elif book.bid_heap and -book.bid_heap[0] >= price:
-            self._match(book, order, price, ts, out)
-        if order.qty > order.cum:
-            if tif == "day" and price is not None:
-                self._rest(book, order)
-            else:
-                self._expire_remainder(book, order, price, ts, "unfilled_remainder", out)
-        return None
+            return _expired(book, out, order, price, "fok_not_fillable", ts)
+        level = book.crossing(side, price)
+        if level is not None:
+            self._match(book, order, level, price, ts, out)
+            if order.qty <= order.cum:
+                return None
+        if tif == "day" and price is not None:
+            return book.add(order)
+        return _expired(book, out, order, price, "unfilled_remainder", ts)
 
     # -- matching --------------------------------------------------------------
     def _match(
-        self, book: Book, agg: RestingOrder, limit: int | None, ts: int, out: list[Event]
+        self,
+        book: Book,
+        agg: RestingOrder,
+        level: Level,
+        limit: int | None,
+        ts: int,
+        out: list[Event],
     ) -> None:
-        """Match ``agg`` against the opposite side up to ``limit`` (None: any price)."""
-        symbol = book.security.symbol
-        buy = agg.side == "buy"
-        if buy:
-            levels, heap, in_heap, sign = book.asks, book.ask_heap, book.ask_in_heap, 1
-        else:
-            levels, heap, in_heap, sign = book.bids, book.bid_heap, book.bid_in_heap, -1
+        """Match ``agg`` against ``level``, then every next level still crossing ``limit``
+        (None: any price).
+
+        The first level comes from the caller, who had to ask ``book.crossing``
+        anyway to learn whether the order trades at all; asking twice would tax
+        every passive order.
+        """
         stp = self.stp
         member = agg.member
-        orders = book.orders
-        aid = agg.order_id
-        aside = agg.side
-        while agg.qty > agg.cum and heap:
-            best = heap[0] * sign
-            level = levels.get(best)
-            if level is None:
-                heappop(heap)
-                in_heap.discard(best)
-                continue
-            if limit is not None and (best > limit if buy else best < limit):
-                break
-            queue = level.queue
-            while queue and agg.qty > agg.cum:
-                rest = queue[0]
+        side = agg.side
+        while True:
+            price = level.price
+            # a level with nothing live left is already out of the book (fill, cancel_front)
+            while agg.qty > agg.cum and level.qty > 0:
+                rest = level.queue[0]
                 rleaves = rest.qty - rest.cum
                 if rleaves <= 0:
-                    queue.popleft()
-                    if level.dead:
-                        level.dead -= 1
+                    level.skip_dead()
                     continue
                 if rest.member == member and stp != "none":
                     if stp == "cancel_resting" or stp == "cancel_both":
-                        queue.popleft()
-                        level.qty -= rleaves
-                        del orders[rest.order_id]
-                        rest.qty = rest.cum
-                        book.exec_seq += 1
-                        out.append(
-                            ER(book.exec_seq, rest.order_id, rest.member, symbol, rest.side,
-                               "canceled", "canceled", None, "self_trade_prevention", rest.price,
-                               0, None, 0, rest.cum, None, ts)
-                        )  # fmt: skip
+                        _canceled(book, out, book.cancel_front(level), None,
+                                  "self_trade_prevention", ts)  # fmt: skip
                     if stp == "cancel_aggressor" or stp == "cancel_both":
-                        if level.qty <= 0:  # cancel_both may have emptied the level
-                            del levels[best]
-                        self._expire_remainder(book, agg, limit, ts, "self_trade_prevention", out)
-                        return
+                        return _expired(book, out, agg, limit, "self_trade_prevention", ts)
                     continue
                 fill = agg.qty - agg.cum
                 if rleaves < fill:
                     fill = rleaves
                 agg.cum += fill
-                rest.cum += fill
-                level.qty -= fill
-                book.trade_seq += 1
-                tid = book.trade_seq
-                if buy:
-                    out.append(
-                        Trade(
-                            tid,
-                            symbol,
-                            best,
-                            fill,
-                            aside,
-                            aid,
-                            rest.order_id,
-                            member,
-                            rest.member,
-                            ts,
-                        )
-                    )
-                else:
-                    out.append(
-                        Trade(
-                            tid,
-                            symbol,
-                            best,
-                            fill,
-                            aside,
-                            rest.order_id,
-                            aid,
-                            rest.member,
-                            member,
-                            ts,
-                        )
-                    )
-                aleaves = agg.qty - agg.cum
-                book.exec_seq += 1
-                out.append(
-                    ER(book.exec_seq, aid, member, symbol, aside, "trade",
-                       "partially_filled" if aleaves else "filled", None, None, limit,
-                       fill, best, aleaves, agg.cum, tid, ts)
-                )  # fmt: skip
-                rleaves -= fill
-                book.exec_seq += 1
-                out.append(
-                    ER(book.exec_seq, rest.order_id, rest.member, symbol, rest.side, "trade",
-                       "partially_filled" if rleaves else "filled", None, None, rest.price,
-                       fill, best, rleaves, rest.cum, tid, ts)
-                )  # fmt: skip
-                if not rleaves:
-                    queue.popleft()
-                    del orders[rest.order_id]
-            if level.qty <= 0:
-                del levels[best]
+                book.fill(level, rest, fill)
+                _trade(book, out, agg, rest, fill, price, limit, ts)
+            if agg.qty <= agg.cum:
+                return None
+            next_level = book.crossing(side, limit)
+            if next_level is None:
+                return None
+            level = next_level
 
     def _fok_fillable(self, book: Book, agg: RestingOrder, limit: int | None) -> bool:
         """Would ``agg`` fill completely, STP applied, without changing the book?"""
         buy = agg.side == "buy"
-        levels = book.asks if buy else book.bids
-        prices = sorted(levels) if buy else sorted(levels, reverse=True)
         need = agg.qty
-        for price in prices:
+        for level in book.levels("sell" if buy else "buy"):
+            price = level.price
             if limit is not None and (price > limit if buy else price < limit):
                 return False
-            for rest in levels[price].queue:
+            for rest in level.queue:
                 leaves = rest.qty - rest.cum
                 if leaves <= 0:
                     continue
@@ -429,66 +452,10 @@ class Matcher:
                     return True
         return False
 
-    def _rest(self, book: Book, order: RestingOrder) -> None:
-        price = order.price
-        if order.side == "buy":
-            level = book.bids.get(price)
-            if level is None:
-                level = book.bids[price] = Level(price)
-                if price not in book.bid_in_heap:
-                    book.bid_in_heap.add(price)
-                    heappush(book.bid_heap, -price)
-        else:
-            level = book.asks.get(price)
-            if level is None:
-                level = book.asks[price] = Level(price)
-                if price not in book.ask_in_heap:
-                    book.ask_in_heap.add(price)
-                    heappush(book.ask_heap, price)
-        level.queue.append(order)
-        level.qty += order.qty - order.cum
-        book.orders[order.order_id] = order
-
-    def _unlink(self, book: Book, order: RestingOrder) -> None:
-        """Take a resting order out of its level and the id map; its queue entry dies.
-
-        Afterwards ``order.qty == order.cum`` (no leaves); the entry is skipped
-        lazily, and the level is compacted once dead entries pile up.
-        """
-        levels = book.bids if order.side == "buy" else book.asks
-        level = levels[order.price]
-        level.qty -= order.qty - order.cum
-        order.qty = order.cum
-        del book.orders[order.order_id]
-        if level.qty <= 0:
-            del levels[order.price]
-        else:
-            level.dead += 1
-            if level.dead > 32 and level.dead > len(level.queue) // 2:
-                level.compact()
-
-    def _expire_remainder(
-        self,
-        book: Book,
-        order: RestingOrder,
-        price: int | None,
-        ts: int,
-        reason: str,
-        out: list[Event],
-    ) -> None:
-        book.exec_seq += 1
-        out.append(
-            ER(book.exec_seq, order.order_id, order.member, book.security.symbol, order.side,
-               "expired", "expired", None, reason, price, 0, None, 0, order.cum, None, ts)
-        )  # fmt: skip
-        order.qty = order.cum
-
     def _expire_all(self, book: Book, ts: int, out: list[Event]) -> None:
         for order in book.resting():
-            self._expire_remainder(book, order, order.price, ts, "session_closed", out)
-        book.bids.clear()
-        book.asks.clear()
-        book.orders.clear()
+            _expired(book, out, order, order.price, "session_closed", ts)
+        book.clear()
 
     # -- cancel / amend ------------------------------------------------------------
     def _cancel(self, c: CancelOrder, out: list[Event]) -> None:
@@ -496,42 +463,28 @@ class Matcher:
         oid, member, ts = c.order_id, c.member, c.ts
         if book is None:
             why = request_bounds_reason(oid, member, c.symbol, ts) or "unknown_symbol"
-            return self._reject(None, oid, member, c.symbol, None, "cancel", why, None, ts, out)
-        order = book.orders.get(oid)
+            return _reject(None, out, oid, member, c.symbol, None, "cancel", why, None, ts)
+        order = book.get(oid)
         reason = self._bounds(oid, member, c.symbol, ts)
         if reason is None and order is None:
             reason = "unknown_order"
         if reason is not None:
-            return self._reject(book, oid, member, c.symbol, None, "cancel", reason, None, ts, out)
+            return _reject(book, out, oid, member, c.symbol, None, "cancel", reason, None, ts)
         assert order is not None
-        if order.member != c.member:
-            return self._reject(
-                book,
-                c.order_id,
-                c.member,
-                c.symbol,
-                order.side,
-                "cancel",
-                "not_owner",
-                order.price,
-                c.ts,
-                out,
+        if order.member != member:
+            return _reject(
+                book, out, oid, member, c.symbol, order.side, "cancel", "not_owner", order.price, ts
             )
-        self._unlink(book, order)
-        book.exec_seq += 1
-        out.append(
-            ER(book.exec_seq, order.order_id, order.member, c.symbol, order.side, "canceled",
-               "canceled", "cancel", None, order.price, 0, None, 0, order.cum, None, c.ts)
-        )  # fmt: skip
-        return None
+        book.remove(order)
+        return _canceled(book, out, order, "cancel", None, ts)
 
     def _amend(self, a: AmendOrder, out: list[Event]) -> None:
         book = self.books.get(a.symbol)
-        oid, member, ts = a.order_id, a.member, a.ts
+        oid, member, qty, price, ts = a.order_id, a.member, a.qty, a.price, a.ts
         if book is None:
             why = request_bounds_reason(oid, member, a.symbol, ts) or "unknown_symbol"
-            return self._reject(None, oid, member, a.symbol, None, "amend", why, a.price, ts, out)
-        order = book.orders.get(oid)
+            return _reject(None, out, oid, member, a.symbol, None, "amend", why, price, ts)
+        order = book.get(oid)
         reason = self._bounds(oid, member, a.symbol, ts)
         if reason is not None:
             pass
@@ -541,73 +494,43 @@ class Matcher:
             reason = "not_owner"
         elif book.status != "open":
             reason = _CLOSED_REASON[book.status]
-        elif type(a.qty) is not int or a.qty <= 0:
+        elif type(qty) is not int or qty <= 0:
             reason = "invalid_quantity"
-        elif a.qty % book.security.lot:
+        elif qty % book.security.lot:  # before the size cap, unlike a new order: as released
             reason = "lot_size"
-        elif a.qty > MAX_QTY:
+        elif qty > MAX_QTY:
             reason = "qty_too_large"
-        elif a.qty <= order.cum:
+        elif qty <= order.cum:
             reason = "qty_not_above_filled"
-        elif a.price is not None:
-            if type(a.price) is not int or a.price <= 0:
-                reason = "invalid_price"
-            elif a.price > MAX_PRICE:
-                reason = "price_too_large"
-            elif a.price % book.security.tick:
-                reason = "tick_size"
-            elif a.price * a.qty > MAX_NOTIONAL:
-                reason = "notional_too_large"
-            else:
-                lo, hi = self._bands[a.symbol]
-                if a.price < lo or a.price > hi:
-                    reason = "price_band"
+        elif price is not None:
+            reason = self._price_reason(book, price, qty)
         if (
             reason is None
             and order is not None
-            and a.qty == order.qty
-            and (a.price is None or a.price == order.price)
+            and qty == order.qty
+            and (price is None or price == order.price)
         ):
             reason = "amend_no_change"
-        if reason is None and order is not None and order.price * a.qty > MAX_NOTIONAL:
+        if reason is None and order is not None and order.price * qty > MAX_NOTIONAL:
             reason = "notional_too_large"  # quantity up at the resting price
         if reason is not None or order is None:
             side = order.side if order is not None else None
-            return self._reject(
-                book,
-                oid,
-                member,
-                a.symbol,
-                side,
-                "amend",
-                reason or "unknown_order",
-                a.price,
-                ts,
-                out,
-            )
-        new_price = order.price if a.price is None else a.price
-        if new_price == order.price and a.qty < order.qty:
+            why = reason or "unknown_order"
+            return _reject(book, out, oid, member, a.symbol, side, "amend", why, price, ts)
+        new_price = order.price if price is None else price
+        if new_price == order.price and qty < order.qty:
             # quantity down at the same price: in place, priority kept
-            levels = book.bids if order.side == "buy" else book.asks
-            levels[order.price].qty -= order.qty - a.qty
-            order.qty = a.qty
-            book.exec_seq += 1
-            out.append(
-                ER(book.exec_seq, oid, member, a.symbol, order.side, "replaced", "replaced",
-                   "amend", None, new_price, 0, None, a.qty - order.cum, order.cum, None, ts)
-            )  # fmt: skip
-            return None
+            book.reduce(order, qty)
+            return _replaced(book, out, order, ts)
         # price change or quantity up: loses priority, may now cross
-        self._unlink(book, order)
-        replacement = RestingOrder(oid, member, order.side, new_price, a.qty, order.cum, ts)
-        book.exec_seq += 1
-        out.append(
-            ER(book.exec_seq, oid, member, a.symbol, order.side, "replaced", "replaced", "amend",
-               None, new_price, 0, None, a.qty - replacement.cum, replacement.cum, None, ts)
-        )  # fmt: skip
-        self._match(book, replacement, new_price, ts, out)
+        book.remove(order)
+        replacement = RestingOrder(oid, member, order.side, new_price, qty, order.cum, ts)
+        _replaced(book, out, replacement, ts)
+        level = book.crossing(replacement.side, new_price)
+        if level is not None:
+            self._match(book, replacement, level, new_price, ts, out)
         if replacement.qty > replacement.cum:
-            self._rest(book, replacement)
+            book.add(replacement)
         return None
 
     # -- views --------------------------------------------------------------------

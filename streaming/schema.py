@@ -46,7 +46,7 @@ def _arrow_type(tp: Any) -> tuple[pa.DataType, bool]:
     raise TypeError(f"no Arrow type for {tp!r}")
 
 
-def arrow_schema(kind: type[Event]) -> pa.Schema:
+def arrow_schema(kind: type[msgspec.Struct]) -> pa.Schema:
     """The Arrow schema of an event type, fields in declaration order."""
     hints = typing.get_type_hints(kind)
     fields = []
@@ -56,14 +56,14 @@ def arrow_schema(kind: type[Event]) -> pa.Schema:
     return pa.schema(fields)
 
 
-def to_table(events: list[Any], kind: type[Event]) -> pa.Table:
+def to_table(events: list[Any], kind: type[msgspec.Struct]) -> pa.Table:
     """Events of one type -> an Arrow table with the derived schema."""
     schema = arrow_schema(kind)
     columns = {name: [getattr(e, name) for e in events] for name in kind.__struct_fields__}
     return pa.Table.from_pydict(columns, schema=schema)
 
 
-def from_table(table: pa.Table, kind: type[Event]) -> list[Any]:
+def from_table(table: pa.Table, kind: type[msgspec.Struct]) -> list[Any]:
     """An Arrow table with an event schema -> the events (round trip of ``to_table``)."""
     return [msgspec.convert(row, kind) for row in table.to_pylist()]
 

@@ -1,0 +1,1 @@
+"""Clearing: positions, cash and settlement obligations per member and day."""

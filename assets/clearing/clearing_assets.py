@@ -6,6 +6,7 @@ anywhere builds history forward. Positions are carried at their cost rounded
 to money units (1/10,000 of the currency) from one day to the next.
 """
 
+from collections.abc import Iterator
 from datetime import date
 from fractions import Fraction
 
@@ -22,13 +23,15 @@ from dagster import (
     TimeWindowPartitionMapping,
     multi_asset,
 )
-from pyiceberg.expressions import And, EqualTo, LessThan
+from pyiceberg.catalog import Catalog
+from pyiceberg.expressions import And
 
 from assets.platform.partitions import ONE_DAY_PER_RUN, TRADING_DAYS
 from assets.platform.resources import PlatformResource
 from lake.batch.settlement import FeeSchedule, Fill, Holding, MemberState, settle_day
 from lake.quality import negative_positions, settlement_differences
 from lake.raw_landing import SESSION_SOURCE
+from lake.row_filters import equal_to, less_than
 from lake.tables import PARTITION_COLUMN, TABLES
 from lake.writer import day_session, publish
 from streaming.events import PRICE_SCALE
@@ -51,15 +54,15 @@ def _key(identifier: str) -> AssetKey:
 
 
 def opening_state(
-    catalog, day: date, capital: dict[str, int]
-) -> tuple[dict[str, MemberState], date | None]:  # type: ignore[no-untyped-def]
+    catalog: Catalog, day: date, capital: dict[str, int]
+) -> tuple[dict[str, MemberState], date | None]:
     """The latest closing state before ``day`` (and its date), or capital for all."""
     if not catalog.table_exists(MEMBERS):
         return {m: MemberState(Fraction(c)) for m, c in capital.items()}, None
     members = (
         catalog.load_table(MEMBERS)
         .scan(
-            row_filter=LessThan(PARTITION_COLUMN, day),
+            row_filter=less_than(PARTITION_COLUMN, day),
             selected_fields=("member", "closing_cash", PARTITION_COLUMN),
         )
         .to_arrow()
@@ -72,7 +75,7 @@ def opening_state(
     positions = (
         catalog.load_table(POSITIONS)
         .scan(
-            row_filter=EqualTo(PARTITION_COLUMN, previous),
+            row_filter=equal_to(PARTITION_COLUMN, previous),
             selected_fields=("member", "symbol", "closing_qty", "closing_cost"),
         )
         .to_arrow()
@@ -109,7 +112,9 @@ def opening_state(
     partitions_def=TRADING_DAYS,
     backfill_policy=ONE_DAY_PER_RUN,
 )  # fmt: skip
-def clearing(context: AssetExecutionContext, platform: PlatformResource):  # type: ignore[no-untyped-def]
+def clearing(
+    context: AssetExecutionContext, platform: PlatformResource
+) -> Iterator[MaterializeResult[None] | AssetCheckResult]:
     """Per member and symbol positions and P&L, per member cash and obligation."""
     day = date.fromisoformat(context.partition_key)
     settings = platform.settings()
@@ -119,7 +124,7 @@ def clearing(context: AssetExecutionContext, platform: PlatformResource):  # typ
     executions = (
         catalog.load_table("raw.executions")
         .scan(
-            row_filter=And(EqualTo(PARTITION_COLUMN, day), EqualTo("exec_type", "trade")),
+            row_filter=And(equal_to(PARTITION_COLUMN, day), equal_to("exec_type", "trade")),
             selected_fields=(
                 "member",
                 "symbol",
@@ -140,7 +145,7 @@ def clearing(context: AssetExecutionContext, platform: PlatformResource):  # typ
     ]  # fmt: skip
     market = (
         catalog.load_table("core.market_daily")
-        .scan(row_filter=EqualTo(PARTITION_COLUMN, day), selected_fields=("symbol", "close"))
+        .scan(row_filter=equal_to(PARTITION_COLUMN, day), selected_fields=("symbol", "close"))
         .to_arrow()
         .to_pylist()
     )
@@ -173,7 +178,7 @@ def clearing(context: AssetExecutionContext, platform: PlatformResource):  # typ
     trades = (
         catalog.load_table("raw.trades")
         .scan(
-            row_filter=EqualTo(PARTITION_COLUMN, day),
+            row_filter=equal_to(PARTITION_COLUMN, day),
             selected_fields=("price", "qty", "buy_member", "sell_member"),
         )
         .to_arrow()

@@ -12,7 +12,7 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import date
 from functools import cached_property
 from pathlib import Path
@@ -77,7 +77,9 @@ class LakeTranslator(DagsterDbtTranslator):
     name="dbt_marts",
     backfill_policy=ONE_DAY_PER_RUN,
 )
-def dbt_marts(context: AssetExecutionContext, dbt: DbtCliResource, platform: PlatformResource):  # type: ignore[no-untyped-def]
+def dbt_marts(
+    context: AssetExecutionContext, dbt: DbtCliResource, platform: PlatformResource
+) -> Iterator[Any]:  # dbt's events: Output, AssetMaterialization, AssetCheckResult
     """Stage the day, ``dbt build`` it on DuckDB, publish every mart built to the lake."""
     day = date.fromisoformat(context.partition_key)
     catalog = platform.catalog()

@@ -23,12 +23,13 @@ from typing import Any
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
-from pyiceberg.expressions import And, BooleanExpression, EqualTo, LessThanOrEqual
+from pyiceberg.expressions import And, BooleanExpression
 from pyiceberg.expressions.parser import parse
 
 from lake.tables import PARTITION_COLUMN, TABLES
 from streaming.refdata import Member, Security
 from streaming.schema import to_table
+from lake.row_filters import at_most, equal_to
 
 DBT_DIR = Path(__file__).resolve().parents[2] / "dbt"
 MANIFEST = DBT_DIR / "target" / "manifest.json"
@@ -123,9 +124,7 @@ def stage_day(
         if not catalog.table_exists(source.identifier):
             tables[source.identifier] = tdef.stored_schema.empty_table()
             continue
-        only: BooleanExpression = (LessThanOrEqual if source.through_day else EqualTo)(
-            PARTITION_COLUMN, day
-        )
+        only = (at_most if source.through_day else equal_to)(PARTITION_COLUMN, day)
         if source.where:
             only = And(only, parse(source.where))
         tables[source.identifier] = (

@@ -1,6 +1,6 @@
-"""Market intelligence: extraction of sentiment, impact and catalysts from text.
+"""The intelligence pipeline as Dagster assets: the glue between ``intelligence`` and the lake.
 
-The modules here are pure logic (no Dagster, no I/O beyond the package's own
-word lists), so the Dagster assets stay thin and tests call them directly.
-Import the submodules you need; this package imports nothing on its own.
+``intelligence_assets`` reads each stage's inputs back from the lake, builds
+the stages' typed configs from the platform Settings, calls the pure stage
+functions of the ``intelligence`` package and publishes the day's partition.
 """

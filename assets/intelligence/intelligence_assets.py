@@ -11,7 +11,9 @@ accumulate in its partition, so re-materialising a past day changes nothing.
 
 import time
 from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import msgspec
 import pyarrow as pa
@@ -29,16 +31,13 @@ from pydantic import Field
 
 from assets.platform.partitions import ONE_DAY_PER_RUN, TRADING_DAYS
 from assets.platform.resources import PlatformResource
+from intelligence.aggregate.signals import Trend
 from intelligence.documents import Document, Quarantined
 from intelligence.ingest.ingestion import IngestionConfig, SourceState, missing_config
 from intelligence.ingest.polling import poll, sources_for_day
 from intelligence.parse.parsing import parse
-from intelligence.registry import (
-    company_names,
-    load_registry_from_settings,
-    registry_tables,
-)
-from intelligence.schemas import (
+from intelligence.registry import Registry, RegistryConfig, company_names, registry_tables
+from intelligence.rows import (
     documents_from_table,
     documents_table,
     extractions_from_table,
@@ -53,6 +52,7 @@ from intelligence.schemas import (
 from lake.reader import latest_day_through, read_days
 from lake.tables import TABLES
 from lake.writer import publish
+from streaming.events import Recommendation, decode_as, encode
 
 GROUP = "intelligence"
 REGISTRY_TABLES = ("companies", "exposures", "competitors", "sources")
@@ -67,10 +67,15 @@ def _day(context: AssetExecutionContext) -> date:
     return date.fromisoformat(context.partition_key)
 
 
-def _md_table(rows: list[dict[str, object]], columns: list[str]) -> str:
+def _md_table(rows: Sequence[Mapping[str, object]], columns: list[str]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(str(r.get(c, "")) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def _registry(platform: PlatformResource) -> Registry:
+    """The registry of the platform's settings (file and base-URL overrides)."""
+    return RegistryConfig.from_settings(platform.settings()).load()
 
 
 # --- registry -------------------------------------------------------------------------------
@@ -85,9 +90,11 @@ def _md_table(rows: list[dict[str, object]], columns: list[str]) -> str:
     partitions_def=TRADING_DAYS,
     backfill_policy=ONE_DAY_PER_RUN,
 )  # fmt: skip
-def intel_registry(context: AssetExecutionContext, platform: PlatformResource):  # type: ignore[no-untyped-def]
+def intel_registry(
+    context: AssetExecutionContext, platform: PlatformResource
+) -> Iterator[MaterializeResult[None]]:
     """The source registry (YAML in the repo) as the day's snapshot in the lake."""
-    registry = load_registry_from_settings(platform.settings())
+    registry = _registry(platform)
     catalog = platform.catalog()
     for name, tbl in registry_tables(registry).items():
         pub = publish(catalog, TABLES[f"intel.{name}"], _day(context), tbl)
@@ -97,7 +104,7 @@ def intel_registry(context: AssetExecutionContext, platform: PlatformResource): 
 # --- ingestion ------------------------------------------------------------------------------
 
 
-class FetchConfig(Config):  # type: ignore[misc]
+class FetchConfig(Config):
     """Which source types this run polls (empty: all); the polling sensors set one each."""
 
     source_types: list[str] = Field(default_factory=list)
@@ -123,7 +130,9 @@ def _states_before(platform: PlatformResource, day: date) -> dict[str, SourceSta
     partitions_def=TRADING_DAYS,
     backfill_policy=ONE_DAY_PER_RUN,
 )  # fmt: skip
-def intel_fetches(context: AssetExecutionContext, config: FetchConfig, platform: PlatformResource):  # type: ignore[no-untyped-def]
+def intel_fetches(
+    context: AssetExecutionContext, config: FetchConfig, platform: PlatformResource
+) -> Iterator[MaterializeResult[None]]:
     """Poll the sources due now (a live day) or the date-ranged APIs (a past day).
 
     The day's earlier fetches stay: the partition is replaced by old plus new
@@ -134,7 +143,7 @@ def intel_fetches(context: AssetExecutionContext, config: FetchConfig, platform:
     settings = platform.settings()
     calendar = platform.calendar()
     catalog = platform.catalog()
-    registry = load_registry_from_settings(settings)
+    registry = RegistryConfig.from_settings(settings).load()
     clock = platform.clock()
     now = clock()
     today = datetime.fromtimestamp(now / 1e9, calendar.tz).date()
@@ -208,11 +217,13 @@ def intel_fetches(context: AssetExecutionContext, config: FetchConfig, platform:
     partitions_def=TRADING_DAYS,
     backfill_policy=ONE_DAY_PER_RUN,
 )  # fmt: skip
-def intel_documents(context: AssetExecutionContext, platform: PlatformResource):  # type: ignore[no-untyped-def]
+def intel_documents(
+    context: AssetExecutionContext, platform: PlatformResource
+) -> Iterator[MaterializeResult[None]]:
     """The day's payloads parsed into documents; what cannot be parsed is quarantined."""
     day = _day(context)
     catalog = platform.catalog()
-    registry = load_registry_from_settings(platform.settings())
+    registry = _registry(platform)
     names = company_names(registry)
     fetched = fetches_from_table(read_days(catalog, "raw.fetches", day))
     docs: list[Document] = []
@@ -220,7 +231,10 @@ def intel_documents(context: AssetExecutionContext, platform: PlatformResource):
     started = time.perf_counter()
     for f in sorted(fetched, key=lambda f: (f.fetched_at, f.source_id, f.url)):
         for item in parse(f, names):
-            (docs if isinstance(item, Document) else bad).append(item)
+            if isinstance(item, Document):
+                docs.append(item)
+            else:
+                bad.append(item)
     seconds = time.perf_counter() - started
     seen = set(
         read_days(catalog, "intel.documents", day - SEEN_LOOKBACK, day - timedelta(days=1),
@@ -230,7 +244,7 @@ def intel_documents(context: AssetExecutionContext, platform: PlatformResource):
     new_docs = [d for d in unique if d.doc_id not in seen]
     pub = publish(catalog, TABLES["intel.documents"], day, documents_table(new_docs))
     publish(catalog, TABLES["intel.quarantine"], day, quarantine_table(bad))
-    quality = Counter(d.quality for d in new_docs)
+    quality: Counter[str] = Counter(d.quality for d in new_docs)
     mentions = Counter(t for d in new_docs for t in d.tickers)
     preview = [
         {"quality": d.quality, "tickers": ",".join(d.tickers), "title": d.title[:80]}
@@ -270,24 +284,27 @@ def intel_documents(context: AssetExecutionContext, platform: PlatformResource):
 )
 def intel_extractions(
     context: AssetExecutionContext, platform: PlatformResource
-) -> MaterializeResult:
+) -> MaterializeResult[None]:
     """Sentiment, impact, catalyst and macro events per document (low quality is not read)."""
-    from intelligence.extract.ollama_extractor import extractor_from_settings
+    from intelligence.extract.ollama_extractor import OllamaConfig, extractor_for
 
     day = _day(context)
     catalog = platform.catalog()
     docs = documents_from_table(read_days(catalog, "intel.documents", day))
     readable = [d for d in docs if d.quality != "low"]
-    extractor = extractor_from_settings(platform.settings())
+    settings = platform.settings()
+    extractor = extractor_for(
+        OllamaConfig.from_settings(settings), RegistryConfig.from_settings(settings)
+    )
     started = time.perf_counter()
     pairs = [(d, extractor.extract(_text_of(d), d.tickers)) for d in readable]
     seconds = time.perf_counter() - started
     pub = publish(catalog, TABLES["intel.extractions"], day, extractions_table(pairs))
-    labels = Counter(ex.label for _, ex in pairs)
+    labels: Counter[str] = Counter(ex.label for _, ex in pairs)
     fallbacks = Counter(
         (ex.fallback_reason or "").split(":")[0] for _, ex in pairs if ex.fallback_reason
     )
-    macro = Counter(m.kind for _, ex in pairs for m in ex.macro_events)
+    macro: Counter[str] = Counter(m.kind for _, ex in pairs for m in ex.macro_events)
     strongest = sorted(pairs, key=lambda p: (-abs(p[1].sentiment), p[0].doc_id))[:10]
     preview = [
         {"sentiment": f"{ex.sentiment:+.2f}", "catalyst": ex.catalyst,
@@ -343,7 +360,9 @@ def _as_of(platform: PlatformResource, day: date) -> int:
     partitions_def=TRADING_DAYS,
     backfill_policy=ONE_DAY_PER_RUN,
 )  # fmt: skip
-def intel_trends(context: AssetExecutionContext, platform: PlatformResource):  # type: ignore[no-untyped-def]
+def intel_trends(
+    context: AssetExecutionContext, platform: PlatformResource
+) -> Iterator[MaterializeResult[None]]:
     """Per company and window (intraday .. 90d): the weighted signal of its three layers.
 
     Reads the documents and extractions of the last 90 days from the lake;
@@ -361,7 +380,7 @@ def intel_trends(context: AssetExecutionContext, platform: PlatformResource):  #
     day = _day(context)
     settings = platform.settings()
     catalog = platform.catalog()
-    registry = load_registry_from_settings(settings)
+    registry = RegistryConfig.from_settings(settings).load()
     credibility = {s.source_id: s.credibility for s in registry.sources}
     no_text = [n for n in TABLES["intel.documents"].schema.names if n != "text"]  # 90 days of it
     docs = {
@@ -396,7 +415,7 @@ def intel_trends(context: AssetExecutionContext, platform: PlatformResource):  #
     ]  # fmt: skip
     columns = ["ticker", "signal", "company", "macro", "competitive", "confidence", "docs",
                "contradiction"]  # fmt: skip
-    metadata = {
+    metadata: dict[str, int | str | MetadataValue[Any]] = {
         "rows": pub.rows,
         "documents_in_lookback": len(scored),
         "as_of": datetime.fromtimestamp(as_of / 1e9, platform.calendar().tz).isoformat(),
@@ -415,7 +434,7 @@ def intel_trends(context: AssetExecutionContext, platform: PlatformResource):  #
     yield MaterializeResult(asset_key=EVIDENCE, metadata={"rows": ev.rows})
 
 
-def _signal_plot(trends: list, weights: dict[str, float]) -> str:  # type: ignore[type-arg]
+def _signal_plot(trends: Sequence[Trend], weights: Mapping[str, float]) -> str:
     """The 7-day signal per company, split into its weighted layers, as an inline PNG."""
     import base64
     import io
@@ -464,13 +483,14 @@ def target_session(platform: PlatformResource, day: date, as_of: int) -> date:
     return day if as_of < close_ns else calendar.next_trading_day(day)
 
 
-def publish_to_session(platform: PlatformResource, session: date, recs: list) -> dict[str, int]:  # type: ignore[type-arg]
+def publish_to_session(
+    platform: PlatformResource, session: date, recs: Sequence[Recommendation]
+) -> dict[str, int]:
     """Append the recommendations the session's ``recommendations`` topic does not hold yet.
 
     A session that already ran (its log holds orders) and is not today's is
     history: it is left alone, so re-materialising a past day changes no log.
     """
-    from streaming.events import Recommendation, decode_as, encode
     from streaming.transport.base import Output
 
     log = platform.session_log(session)
@@ -504,14 +524,14 @@ def publish_to_session(platform: PlatformResource, session: date, recs: list) ->
 )
 def intel_recommendations(
     context: AssetExecutionContext, platform: PlatformResource
-) -> MaterializeResult:
+) -> MaterializeResult[None]:
     """Trends -> recommendations, deduplicated against the latest earlier ones, then published
     to the lake and into the live core (the session they reach)."""
     from intelligence.recommend.recommendations import recommend, recommendations_table
 
     day = _day(context)
     catalog = platform.catalog()
-    registry = load_registry_from_settings(platform.settings())
+    registry = _registry(platform)
     trends = trends_from_tables(
         read_days(catalog, "intel.trends", day), read_days(catalog, "intel.trend_evidence", day)
     )

@@ -1,0 +1,1 @@
+"""Landing: the simulated (or live) session of a day and its raw tables."""

@@ -11,6 +11,7 @@ raw table, so landing a day again changes nothing. Its check
 window (``lake.quality.bar_continuity_violations``).
 """
 
+from collections.abc import Iterator
 from datetime import date
 
 from dagster import (
@@ -27,14 +28,15 @@ from dagster import (
     multi_asset,
 )
 from pyiceberg.catalog import Catalog
-from pyiceberg.expressions import And, EqualTo, StartsWith
+from pyiceberg.expressions import And
 
 from assets.platform.partitions import ONE_DAY_PER_RUN, TRADING_DAYS
 from assets.platform.resources import PlatformResource
 from lake.quality import bar_continuity_violations, bar_coverage, late_trades
 from lake.raw_landing import land_day
+from lake.row_filters import equal_to, starts_with
 from lake.tables import PARTITION_COLUMN, TOPIC_TABLES
-from streaming.services.day import PRE_OPEN_NS, DayConfig, ensure_session, session_fingerprint
+from streaming.services.day import PRE_OPEN_NS, ensure_session, session_fingerprint
 
 RAW_TABLES = sorted(set(TOPIC_TABLES.values()))
 HOUR_NS = 3_600 * 1_000_000_000
@@ -65,16 +67,11 @@ so the members following them act on them (and a backfill runs the days in that 
 )
 def simulated_session(
     context: AssetExecutionContext, platform: PlatformResource
-) -> MaterializeResult:
+) -> MaterializeResult:  # type: ignore[type-arg]  # Dagster accepts only the bare class here
     """The day's session on the event log: simulated (seeded) unless it already holds one."""
     day = date.fromisoformat(context.partition_key)
     log = platform.session_log(day)
-    settings = platform.settings()
-    cfg = DayConfig(
-        day, platform.seed_for(day), platform.securities(), platform.members(),
-        platform.calendar(), stp=settings.stp_mode, band_pct=settings.price_band_pct,
-        grace_ns=settings.bar_grace_ms * 1_000_000,
-    )  # fmt: skip
+    cfg = platform.day_config(day)
     try:
         state, result = ensure_session(log, cfg)
         if result is None:
@@ -110,7 +107,9 @@ def simulated_session(
     partitions_def=TRADING_DAYS,
     backfill_policy=ONE_DAY_PER_RUN,
 )  # fmt: skip
-def raw_tables(context: AssetExecutionContext, platform: PlatformResource):  # type: ignore[no-untyped-def]
+def raw_tables(
+    context: AssetExecutionContext, platform: PlatformResource
+) -> Iterator[MaterializeResult[None] | AssetCheckResult]:
     """Every topic of the day's log -> its raw table (one partition replace each)."""
     day = date.fromisoformat(context.partition_key)
     open_ns, close_ns = platform.calendar().session_bounds(day)
@@ -140,7 +139,7 @@ def bars_continuous(
     covers what the partition replace wrote. Late trades are taken from the
     dead letters (see ``bar_continuity_violations``).
     """
-    on_day = EqualTo(PARTITION_COLUMN, day)
+    on_day = equal_to(PARTITION_COLUMN, day)
     trades = (
         catalog.load_table("raw.trades")
         .scan(row_filter=on_day, selected_fields=("symbol", "ts", "trade_id", "price", "qty"))
@@ -154,7 +153,7 @@ def bars_continuous(
     dlq = (
         catalog.load_table("raw.dlq")
         .scan(
-            row_filter=And(on_day, StartsWith("reason", "late_trade")),
+            row_filter=And(on_day, starts_with("reason", "late_trade")),
             selected_fields=("reason", "payload"),
         )
         .to_arrow()

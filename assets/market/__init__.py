@@ -1,0 +1,1 @@
+"""Market: the core daily statistics per symbol (OHLCV, VWAP, spreads)."""

@@ -11,13 +11,13 @@ from dagster import (
     MetadataValue,
     asset,
 )
-from pyiceberg.expressions import EqualTo
 
 from assets.platform.partitions import ONE_DAY_PER_RUN, TRADING_DAYS
 from assets.platform.resources import PlatformResource
 from lake.batch.daily_market import daily_market
 from lake.quality import vwap_outside_range
 from lake.raw_landing import SESSION_SOURCE
+from lake.row_filters import equal_to
 from lake.tables import PARTITION_COLUMN, TABLES
 from lake.writer import day_session, publish
 from streaming.events import PRICE_SCALE
@@ -35,11 +35,11 @@ from streaming.events import PRICE_SCALE
                        description="every traded symbol's VWAP lies within its low..high"),
     ],
 )  # fmt: skip
-def market_daily(context: AssetExecutionContext, platform: PlatformResource) -> MaterializeResult:
+def market_daily(context: AssetExecutionContext, platform: PlatformResource) -> MaterializeResult:  # type: ignore[type-arg]  # Dagster accepts only the bare class here
     """OHLCV, VWAP and time-weighted spread per symbol for the day."""
     day = date.fromisoformat(context.partition_key)
     catalog = platform.catalog()
-    day_filter = EqualTo(PARTITION_COLUMN, day)
+    day_filter = equal_to(PARTITION_COLUMN, day)
     trades = catalog.load_table("raw.trades").scan(row_filter=day_filter).to_arrow()
     bbo = (
         catalog.load_table("raw.bbo")

@@ -17,13 +17,15 @@ from typing import Any
 from dagster import ConfigurableResource
 from pyiceberg.catalog import Catalog
 
+from assets.platform.event_logs import open_event_log
 from settings import Settings
 from streaming.calendar import TradingCalendar
 from streaming.refdata import Member, Security, load_calendar, load_members, load_securities
+from streaming.services.day import DayConfig
 from streaming.transport.base import EventLog
 
 
-class PlatformResource(ConfigurableResource):  # type: ignore[misc]
+class PlatformResource(ConfigurableResource):  # type: ignore[type-arg]  # a resource is declared unsubscripted (its value is itself)
     """Settings plus what is derived from them; ``env`` overrides (tests, the CLI)."""
 
     data_dir: str | None = None
@@ -54,24 +56,11 @@ class PlatformResource(ConfigurableResource):  # type: ignore[misc]
 
     def session_log(self, day: date) -> EventLog:
         """The day's event log: a SQLite file per day, or a Kafka namespace per day."""
-        settings = self.settings()
-        if settings.event_log == "kafka":
-            from assets.platform.stack import kafka_security
-            from streaming.transport.kafka import KafkaEventLog
-            from streaming.transport.namespace import NamespacedEventLog
+        return open_event_log(self.settings(), day=day)
 
-            prefix = f"{settings.namespace or 'session'}-{day:%Y%m%d}"
-            log = KafkaEventLog(
-                settings.kafka_bootstrap,
-                client_id=f"marketlake-{prefix}",
-                security=kafka_security(settings),
-            )
-            return NamespacedEventLog(log, prefix)
-        from streaming.transport.sqlite import SqliteEventLog
-
-        path = settings.data_dir / "sessions" / f"{day.isoformat()}.sqlite"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return SqliteEventLog(path)
+    def day_config(self, day: date) -> DayConfig:
+        """The simulated day's configuration, with the day's fixed seed."""
+        return day_config(self.settings(), day, self.seed_for(day))
 
     def clock(self) -> Callable[[], int]:
         """Wall time in ns, or (``now`` set) a clock that starts at ``now`` and runs on.
@@ -90,3 +79,17 @@ class PlatformResource(ConfigurableResource):  # type: ignore[misc]
         from assets.platform.lake_engines import catalog
 
         return catalog(self.settings())
+
+
+def day_config(settings: Settings, day: date, seed: int) -> DayConfig:
+    """A simulated day as settings configure it: the one place settings become a ``DayConfig``."""
+    return DayConfig(
+        day=day,
+        seed=seed,
+        securities=load_securities(settings.securities_csv),
+        members=load_members(settings.members_csv),
+        calendar=load_calendar(settings.calendar_toml),
+        stp=settings.stp_mode,
+        band_pct=settings.price_band_pct,
+        grace_ns=settings.bar_grace_ms * 1_000_000,
+    )

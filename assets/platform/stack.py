@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from deploy.kafka.service import KafkaService, java_for_kafka, read_credentials, sasl_config
-from deploy.minio.service import MinioService
-from deploy.postgres.service import PostgresService
-from deploy.trino.service import TrinoService, iceberg_jdbc_catalog
+from deploy.kafka.kafka_service import KafkaService, java_for_kafka, read_credentials, sasl_config
+from deploy.minio.minio_service import MinioService
+from deploy.postgres.postgres_service import PostgresService
+from deploy.trino.trino_service import TrinoService, iceberg_jdbc_catalog
 from settings import Settings
 
 if TYPE_CHECKING:  # pyiceberg is slow to import: the live core's processes need only Kafka

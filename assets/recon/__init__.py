@@ -1,0 +1,1 @@
+"""Reconciliation: the day's breaks between executions, trades, positions and cash."""

@@ -5,6 +5,7 @@ check fails when it has rows, so a break blocks nothing silently: it shows
 red in the UI and in the EOD report.
 """
 
+from collections.abc import Iterator
 from datetime import date
 
 from dagster import (
@@ -17,12 +18,12 @@ from dagster import (
     MetadataValue,
     asset,
 )
-from pyiceberg.expressions import EqualTo
 
 from assets.platform.partitions import ONE_DAY_PER_RUN, TRADING_DAYS
 from assets.platform.resources import PlatformResource
 from lake.batch.reconciliation import REASONS, reconcile
 from lake.raw_landing import SESSION_SOURCE
+from lake.row_filters import equal_to
 from lake.tables import PARTITION_COLUMN, TABLES
 from lake.writer import day_session, publish
 
@@ -40,11 +41,13 @@ BREAKS = AssetKey(["core", "recon_breaks"])
     check_specs=[AssetCheckSpec("no_breaks", asset=BREAKS,
                                 description="trades, fills and clearing agree")],
 )  # fmt: skip
-def recon_breaks(context: AssetExecutionContext, platform: PlatformResource):  # type: ignore[no-untyped-def]
+def recon_breaks(
+    context: AssetExecutionContext, platform: PlatformResource
+) -> Iterator[MaterializeResult[None] | AssetCheckResult]:
     """Per member, symbol and side: what disagrees between trades, fills and clearing."""
     day = date.fromisoformat(context.partition_key)
     catalog = platform.catalog()
-    only = EqualTo(PARTITION_COLUMN, day)
+    only = equal_to(PARTITION_COLUMN, day)
     trades = catalog.load_table("raw.trades").scan(row_filter=only).to_arrow()
     fills = (
         catalog.load_table("raw.executions")

@@ -1,0 +1,1 @@
+"""Reports: the EOD settlement report of a day and its checks."""

@@ -2,6 +2,7 @@
 
 from datetime import date
 
+import pyarrow as pa
 import pyarrow.compute as pc
 from dagster import (
     AssetCheckResult,
@@ -14,7 +15,6 @@ from dagster import (
     asset,
 )
 from pyiceberg.catalog import Catalog
-from pyiceberg.expressions import EqualTo
 
 from assets.platform.partitions import ONE_DAY_PER_RUN, TRADING_DAYS
 from assets.platform.resources import PlatformResource
@@ -22,6 +22,7 @@ from dashboards.eod_report import pnl_markdown
 from dashboards.eod_report import settlement_report as build_report
 from lake.quality import day_sessions, session_disagreements
 from lake.raw_landing import SESSION_SOURCE
+from lake.row_filters import equal_to
 from lake.tables import PARTITION_COLUMN, TABLES, TOPIC_TABLES
 from lake.writer import day_session, publish
 
@@ -41,13 +42,13 @@ from lake.writer import day_session, publish
 )  # fmt: skip
 def settlement_report(
     context: AssetExecutionContext, platform: PlatformResource
-) -> MaterializeResult:
+) -> MaterializeResult:  # type: ignore[type-arg]  # Dagster accepts only the bare class here
     """Per member: cash, P&L, fees, obligation, positions and breaks; the HTML page with plots."""
     day = date.fromisoformat(context.partition_key)
     catalog = platform.catalog()
-    only = EqualTo(PARTITION_COLUMN, day)
+    only = equal_to(PARTITION_COLUMN, day)
 
-    def read(identifier: str, *fields: str):  # type: ignore[no-untyped-def]
+    def read(identifier: str, *fields: str) -> pa.Table:
         scan = catalog.load_table(identifier).scan(
             row_filter=only, selected_fields=fields or ("*",)
         )

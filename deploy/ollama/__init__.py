@@ -1,1 +1,2 @@
-"""Ollama built from its Go module, serving a small GGUF model, run as a local process."""
+"""Ollama built from its Go module, run as a local process: serves the small GGUF model the
+Ollama extractor reads news with."""

@@ -80,10 +80,11 @@ from intelligence.aggregate.signals import (
     Trend,
     Window,
 )
+from intelligence.config import as_settings
 from intelligence.documents import Document, Quality
 from intelligence.extract.extraction import Extraction, Impact, MacroEvent, Severity
 from intelligence.registry import Company, Registry, Relationship
-from intelligence.schemas import columns
+from intelligence.schemas import EVIDENCE_SCHEMA, TRENDS_SCHEMA
 
 HOUR_NS: Final = 3600 * 1_000_000_000
 DAY_NS: Final = 24 * HOUR_NS
@@ -149,7 +150,7 @@ class Scored(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class AggregationConfig(msgspec.Struct, frozen=True, kw_only=True):
-    """Every knob of aggregation; :meth:`from_settings` reads the switchable ones."""
+    """Every knob of aggregation; :meth:`from_settings` reads the switchable ones from Settings."""
 
     company_layer: bool = True
     macro_layer: bool = True
@@ -193,26 +194,36 @@ class AggregationConfig(msgspec.Struct, frozen=True, kw_only=True):
 
     @classmethod
     def from_settings(cls, settings: object, **overrides: Any) -> AggregationConfig:
-        """The layer switches and weights of ``settings`` (``intel_*``), defaults otherwise.
+        """The layer switches and weights of the platform's Settings, defaults otherwise.
 
-        Read with ``getattr`` so any object with those attributes (the
-        platform's Settings, a test double) configures it.
+        ``intel_company_layer``, ``intel_macro_layer``, ``intel_competitive_layer``,
+        ``intel_macro_weight`` and ``intel_competitive_weight`` (the company
+        layer's weight is no setting: it keeps its default). ``overrides``
+        replace any field.
         """
+        s = as_settings(settings)
         values: dict[str, Any] = {
-            "company_layer": bool(getattr(settings, "intel_company_layer", True)),
-            "macro_layer": bool(getattr(settings, "intel_macro_layer", True)),
-            "competitive_layer": bool(getattr(settings, "intel_competitive_layer", True)),
-            "company_weight": float(getattr(settings, "intel_company_weight", 1.0)),
-            "macro_weight": float(getattr(settings, "intel_macro_weight", 0.3)),
-            "competitive_weight": float(getattr(settings, "intel_competitive_weight", 0.2)),
+            "company_layer": s.intel_company_layer,
+            "macro_layer": s.intel_macro_layer,
+            "competitive_layer": s.intel_competitive_layer,
+            "macro_weight": s.intel_macro_weight,
+            "competitive_weight": s.intel_competitive_weight,
         }
         return cls(**(values | overrides))
 
     def enabled(self, layer: Layer) -> bool:
-        return bool(getattr(self, f"{layer}_layer"))
+        return {
+            "company": self.company_layer,
+            "macro": self.macro_layer,
+            "competitive": self.competitive_layer,
+        }[layer]
 
     def weight(self, layer: Layer) -> float:
-        return float(getattr(self, f"{layer}_weight"))
+        return {
+            "company": self.company_weight,
+            "macro": self.macro_weight,
+            "competitive": self.competitive_weight,
+        }[layer]
 
 
 # --------------------------------------------------------------------------- exposure
@@ -512,26 +523,6 @@ def trend_history(
 
 
 # --------------------------------------------------------------------------- lake tables
-
-_S, _I, _F, _B = pa.string(), pa.int64(), pa.float64(), pa.bool_()
-
-
-TRENDS_SCHEMA = columns(
-    ("ticker", _S, False), ("window", _S, False), ("as_of", _I, False),
-    ("signal", _F, False), ("company", _F, False), ("macro", _F, False),
-    ("competitive", _F, False), ("confidence", _F, False), ("contradiction", _B, False),
-    ("contradiction_score", _F, False), ("documents", _I, False), ("sources", _I, False),
-    ("driver", _S, False),
-)  # fmt: skip
-"""One row per company, window and ``as_of`` (ns since the epoch, as every lake time)."""
-
-EVIDENCE_SCHEMA = columns(
-    ("ticker", _S, False), ("window", _S, False), ("as_of", _I, False), ("rank", _I, False),
-    ("doc_id", _S, False), ("url", _S, False), ("title", _S, False), ("layer", _S, False),
-    ("contribution", _F, False), ("published_at", _I, False), ("source_id", _S, False),
-    ("via", _S, True),
-)  # fmt: skip
-"""The evidence of each trend, long format: one row per item, ``rank`` 1 = strongest."""
 
 
 def trends_table(trends: Iterable[Trend]) -> pa.Table:

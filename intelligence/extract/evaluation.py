@@ -151,9 +151,10 @@ def report(
 
 def _check_label(raw: str, where: str) -> Label:
     label = raw.strip().lower()
-    if label not in LABELS:
-        raise ValueError(f"{where}: label {raw!r} is not one of {list(LABELS)}")
-    return label  # type: ignore[return-value]
+    for known in LABELS:  # narrows the string to the Label it equals
+        if label == known:
+            return known
+    raise ValueError(f"{where}: label {raw!r} is not one of {list(LABELS)}")
 
 
 def load_semeval_headlines(path: Path) -> list[LabelledText]:

@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Final, Literal
 
 import msgspec
-import yaml  # type: ignore[import-untyped]
+import yaml
 
 from intelligence.extract.extraction import (
     MACRO_KINDS,

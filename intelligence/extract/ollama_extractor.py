@@ -28,8 +28,8 @@ Why it looks like this:
   readily names a plausible ticker the text does not support, and aggregation
   would credit the news to that company.
 - Counters (calls, retries, outcomes and fallback reasons) live on the instance
-  for run metadata; :func:`extractor_from_settings` picks lexicon or Ollama from
-  settings, the only place the choice is made.
+  for run metadata; :func:`extractor_for` picks lexicon or Ollama from an
+  :class:`OllamaConfig`, the only place the choice is made.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
@@ -48,6 +48,7 @@ import msgspec
 import ollama
 import tenacity
 
+from intelligence.config import as_settings
 from intelligence.extract.extraction import (
     Catalyst,
     Duration,
@@ -61,7 +62,7 @@ from intelligence.extract.extraction import (
 )
 from intelligence.extract.lexicon import LexiconExtractor
 from intelligence.parse.parsing import CompanyNames, find_mentions
-from intelligence.registry import Registry, company_names
+from intelligence.registry import Registry, RegistryConfig, company_names
 
 MAX_TICKERS = 5
 MAX_EVENTS = 3
@@ -273,6 +274,37 @@ def _decode(content: str, done_reason: str | None) -> _Answer:
 # --- the extractor -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class OllamaConfig:
+    """Which extractor the platform runs, and how the model is reached.
+
+    ``extractor`` is the backend asked for; Ollama is used only when it is
+    ``"ollama"`` and ``host`` is set (:attr:`enabled`), the lexicon otherwise.
+    """
+
+    extractor: Literal["lexicon", "ollama"] = "lexicon"
+    host: str | None = None  # e.g. http://127.0.0.1:11434
+    model: str = "marketlake-gemma3"
+    timeout_s: float = 60.0  # per request
+    retries: int = 2  # before falling back to the lexicon
+
+    @property
+    def enabled(self) -> bool:
+        return self.extractor == "ollama" and bool(self.host)
+
+    @classmethod
+    def from_settings(cls, settings: object) -> OllamaConfig:
+        """``extractor``, ``ollama_host``, ``ollama_model``, ``ollama_timeout_s``, ``ollama_retries``."""
+        s = as_settings(settings)
+        return cls(
+            extractor=s.extractor,
+            host=s.ollama_host,
+            model=s.ollama_model,
+            timeout_s=s.ollama_timeout_s,
+            retries=s.ollama_retries,
+        )
+
+
 @dataclass
 class OllamaExtractor:
     """An :class:`~intelligence.extract.extraction.Extractor` backed by an Ollama server."""
@@ -306,18 +338,25 @@ class OllamaExtractor:
         self._last_code = ""
 
     @classmethod
-    def from_settings(cls, settings: Any) -> OllamaExtractor:
-        """From ``ollama_host``, ``ollama_model``, ``ollama_timeout_s``, ``ollama_retries``."""
-        from intelligence.registry import load_registry_from_settings
-
-        if not settings.ollama_host:
+    def from_config(
+        cls, config: OllamaConfig, registry: RegistryConfig | None = None
+    ) -> OllamaExtractor:
+        """The server and model of ``config``, the names of ``registry`` (default: the bundled)."""
+        if not config.host:
             raise ValueError("ollama_host is not set (MARKETLAKE_OLLAMA_HOST)")
         return cls(
-            host=settings.ollama_host,
-            model=settings.ollama_model,
-            timeout_s=settings.ollama_timeout_s,
-            retries=settings.ollama_retries,
-            vocabulary=Vocabulary.from_registry(load_registry_from_settings(settings)),
+            host=config.host,
+            model=config.model,
+            timeout_s=config.timeout_s,
+            retries=config.retries,
+            vocabulary=Vocabulary.from_registry((registry or RegistryConfig()).load()),
+        )
+
+    @classmethod
+    def from_settings(cls, settings: object) -> OllamaExtractor:
+        """:meth:`from_config` with the platform Settings' Ollama and registry configs."""
+        return cls.from_config(
+            OllamaConfig.from_settings(settings), RegistryConfig.from_settings(settings)
         )
 
     @property
@@ -455,8 +494,16 @@ def _is_loopback(host: str) -> bool:
     return netloc in ("127.0.0.1", "localhost", "::1") or netloc.startswith("127.")
 
 
-def extractor_from_settings(settings: Any) -> Extractor:
-    """The configured extractor: Ollama when ``extractor="ollama"`` and a host is set, else lexicon."""
-    if getattr(settings, "extractor", "lexicon") != "ollama" or not settings.ollama_host:
+def extractor_for(config: OllamaConfig, registry: RegistryConfig | None = None) -> Extractor:
+    """The configured extractor: Ollama when ``config`` asks for it and names a host, else the
+    lexicon (the registry is loaded only for Ollama, whose answers use its names)."""
+    if not config.enabled:
         return LexiconExtractor()
-    return OllamaExtractor.from_settings(settings)
+    return OllamaExtractor.from_config(config, registry)
+
+
+def extractor_from_settings(settings: object) -> Extractor:
+    """:func:`extractor_for` with the platform Settings' Ollama and registry configs."""
+    return extractor_for(
+        OllamaConfig.from_settings(settings), RegistryConfig.from_settings(settings)
+    )

@@ -47,8 +47,9 @@ import httpx
 import msgspec
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
+from intelligence.config import as_settings
 from intelligence.documents import Fetched, SourceType
-from intelligence.registry import Format, Source, render_url
+from intelligence.registry import SOURCE_TYPES, Format, Source, render_url
 
 Clock = Callable[[], int]  # nanoseconds since the epoch
 Sleep = Callable[[float], Awaitable[None]]
@@ -84,7 +85,7 @@ DEFAULT_RATE_LIMITS: dict[SourceType, RateLimit] = {
 
 
 class IngestionConfig(msgspec.Struct, frozen=True, kw_only=True):
-    """Knobs of the fetch machinery; :meth:`from_settings` reads them from the platform settings."""
+    """Knobs of the fetch machinery; :meth:`from_settings` reads them from the platform Settings."""
 
     user_agent: str = "marketlake/0.1"
     sec_user_agent: str | None = None  # "<app> <contact email>"; SEC refuses anonymous clients
@@ -108,33 +109,30 @@ class IngestionConfig(msgspec.Struct, frozen=True, kw_only=True):
 
     @classmethod
     def from_settings(cls, settings: object, **overrides: Any) -> IngestionConfig:
-        """Build from ``settings.Settings``; fields it lacks keep their defaults.
+        """Build from the platform's Settings; a setting left unset (None) keeps the default.
 
-        Read with ``getattr`` so this module does not fix the settings' shape:
         ``sec_user_agent``, ``sec_archives_base``, ``polygon_api_key``,
         ``ingest_timeout_s``, ``ingest_max_body_bytes``, and ``ingest_rate_limits``
-        (requests per second by source type, replacing those types' defaults).
+        (requests per second by source type, replacing those types' defaults;
+        a name that is no source type is ignored). ``overrides`` replace any field.
         """
-        names = {
-            "sec_user_agent": "sec_user_agent",
-            "sec_archives_base": "sec_archives_base",
-            "polygon_api_key": "polygon_api_key",
-            "ingest_timeout_s": "timeout_s",
-            "ingest_max_body_bytes": "max_body_bytes",
+        s = as_settings(settings)
+        key = s.polygon_api_key
+        optional: dict[str, object] = {
+            "sec_user_agent": s.sec_user_agent,
+            "sec_archives_base": s.sec_archives_base,
+            "polygon_api_key": key.get_secret_value() if key is not None else None,
+            "timeout_s": s.ingest_timeout_s,
+            "max_body_bytes": s.ingest_max_body_bytes,
         }
-        values: dict[str, Any] = {}
-        for attr, field in names.items():
-            value = getattr(settings, attr, None)
-            if value is not None:
-                values[field] = (
-                    value.get_secret_value() if hasattr(value, "get_secret_value") else value
-                )
-        limits = getattr(settings, "ingest_rate_limits", None) or {}
-        if limits:
+        values: dict[str, Any] = {k: v for k, v in optional.items() if v is not None}
+        if s.ingest_rate_limits:
             rates = dict(DEFAULT_RATE_LIMITS)
-            for source_type, per_second in limits.items():
-                burst = max(1, int(per_second)) if per_second >= 1 else 1
-                rates[source_type] = RateLimit(float(per_second), burst)  # type: ignore[index]
+            for source_type in SOURCE_TYPES:
+                per_second = s.ingest_rate_limits.get(source_type)
+                if per_second is not None:
+                    burst = max(1, int(per_second)) if per_second >= 1 else 1
+                    rates[source_type] = RateLimit(float(per_second), burst)
             values["rate_limits"] = rates
         return cls(**(values | overrides))
 

@@ -60,7 +60,8 @@ def polygon_news_page(stories: list[Story], close_ns: int, target: str) -> bytes
     as a live feed would: the assets themselves leave them out of that day.
     """
     query = parse_qs(urlsplit(target).query)
-    ticker = (query.get("ticker") or [None])[0]
+    tickers = query.get("ticker")
+    ticker = tickers[0] if tickers else None
     chosen = [s for s in stories if ticker is None or s.ticker == ticker]
     chosen.sort(key=lambda s: (s.minutes_before_close, s.id))  # newest first
     results = [

@@ -70,7 +70,7 @@ from typing import Any, Literal, get_args
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 from xml.parsers.expat import errors as expat_errors
 
-import feedparser  # type: ignore[import-untyped]
+import feedparser  # type: ignore[import-untyped]  # feedparser ships no type hints or stubs
 import msgspec
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 

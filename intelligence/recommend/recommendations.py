@@ -48,7 +48,7 @@ import pyarrow as pa
 
 from intelligence.aggregate.signals import LAYERS, Evidence, Trend, Window
 from streaming.events import RecAction, RecMode, Recommendation
-from streaming.schema import arrow_schema, to_table
+from streaming.schema import to_table
 
 
 @dataclass(frozen=True)
@@ -273,16 +273,8 @@ def _recommend_one(
     )
 
 
-RECOMMENDATIONS_SCHEMA: pa.Schema = arrow_schema(Recommendation)
-"""The lake's recommendations columns, derived from the event (one definition of the contract).
-
-Like every lake table, ``ts`` is integer nanoseconds since the epoch (UTC)
-and ``session_date`` the ISO trading day; ``evidence`` is a list of links.
-"""
-
-
 def recommendations_table(recs: Iterable[Recommendation]) -> pa.Table:
-    """Recommendations as an Arrow table with :data:`RECOMMENDATIONS_SCHEMA`."""
+    """Recommendations as an Arrow table with :data:`~intelligence.schemas.RECOMMENDATIONS_SCHEMA`."""
     return to_table(list(recs), Recommendation)
 
 

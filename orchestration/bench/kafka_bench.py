@@ -36,7 +36,8 @@ from streaming.events import ExecutionReport, SessionControl, encode
 from streaming.matcher import Matcher
 from streaming.refdata import load_securities
 from streaming.services.handlers import MatcherService
-from streaming.transport.base import TOPICS, Output, partition_for
+from streaming.topics import TOPICS
+from streaming.transport.base import Output, partition_for
 from streaming.transport.kafka import KafkaEventLog, take, ts_header
 from streaming.transport.namespace import NamespacedEventLog
 

@@ -244,8 +244,8 @@ def bench_lake(settings: Settings, n: int, seed: int, runs: int = QUERY_RUNS) ->
         raise ValueError("the lake benchmark needs at least one trade")
     settings = settings.model_copy(update={"lake_storage": "s3"})
     svc = stack.services(settings)
-    minio_pid = svc["minio"].process.pid()  # type: ignore[attr-defined]
-    trino_pid = svc["trino"].trino.process.pid()  # type: ignore[attr-defined]
+    minio_pid = svc["minio"].process.pid()  # type: ignore[attr-defined]  # a MinioService, typed as Service
+    trino_pid = svc["trino"].trino.process.pid()  # type: ignore[attr-defined]  # a LakeTrino, typed as Service
     days = trading_days(DAYS if n >= DAYS else 1)
 
     minio_cpu = _cpu_seconds(minio_pid)

@@ -37,7 +37,8 @@ from streaming.services.handlers import (
     sharded_matcher,
 )
 from streaming.simulator import MarketSimulator, SimulatorConfig
-from streaming.transport.base import TOPICS, EventLog, Handler, Output, broadcast, caught_up
+from streaming.topics import TOPICS
+from streaming.transport.base import EventLog, Handler, Output, broadcast, caught_up
 
 PRE_OPEN_NS = 15 * 60 * 1_000_000_000
 

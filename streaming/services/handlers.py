@@ -23,7 +23,6 @@ import msgspec
 from streaming.bars import BarBuilder
 from streaming.events import (
     AmendOrder,
-    Bar,
     BookTop,
     CancelOrder,
     DeadLetter,
@@ -42,6 +41,7 @@ from streaming.members import Members
 from streaming.refdata import Security
 from streaming.session import SessionError
 from streaming.simulator import MarketSimulator
+from streaming.topics import topic_of
 from streaming.transport.base import EventLog, Handler, Output, Record, partition_for
 
 
@@ -76,21 +76,6 @@ def decoded(records: Sequence[Record], outputs: list[Output]) -> Iterator[tuple[
             outputs.append(dead_letter(rec, f"undecodable: {exc}"))
             continue
         yield rec, event
-
-
-def _topic_of(event: Event) -> str:
-    kind = type(event)
-    if kind is ExecutionReport:
-        return "executions"
-    if kind is Trade:
-        return "trades"
-    if kind is BookTop:
-        return "bbo"
-    if isinstance(event, Bar):
-        return f"bars.{event.interval}"
-    if kind is DeadLetter:
-        return "dlq"
-    raise TypeError(f"no topic for {kind.__name__}")
 
 
 class MatcherService:
@@ -129,7 +114,7 @@ class MatcherService:
                 continue
             for ev in events:
                 value = encode(ev)
-                outputs.append(Output(_topic_of(ev), ev.symbol, value, rec.timestamp))  # type: ignore[union-attr]
+                outputs.append(Output(topic_of(ev), ev.symbol, value, rec.timestamp))  # type: ignore[union-attr]  # every output event has a symbol
                 if type(ev) is ExecutionReport and ev.exec_type == "rejected":
                     outputs.append(dead_letter(rec, f"rejected: {ev.reason}"))
             for symbol in symbols:
@@ -260,7 +245,7 @@ class BarService:
                     ev.partition, ev.offset = rec.partition, rec.offset
                     outputs.append(Output("dlq", rec.key, encode(ev), rec.timestamp))
                 else:
-                    outputs.append(Output(_topic_of(ev), ev.symbol, encode(ev), ev.end))  # type: ignore[union-attr]
+                    outputs.append(Output(topic_of(ev), ev.symbol, encode(ev), ev.end))  # type: ignore[union-attr]  # bars only
         events.clear()
         return outputs
 

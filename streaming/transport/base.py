@@ -15,23 +15,6 @@ from typing import Protocol
 
 import msgspec
 
-TOPICS: tuple[str, ...] = (
-    "orders",
-    "executions",
-    "trades",
-    "bbo",
-    "bars.1s",
-    "bars.1m",
-    "bars.3m",
-    "bars.5m",
-    "bars.15m",
-    "control",
-    "recommendations",
-    "decisions",
-    "dlq",
-)
-"""Every topic of the live core (DESIGN.md); keyed by symbol."""
-
 
 class Record(msgspec.Struct, frozen=True, gc=False):
     """One stored message; ``timestamp`` is the event time in ns."""

@@ -50,7 +50,7 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec  # type: ignore[attr-defined]
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec  # type: ignore[attr-defined]  # the stubs omit re-exports
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -215,7 +215,7 @@ def ts_header(ns: int) -> list[tuple[str, str | bytes | None]]:
 
 def _record(msg: Message) -> Record:
     ns = None
-    headers: list[tuple[str, Any]] = list(msg.headers() or [])  # type: ignore[arg-type]
+    headers: list[tuple[str, Any]] = list(msg.headers() or [])  # type: ignore[arg-type]  # stubs: headers may be a dict
     for name, value in headers:
         if name == _TS and isinstance(value, bytes):
             ns = int.from_bytes(value, "big", signed=True)
@@ -223,9 +223,9 @@ def _record(msg: Message) -> Record:
         ns = msg.timestamp()[1] * 1_000_000
     key = msg.key()
     return Record(
-        msg.topic(),  # type: ignore[arg-type]
-        msg.partition(),  # type: ignore[arg-type]
-        msg.offset(),  # type: ignore[arg-type]
+        msg.topic(),  # type: ignore[arg-type]  # stubs say Optional; never None on a message
+        msg.partition(),  # type: ignore[arg-type]  # as topic()
+        msg.offset(),  # type: ignore[arg-type]  # as topic()
         key.decode() if key is not None else None,
         msg.value() or b"",
         ns,
@@ -710,7 +710,7 @@ class KafkaEventLog:
         """Last stable offsets (read committed: what consumers can see) or high watermarks."""
         if not tps:
             return {}
-        request = {TopicPartition(t, p): OffsetSpec.latest() for t, p in tps}  # type: ignore[no-untyped-call]
+        request = {TopicPartition(t, p): OffsetSpec.latest() for t, p in tps}  # type: ignore[no-untyped-call]  # untyped in the stubs
 
         def ask() -> dict[tuple[str, int], int]:
             futures = self._admin.list_offsets(

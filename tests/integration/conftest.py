@@ -12,10 +12,10 @@ import pytest
 
 from assets.platform import stack
 from assets.platform.stack import LakeTrino
-from deploy.kafka.service import KafkaService, java_for_kafka
-from deploy.minio.service import MinioService
-from deploy.postgres.service import PostgresService
-from deploy.trino.service import TrinoService, java_for_trino
+from deploy.kafka.kafka_service import KafkaService, java_for_kafka
+from deploy.minio.minio_service import MinioService
+from deploy.postgres.postgres_service import PostgresService
+from deploy.trino.trino_service import TrinoService, java_for_trino
 from lake.catalog import LakeConfig, open_catalog
 from lake.query import DuckDBEngine, TrinoEngine
 from settings import Settings

@@ -17,7 +17,8 @@ from streaming.events import (
 )
 from streaming.matcher import Matcher
 from streaming.services.handlers import MatcherService
-from streaming.transport.base import TOPICS, Output
+from streaming.topics import TOPICS
+from streaming.transport.base import Output
 from streaming.transport.kafka import KafkaEventLog
 from streaming.transport.namespace import NamespacedEventLog
 

@@ -26,7 +26,8 @@ from streaming.calendar import TradingCalendar
 from streaming.events import DeadLetter, Trade, decode_as
 from streaming.refdata import load_members
 from streaming.services.day import DayConfig, run_day
-from streaming.transport.base import TOPICS, Output
+from streaming.topics import TOPICS
+from streaming.transport.base import Output
 from streaming.transport.kafka import KafkaEventLog
 from streaming.transport.namespace import NamespacedEventLog
 from streaming.transport.sqlite import SqliteEventLog

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from pyarrow import fs as pafs
 
-from deploy.minio.service import MINIO_VERSION, MinioService
+from deploy.minio.minio_service import MINIO_VERSION, MinioService
 from deploy.process import ServiceError
 from settings import Settings
 from tests.support import free_port

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from deploy.ollama.service import (
+from deploy.ollama.ollama_service import (
     DEFAULT_MODEL_NAME,
     MODEL_PACKAGE,
     MODEL_PACKAGE_VERSION,

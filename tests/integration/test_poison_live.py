@@ -19,7 +19,8 @@ from streaming.events import DeadLetter, SessionControl, decode_as, encode
 from streaming.matcher import Matcher
 from streaming.refdata import load_members
 from streaming.services.handlers import MatcherService
-from streaming.transport.base import TOPICS, Output
+from streaming.topics import TOPICS
+from streaming.transport.base import Output
 from streaming.transport.sqlite import SqliteEventLog
 from tests.support import free_port, health_status
 from tests.support.hostile import corpus

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 import sqlalchemy
 
-from deploy.postgres.service import PostgresService
+from deploy.postgres.postgres_service import PostgresService
 from settings import Settings
 from tests.support import free_port
 

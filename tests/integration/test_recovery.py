@@ -21,7 +21,8 @@ from streaming.refdata import load_members
 from streaming.services.day import DayConfig, run_day
 from streaming.services.handlers import BarService, MatcherService
 from streaming.services.recovery import rebuild
-from streaming.transport.base import TOPICS, Output
+from streaming.topics import TOPICS
+from streaming.transport.base import Output
 from streaming.transport.sqlite import SqliteEventLog
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,8 @@ import pytest
 
 from streaming.events import Recommendation, encode
 from streaming.services.day import ensure_session, session_state
-from streaming.transport.base import TOPICS, Output
+from streaming.topics import TOPICS
+from streaming.transport.base import Output
 from streaming.transport.sqlite import SqliteEventLog
 from tests.support.session_run import config
 

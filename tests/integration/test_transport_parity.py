@@ -10,7 +10,7 @@ from streaming.calendar import TradingCalendar
 from streaming.events import DeadLetter, decode_as
 from streaming.refdata import load_members
 from streaming.services.day import DayConfig, run_day
-from streaming.transport.base import TOPICS
+from streaming.topics import TOPICS
 from streaming.transport.kafka import KafkaEventLog
 from streaming.transport.namespace import NamespacedEventLog
 from streaming.transport.sqlite import SqliteEventLog

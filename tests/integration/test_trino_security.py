@@ -25,7 +25,7 @@ import requests
 import trino
 
 from assets.platform import stack
-from deploy.trino.service import https_session
+from deploy.trino.trino_service import https_session
 from lake.catalog import open_catalog
 from lake.query import LakeQueryError, TrinoEngine
 

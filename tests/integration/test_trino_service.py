@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from deploy.trino.service import (
+from deploy.trino.trino_service import (
     TRINO_VERSION,
     TrinoService,
     iceberg_jdbc_catalog,

@@ -28,7 +28,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Origin, Subprotocol
 
-from deploy.postgres.service import PostgresService
+from deploy.postgres.postgres_service import PostgresService
 from settings import Settings
 from tests.support import free_port, stop_group
 

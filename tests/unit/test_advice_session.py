@@ -28,7 +28,8 @@ from streaming.refdata import load_members
 from streaming.services.day import DayConfig, run_day
 from streaming.services.handlers import ParticipantsService
 from streaming.services.recovery import rebuild
-from streaming.transport.base import TOPICS, Output
+from streaming.topics import TOPICS
+from streaming.transport.base import Output
 from streaming.transport.sqlite import SqliteEventLog
 
 pytestmark = pytest.mark.unit

@@ -23,9 +23,7 @@ from hypothesis import strategies as st
 
 from intelligence.aggregate.aggregation import (
     DAY_NS,
-    EVIDENCE_SCHEMA,
     HOUR_NS,
-    TRENDS_SCHEMA,
     AggregationConfig,
     Scored,
     aggregate,
@@ -40,6 +38,7 @@ from intelligence.aggregate.signals import LAYERS, WINDOW_NS, WINDOWS, Trend, Wi
 from intelligence.documents import Document
 from intelligence.extract.extraction import IMPACTS, Extraction, Impact, MacroEvent, label_for
 from intelligence.registry import Registry, load_registry
+from intelligence.schemas import EVIDENCE_SCHEMA, TRENDS_SCHEMA
 
 pytestmark = pytest.mark.unit
 

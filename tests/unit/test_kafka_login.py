@@ -10,7 +10,7 @@ from confluent_kafka import KafkaError, KafkaException
 from pydantic import SecretStr
 
 from assets.platform.stack import kafka_env, kafka_security
-from deploy.kafka.service import KafkaService, read_credentials
+from deploy.kafka.kafka_service import KafkaService, read_credentials
 from deploy.process import ServiceError
 from orchestration.sidecar import _settings_env
 from settings import Settings

@@ -17,7 +17,7 @@ from lake.catalog import LakeConfig, open_catalog
 from lake.query import DuckDBEngine, LakeQueryError
 from lake.tables import PARTITION_COLUMN, TABLES, TOPIC_TABLES, TableDef, table
 from lake.writer import SchemaMismatchError, publish
-from streaming.transport.base import TOPICS
+from streaming.topics import TOPICS
 from tests.support import run_concurrently
 
 pytestmark = pytest.mark.unit

@@ -15,7 +15,8 @@ from streaming.events import Bar, NewOrder, SessionControl, encode
 from streaming.matcher import Matcher
 from streaming.refdata import load_securities
 from streaming.services.handlers import BarService, MatcherService
-from streaming.transport.base import TOPICS, Output
+from streaming.topics import TOPICS
+from streaming.transport.base import Output
 from streaming.transport.sqlite import SqliteEventLog
 from tests.support.hostile import corpus
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.ollama.service import MODELFILE_TEMPLATE, OLLAMA_VERSION, OllamaService
+from deploy.ollama.ollama_service import MODELFILE_TEMPLATE, OLLAMA_VERSION, OllamaService
 from deploy.process import ServiceError
 
 pytestmark = pytest.mark.unit

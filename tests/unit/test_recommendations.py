@@ -10,12 +10,12 @@ import pytest
 
 from intelligence.aggregate.signals import Evidence, Trend
 from intelligence.recommend.recommendations import (
-    RECOMMENDATIONS_SCHEMA,
     RecommendConfig,
     rec_id,
     recommend,
     recommendations_table,
 )
+from intelligence.schemas import RECOMMENDATIONS_SCHEMA
 from streaming.events import Recommendation, decode, encode
 
 pytestmark = pytest.mark.unit

@@ -12,11 +12,7 @@ import pytest
 import yaml  # type: ignore[import-untyped]
 
 from intelligence.registry import (
-    COMPANIES_SCHEMA,
-    COMPETITORS_SCHEMA,
-    EXPOSURES_SCHEMA,
     REGISTRY_YML,
-    SOURCES_SCHEMA,
     RegistryError,
     default_format,
     exchange_tickers,
@@ -25,6 +21,12 @@ from intelligence.registry import (
     parse_registry,
     registry_tables,
     render_url,
+)
+from intelligence.schemas import (
+    COMPANIES_SCHEMA,
+    COMPETITORS_SCHEMA,
+    EXPOSURES_SCHEMA,
+    SOURCES_SCHEMA,
 )
 from streaming.refdata import Security
 

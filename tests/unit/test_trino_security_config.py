@@ -15,7 +15,7 @@ import pytest
 
 from assets.platform.lake_engines import query_engine
 from deploy.process import ServiceError
-from deploy.trino.service import (
+from deploy.trino.trino_service import (
     TrinoService,
     access_rules,
     java_for_trino,

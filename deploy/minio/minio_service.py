@@ -1,13 +1,15 @@
 """MinIO (one node, one drive) built from its Go module, as the lake's S3 store.
 
-Why it looks like this:
+The lifecycle (install once, private home, generated credentials, start, wait,
+stop, status) is :class:`deploy.local_service.LocalService`; this module adds
+what is MinIO's own: the server's command line and environment,
+its health endpoints, buckets and read-only keys. Why it looks like this:
 
 - MinIO's community edition is source-only (no binaries we may download) and no
   longer maintained, and it publishes no semver tags, so the Go module proxy only
-  offers pseudo-versions: ``go install github.com/minio/minio@<pinned>`` builds the
-  final commit (its go.mod has no replace directives) with ``-trimpath`` and
-  ``CGO_ENABLED=0`` into ``<cache>/minio/<version>/bin``. The build takes minutes on
-  two cores, so a marker file makes a second install a no-op.
+  offers pseudo-versions: :class:`deploy.local_service.GoModuleService` builds the
+  pinned final commit (its go.mod has no replace directives) with ``CGO_ENABLED=0``
+  into ``<cache>/minio/<version>/bin``, once per cache.
 - The server binds 127.0.0.1 only (S3 API on ``port``, web console on
   ``console_port``), keeps its drive under ``home/data`` and its (empty) certs
   directory under ``home`` rather than ``~/.minio``.
@@ -29,11 +31,7 @@ import datetime
 import hashlib
 import hmac
 import json
-import os
 import secrets
-import shutil
-import subprocess
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -43,7 +41,8 @@ from pathlib import Path
 
 from pyarrow import fs as pafs
 
-from deploy.process import ManagedProcess, ServiceError, service_status, wait_until
+from deploy.local_service import GoModuleService, SecretsFile, fetch
+from deploy.process import ServiceError
 
 MINIO_MODULE = "github.com/minio/minio"
 # The module's final commit (2026-02-12; the repository is archived). MinIO tags
@@ -54,27 +53,20 @@ _STS_NS = "{https://sts.amazonaws.com/doc/2011-06-15/}"
 
 
 @dataclass
-class MinioService:
+class MinioService(GoModuleService):
     """One local MinIO server; ``home`` holds data, credentials, certs dir, log and pid file."""
 
-    home: Path
-    cache: Path
-    host: str = "127.0.0.1"
     port: int = 19000
     console_port: int = 19001
     go: str = "go"
     start_timeout: float = 60.0
 
     name = "minio"
-
-    def __post_init__(self) -> None:
-        self.process = ManagedProcess("minio", self.home, marker=str(self.data_dir))
+    title = "MinIO"
+    go_module = MINIO_MODULE
+    go_version = MINIO_VERSION
 
     # -- locations ------------------------------------------------------------------
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
-
     @property
     def console_address(self) -> str:
         return f"{self.host}:{self.console_port}"
@@ -89,140 +81,62 @@ class MinioService:
         return REGION
 
     @property
-    def bin_dir(self) -> Path:
-        return self.cache / "minio" / MINIO_VERSION / "bin"
-
-    @property
-    def binary(self) -> Path:
-        return self.bin_dir / "minio"
-
-    @property
-    def data_dir(self) -> Path:
-        return self.home / "data"
-
-    @property
-    def credentials_file(self) -> Path:
-        return self.home / "credentials.json"
+    def certs_dir(self) -> Path:
+        return self.home / "certs"
 
     # -- credentials ----------------------------------------------------------------------
-    def _credentials(self) -> dict[str, str]:
-        try:
-            creds = json.loads(self.credentials_file.read_text())
-        except FileNotFoundError:
-            raise ServiceError(
-                f"no MinIO credentials yet ({self.credentials_file}): start the service first"
-            ) from None
-        return {"access_key": str(creds["access_key"]), "secret_key": str(creds["secret_key"])}
+    def _secrets(self) -> SecretsFile:
+        return SecretsFile(
+            self.credentials_file,
+            self.title,
+            {
+                "access_key": lambda: f"marketlake-{secrets.token_hex(6)}",
+                "secret_key": lambda: secrets.token_urlsafe(30),
+            },
+            data=self.data_dir / ".minio.sys",  # a drive written with the root key
+        )
 
     @property
     def access_key(self) -> str:
         """The root user (S3 access key id), generated on first start."""
-        return self._credentials()["access_key"]
+        return str(self._credentials()["access_key"])
 
     @property
     def secret_key(self) -> str:
         """The root password (S3 secret access key), generated on first start."""
-        return self._credentials()["secret_key"]
+        return str(self._credentials()["secret_key"])
 
-    def _ensure_credentials(self) -> None:
-        if self.credentials_file.exists():
-            self.credentials_file.chmod(0o600)
-            self._credentials()
-            return
-        if (self.data_dir / ".minio.sys").exists():
-            raise ServiceError(
-                f"{self.data_dir} holds data but its credentials file {self.credentials_file} "
-                "is gone: restore it, or remove the data directory to start afresh"
-            )
-        creds = {
-            "access_key": f"marketlake-{secrets.token_hex(6)}",
-            "secret_key": secrets.token_urlsafe(30),
-        }
-        fd = os.open(self.credentials_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(creds, f)
-
-    # -- install ------------------------------------------------------------------------
-    def install(self) -> Path:
-        """Build the pinned MinIO with ``go install`` (once; cached outside the repository)."""
-        marker = self.bin_dir / ".complete"
-        if marker.exists() and self.binary.is_file():
-            return self.binary
-        go = shutil.which(self.go)
-        if go is None:
-            raise ServiceError(
-                "Go (1.24 or newer) is needed to build MinIO from its Go module: "
-                "install it from go.dev/dl or your distribution"
-            )
-        work = self.bin_dir.parent
-        work.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix="bin.", dir=work))
-        env = {**os.environ, "GOBIN": str(staging), "GOFLAGS": "-trimpath", "CGO_ENABLED": "0"}
-        proc = subprocess.run(
-            [go, "install", f"{MINIO_MODULE}@{MINIO_VERSION}"],
-            cwd=work, env=env, capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        if proc.returncode != 0 or not (staging / "minio").is_file():
-            shutil.rmtree(staging, ignore_errors=True)
-            raise ServiceError(
-                f"go install {MINIO_MODULE}@{MINIO_VERSION} failed:\n"
-                + (proc.stdout + proc.stderr)[-3000:]
-            )
-        (staging / ".complete").write_text(MINIO_VERSION)
-        if marker.exists():  # another install finished first
-            shutil.rmtree(staging, ignore_errors=True)
-        else:
-            shutil.rmtree(self.bin_dir, ignore_errors=True)
-            staging.chmod(0o755)
-            staging.rename(self.bin_dir)
-        return self.binary
-
-    # -- run ----------------------------------------------------------------------------
-    def start(self) -> None:
-        """Install if needed, start and wait until live and ready."""
-        binary = self.install()
-        if self.process.pid() is not None and self.healthy():
-            return
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.home.chmod(0o700)
+    # -- configure and run --------------------------------------------------------------
+    def configure(self) -> None:
+        """The drive and an (empty) certs directory under ``home``, not ``~/.minio``."""
         self.data_dir.mkdir(exist_ok=True)
-        (self.home / "certs").mkdir(exist_ok=True)
-        self._ensure_credentials()
-        creds = self._credentials()
-        self.process.start(
-            [str(binary), "server", "--address", self.address,
-             "--console-address", self.console_address,
-             "--certs-dir", str(self.home / "certs"), str(self.data_dir)],
-            env={
-                "MINIO_ROOT_USER": creds["access_key"],
-                "MINIO_ROOT_PASSWORD": creds["secret_key"],
-                "MINIO_SITE_REGION": REGION,
-                "MINIO_UPDATE": "off",
-                "MINIO_BROWSER": "on",
-            },
-        )  # fmt: skip
-        if not wait_until(self._ready, self.start_timeout, interval=0.5):
-            self.process.stop(timeout=15)
-            raise ServiceError(
-                f"MinIO did not become healthy on {self.endpoint} in {self.start_timeout:.0f}s; "
-                f"log {self.process.log_file}:\n" + self.process.log_tail()
-            )
+        self.certs_dir.mkdir(exist_ok=True)
 
-    def _ready(self) -> bool:
-        if self.process.pid() is None:
-            raise ServiceError(f"MinIO exited during start; log:\n{self.process.log_tail()}")
-        return self.healthy()
+    def command(self) -> list[str]:
+        return [
+            str(self.binary), "server", "--address", self.address,
+            "--console-address", self.console_address,
+            "--certs-dir", str(self.certs_dir), str(self.data_dir),
+        ]  # fmt: skip
+
+    def server_env(self) -> dict[str, str]:
+        """The root key reaches the server here, never on its command line."""
+        creds = self._credentials()
+        return {
+            "MINIO_ROOT_USER": creds["access_key"],
+            "MINIO_ROOT_PASSWORD": creds["secret_key"],
+            "MINIO_SITE_REGION": REGION,
+            "MINIO_UPDATE": "off",
+            "MINIO_BROWSER": "on",
+        }
 
     def healthy(self, timeout: float = 3.0) -> bool:
-        """``/minio/health/live`` and ``/minio/health/ready`` both answer 200."""
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
-        for check in ("live", "ready"):
-            try:
-                with opener.open(f"{self.endpoint}/minio/health/{check}", timeout=timeout) as r:
-                    if r.status != 200:
-                        return False
-            except (urllib.error.URLError, OSError):
-                return False
+        """``/minio/health/live`` and ``/minio/health/ready`` both answer."""
+        try:
+            for check in ("live", "ready"):
+                fetch(f"{self.endpoint}/minio/health/{check}", timeout)
+        except OSError:
+            return False
         return True
 
     def filesystem(self) -> pafs.S3FileSystem:
@@ -282,10 +196,8 @@ class MinioService:
                 self.address, body, self.access_key, self.secret_key, REGION, "sts"
             ),
         )
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         try:
-            with opener.open(request, timeout=10) as resp:
-                root = ET.fromstring(resp.read())
+            root = ET.fromstring(fetch(request, timeout=10))
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")[:500]
             raise ServiceError(f"MinIO STS AssumeRole refused ({exc.code}): {detail}") from exc
@@ -306,22 +218,6 @@ class MinioService:
         if missing:
             raise ServiceError(f"MinIO STS AssumeRole answered without {', '.join(missing)}")
         return {k: str(v) for k, v in out.items()}
-
-    def stop(self) -> bool:
-        return self.process.stop(timeout=30)
-
-    def kill(self) -> None:
-        self.process.kill()
-
-    def status(self) -> dict[str, object]:
-        return service_status(
-            self.name,
-            self.process,
-            self.healthy,
-            self.address,
-            self.data_dir,
-            (self.bin_dir / ".complete").exists(),
-        )
 
 
 def _sigv4_headers(

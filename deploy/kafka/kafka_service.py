@@ -1,11 +1,14 @@
 """Apache Kafka (KRaft, one combined broker + controller) installed from Maven Central.
 
-Install: Maven resolves the broker's class path (``pom.xml`` beside this file)
-into ``<cache>/kafka/<version>/libs`` once; a marker file makes a second
-install a no-op. Start: write ``server.properties``, format the storage on
-first start (cluster id generated), launch ``kafka.Kafka`` on the JVM bound to
-127.0.0.1, and wait until the broker answers a metadata request. The first
-start on two loaded cores can be slow, so a start that times out is retried once.
+The lifecycle (install once, private home, generated credentials, start, wait,
+stop, status) is :class:`deploy.local_service.LocalService`; this module adds
+what is Kafka's own. Install: Maven resolves the broker's class path
+(``pom.xml`` beside this file) into ``<cache>/kafka/<version>/libs`` once.
+Configure: write ``server.properties`` and format the storage on first start
+(cluster id generated). Command: ``kafka.Kafka`` on the JVM, bound to
+127.0.0.1. Healthy: the broker answers a metadata request; once it does, the
+read-only principal's ACLs are granted. The first start on two loaded cores
+can be slow, so a failed start is tried once more.
 
 Security (nobody else on the machine may produce to ``orders`` or delete topics):
 
@@ -39,13 +42,20 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import uuid
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-from deploy.process import ManagedProcess, ServiceError, service_status, wait_until
+from deploy.local_service import (
+    LocalService,
+    SecretsFile,
+    install_once,
+    is_installed,
+    write_private,
+)
+from deploy.process import ServiceError
 
 HERE = Path(__file__).resolve().parent
 KAFKA_VERSION = "4.1.1"
@@ -70,34 +80,32 @@ def read_credentials(path: Path, principal: str = "admin") -> dict[str, str]:
     The file is this service's ``credentials.json`` (one entry per principal)
     or a file holding one ``{"username": ..., "password": ...}`` object.
     """
-    data = json.loads(path.read_text())
+    return _login(json.loads(path.read_text()), principal, path)
+
+
+def _login(data: object, principal: str, path: Path) -> dict[str, str]:
     entry = data.get(principal, data) if isinstance(data, dict) else None
     if not isinstance(entry, dict) or not {"username", "password"} <= entry.keys():
         raise ServiceError(f"{path} holds no username and password for {principal!r}")
     return {"username": str(entry["username"]), "password": str(entry["password"])}
 
 
+def _new_login(principal: str) -> dict[str, str]:
+    """A generated login: never a well-known default."""
+    return {
+        "username": f"marketlake-{principal}-{secrets.token_hex(4)}",
+        "password": secrets.token_urlsafe(30),
+    }
+
+
 def _jaas(module: str, **options: str) -> str:
     return f"{module} required " + " ".join(f'{k}="{v}"' for k, v in options.items()) + ";"
 
 
-def _write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` readable by its owner only (created 0600, never wider)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    tmp.replace(path)
-
-
 @dataclass
-class KafkaService:
-    """One local Kafka node; ``home`` holds config, data, log and pid file."""
+class KafkaService(LocalService):
+    """One local Kafka node; ``home`` holds config, data, credentials, log and pid file."""
 
-    home: Path
-    cache: Path
-    host: str = "127.0.0.1"
     port: int = 19092
     controller_port: int = 19093
     heap_mb: int = 1024
@@ -105,42 +113,39 @@ class KafkaService:
     start_timeout: float = 90.0
 
     name = "kafka"
-
-    def __post_init__(self) -> None:
-        self.process = ManagedProcess(
-            "kafka", self.home, marker=f"{self.home}/config/server.properties"
-        )
+    title = "Kafka"
+    start_attempts = 2
+    poll_interval = 1.0
+    stop_timeout = 60.0
 
     # -- locations ------------------------------------------------------------------
     @property
     def bootstrap(self) -> str:
-        return f"{self.host}:{self.port}"
+        return self.address
 
     @property
     def libs(self) -> Path:
         return self.cache / "kafka" / KAFKA_VERSION / "libs"
 
     @property
-    def data_dir(self) -> Path:
-        return self.home / "data"
-
-    @property
     def config_file(self) -> Path:
         return self.home / "config" / "server.properties"
 
-    @property
-    def credentials_file(self) -> Path:
-        return self.home / "credentials.json"
+    def _process_marker(self) -> str:
+        return str(self.config_file)
 
     # -- credentials ----------------------------------------------------------------------
+    def _secrets(self) -> SecretsFile:
+        return SecretsFile(
+            self.credentials_file,
+            self.title,
+            {p: partial(_new_login, p) for p in PRINCIPALS},
+            data=self.data_dir / "meta.properties",  # formatted with the SCRAM users
+        )
+
     def credentials(self, principal: str = "admin") -> dict[str, str]:
         """``username`` and ``password`` of ``principal`` (generated on first start)."""
-        try:
-            return read_credentials(self.credentials_file, principal)
-        except FileNotFoundError:
-            raise ServiceError(
-                f"no Kafka credentials yet ({self.credentials_file}): start the service first"
-            ) from None
+        return _login(self._credentials(), principal, self.credentials_file)
 
     def client_config(self, principal: str = "admin") -> dict[str, str]:
         """SASL settings for a confluent_kafka client (``admin``: the platform; ``client``)."""
@@ -155,43 +160,22 @@ class KafkaService:
             "MARKETLAKE_KAFKA_CREDENTIALS_FILE": str(self.credentials_file),
         }
 
-    def _ensure_credentials(self) -> None:
-        if self.credentials_file.exists():
-            self.credentials_file.chmod(0o600)
-            for principal in PRINCIPALS:
-                self.credentials(principal)
-            return
-        if (self.data_dir / "meta.properties").exists():
-            raise ServiceError(
-                f"{self.data_dir} holds data but its credentials file {self.credentials_file} "
-                "is gone (or the storage predates authentication): remove the data directory "
-                "to start afresh"
-            )
-        tag = secrets.token_hex(4)
-        creds = {
-            p: {"username": f"marketlake-{p}-{tag}", "password": secrets.token_urlsafe(30)}
-            for p in PRINCIPALS
-        }
-        fd = os.open(self.credentials_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(creds, f)
-
     # -- install ------------------------------------------------------------------------
     def install(self) -> Path:
         """Resolve the broker's jars with Maven (once; cached outside the repository)."""
-        marker = self.libs / ".complete"
-        if marker.exists():
-            return self.libs
+        return install_once(self.libs, self._resolve)
+
+    def installed(self) -> bool:
+        return is_installed(self.libs)
+
+    def _resolve(self, into: Path) -> str:
         if shutil.which("mvn") is None:
             raise ServiceError("Maven (mvn) is needed to install Kafka: apt-get install maven")
-        work = self.libs.parent
-        work.mkdir(parents=True, exist_ok=True)
-        shutil.copy(HERE / "pom.xml", work / "pom.xml")
-        tmp = work / "libs.partial"
-        shutil.rmtree(tmp, ignore_errors=True)
+        pom = self.libs.parent / "pom.xml"
+        shutil.copy(HERE / "pom.xml", pom)
         cmd = [
-            "mvn", "-q", "-B", "-f", str(work / "pom.xml"),
-            "dependency:copy-dependencies", f"-DoutputDirectory={tmp}",
+            "mvn", "-q", "-B", "-f", str(pom),
+            "dependency:copy-dependencies", f"-DoutputDirectory={into}",
             "-DincludeScope=runtime", f"-Dkafka.version={KAFKA_VERSION}",
         ]  # fmt: skip
         proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -199,10 +183,7 @@ class KafkaService:
             raise ServiceError(
                 f"Maven could not resolve Kafka {KAFKA_VERSION}:\n{proc.stdout[-2000:]}"
             )
-        shutil.rmtree(self.libs, ignore_errors=True)
-        tmp.rename(self.libs)
-        marker.write_text(KAFKA_VERSION)
-        return self.libs
+        return KAFKA_VERSION
 
     # -- configure ----------------------------------------------------------------------
     def configure(self) -> None:
@@ -256,7 +237,7 @@ class KafkaService:
             "group.initial.rebalance.delay.ms": "0",
             "log.retention.hours": "168",
         }
-        _write_private(self.config_file, "".join(f"{k}={v}\n" for k, v in props.items()))
+        write_private(self.config_file, "".join(f"{k}={v}\n" for k, v in props.items()))
         if not (self.data_dir / "meta.properties").exists():
             self._format()
 
@@ -279,7 +260,7 @@ class KafkaService:
         argfile = self.config_file.parent / "format.args"
         # one argument per line, quoted (backslash escapes inside quotes): the launcher's syntax
         quoted = (a.replace("\\", "\\\\").replace('"', '\\"') for a in args)
-        _write_private(argfile, "".join(f'"{a}"\n' for a in quoted))
+        write_private(argfile, "".join(f'"{a}"\n' for a in quoted))
         try:
             proc = subprocess.run(
                 [*self._java_cmd(), f"@{argfile}"], capture_output=True, text=True
@@ -302,39 +283,19 @@ class KafkaService:
         ]
 
     # -- run ----------------------------------------------------------------------------
-    def start(self) -> None:
-        """Install if needed, start and wait until healthy (one retry on a slow start)."""
-        self.install()
-        if self.process.pid() is not None and self.healthy():
-            return
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.home.chmod(0o700)
-        self._ensure_credentials()
-        self.configure()
-        for attempt in (1, 2):
-            self.process.start(
-                [*self._java_cmd(self.heap_mb), "kafka.Kafka", str(self.config_file)],
-                env={"KAFKA_HEAP_OPTS": f"-Xmx{self.heap_mb}m"},
-            )
-            if wait_until(self._ready, self.start_timeout, interval=1.0):
-                self._grant_client_acls()
-                return
-            self.process.stop(timeout=15)
-            if attempt == 2:
-                raise ServiceError(
-                    f"Kafka did not become healthy on {self.bootstrap} in "
-                    f"{self.start_timeout:.0f}s (twice); log {self.process.log_file}:\n"
-                    + self.process.log_tail()
-                )
+    def command(self) -> list[str]:
+        """The broker on the JVM (its logins are in ``server.properties``, never here)."""
+        return [*self._java_cmd(self.heap_mb), "kafka.Kafka", str(self.config_file)]
 
-    def _ready(self) -> bool:
-        if self.process.pid() is None:
-            raise ServiceError(f"Kafka exited during start; log:\n{self.process.log_tail()}")
-        return self.healthy()
+    def server_env(self) -> dict[str, str]:
+        return {"KAFKA_HEAP_OPTS": f"-Xmx{self.heap_mb}m"}
+
+    def _started(self) -> None:
+        self._grant_client_acls()
 
     def _grant_client_acls(self) -> None:
         """``client`` may read every topic and use consumer groups, nothing more (idempotent)."""
-        from confluent_kafka.admin import (  # type: ignore[attr-defined]
+        from confluent_kafka.admin import (  # type: ignore[attr-defined]  # re-exported implicitly
             AclBinding,
             AclOperation,
             AclPermissionType,
@@ -365,9 +326,7 @@ class KafkaService:
         """The broker answers the platform principal's metadata request."""
         from confluent_kafka.admin import AdminClient
 
-        try:  # cheap first: is anything listening?
-            socket.create_connection((self.host, self.port), timeout=1.0).close()
-        except OSError:
+        if not self._listening():
             return False
         try:
             admin = AdminClient(
@@ -378,22 +337,6 @@ class KafkaService:
             return bool(md.brokers)
         except Exception:
             return False
-
-    def stop(self) -> bool:
-        return self.process.stop(timeout=60)
-
-    def kill(self) -> None:
-        self.process.kill()
-
-    def status(self) -> dict[str, object]:
-        return service_status(
-            self.name,
-            self.process,
-            self.healthy,
-            self.bootstrap,
-            self.data_dir,
-            (self.libs / ".complete").exists(),
-        )
 
 
 def java_for_kafka() -> str:

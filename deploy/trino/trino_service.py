@@ -6,19 +6,22 @@ engine alone, ``io.trino:trino-server-core:<v>:tar.gz`` (about 190 MB, with the
 ``password-authenticators`` plugin inside), plus the plugin zips it needs:
 ``trino-iceberg`` (the lake) and ``trino-memory`` (a catalog that needs no other
 service). Each archive is checked against the SHA-1 Maven Central publishes
-beside it and unpacked once into ``<cache>/trino/<version>/``; a marker file
-makes a second install a no-op. 476 is the newest release whose server-core
-tarball and plugin zips are on Maven Central (later releases publish jars only).
+beside it and unpacked once into ``<cache>/trino/<version>/``. 476 is the
+newest release whose server-core tarball and plugin zips are on Maven Central
+(later releases publish jars only).
 
-Start: write ``config.properties`` (node and server settings), ``jvm.config``,
-``log.properties``, the security files below and one
-``catalog/<name>.properties`` per catalog the caller passes under
-``<home>/etc``, then run ``io.trino.server.TrinoServer`` on a JDK 24+ directly
+The lifecycle (install once, private home, generated credentials, start,
+wait, stop, status) is :class:`deploy.local_service.LocalService`; this
+module adds what is Trino's own. Configure: write ``config.properties`` (node
+and server settings), ``jvm.config``, ``log.properties``, the security files
+below and one ``catalog/<name>.properties`` per catalog the caller passes
+under ``<home>/etc``. Command: ``io.trino.server.TrinoServer`` on a JDK 24+ directly
 (the command Trino's launcher would build, without the launcher), bound to
-127.0.0.1, and wait until ``/v1/info`` reports that startup finished and
-``SELECT 1`` answers. The first start on two loaded cores can be slow, so a
-start that times out is retried once. Catalogs are read at start only (static
-catalog management): changing them needs a restart.
+127.0.0.1. Healthy: ``/v1/info`` reports that startup finished and ``SELECT 1``
+answers; a start returns only once every catalog can be scheduled. The first
+start on two loaded cores can be slow, so a failed start is tried once more,
+and its error shows the errors Trino logged. Catalogs are read at start only
+(static catalog management): changing them needs a restart.
 
 Security (nothing is anonymous, nothing secret is on a command line):
 
@@ -49,13 +52,14 @@ Security (nothing is anonymous, nothing secret is on a command line):
   runs over the same HTTPS listener, trusting ``ca.pem``.
 - Passwords, the shared secret and the keystore password are generated
   (``secrets``) on first start into ``home/credentials.json`` (mode 0600, home
-  0700) and reused on every later start; they reach Trino through its config
-  files (0600) and ``keytool`` through its environment (``-storepass:env``).
+  0700) and reused on every later start (one that is lost is generated again,
+  and then the certificate too); they reach Trino through its config files
+  (0600, as every file under ``etc``) and ``keytool`` through its environment
+  (``-storepass:env``).
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import ipaddress
 import json
@@ -64,7 +68,6 @@ import re
 import resource
 import secrets
 import shutil
-import ssl
 import subprocess
 import tarfile
 import time
@@ -74,7 +77,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deploy.process import ManagedProcess, ServiceError, service_status, wait_until
+from deploy.local_service import (
+    LocalService,
+    SecretsFile,
+    fetch,
+    install_once,
+    is_installed,
+    write_private,
+)
+from deploy.process import ServiceError
 
 TRINO_VERSION = "476"
 MIN_JAVA = 24  # Trino 476 refuses older JDKs (the docs name 24.0.1; 25 works)
@@ -117,7 +128,7 @@ JVM_OPTIONS = (
 
 
 @dataclass
-class TrinoService:
+class TrinoService(LocalService):
     """One local Trino node; ``home`` holds config, data, log and pid file.
 
     ``catalogs`` maps a catalog name to its properties (``connector.name`` and
@@ -133,9 +144,6 @@ class TrinoService:
     read_only=True)``) to refuse table procedures too (see ``access_rules``).
     """
 
-    home: Path
-    cache: Path
-    host: str = "127.0.0.1"
     port: int = 18080
     heap_mb: int = 2560
     catalogs: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -147,6 +155,10 @@ class TrinoService:
     maven_repository: str = MAVEN_CENTRAL
 
     name = "trino"
+    title = "Trino"
+    start_attempts = 2
+    poll_interval = 2.0
+    stop_timeout = 60.0
 
     def __post_init__(self) -> None:
         for name in (self.user, self.reader_user):
@@ -157,14 +169,9 @@ class TrinoService:
         for catalog in self.reader_catalogs or ():
             if not _CATALOG_NAME.match(catalog):
                 raise ServiceError(f"catalog name {catalog!r}: use lowercase letters, digits, _")
-        self.process = ManagedProcess("trino", self.home, marker=str(self.config_file))
-        self._log_offset = 0
+        super().__post_init__()
 
     # -- locations ------------------------------------------------------------------
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
-
     @property
     def url(self) -> str:
         return f"https://{self.address}"
@@ -186,14 +193,6 @@ class TrinoService:
         return self.etc_dir / "catalog"
 
     @property
-    def data_dir(self) -> Path:
-        return self.home / "data"
-
-    @property
-    def credentials_file(self) -> Path:
-        return self.home / "credentials.json"
-
-    @property
     def tls_dir(self) -> Path:
         return self.home / "tls"
 
@@ -206,32 +205,22 @@ class TrinoService:
         """The server's self-signed certificate (PEM): what clients verify against."""
         return self.tls_dir / "ca.pem"
 
+    def _process_marker(self) -> str:
+        return str(self.config_file)
+
     # -- credentials ----------------------------------------------------------------------
-    def _credentials(self) -> dict[str, str]:
-        try:
-            creds = json.loads(self.credentials_file.read_text())
-        except FileNotFoundError:
-            raise ServiceError(
-                f"no Trino credentials yet ({self.credentials_file}): start the service first"
-            ) from None
-        except (OSError, ValueError) as exc:
-            raise ServiceError(
-                f"unreadable Trino credentials {self.credentials_file}: {exc}"
-            ) from exc
-        missing = [k for k in _SECRETS if not isinstance(creds.get(k), str) or not creds[k]]
-        if missing:
-            raise ServiceError(f"{self.credentials_file} lacks {', '.join(missing)}")
-        return {k: creds[k] for k in _SECRETS}
+    def _secrets(self) -> SecretsFile:
+        return SecretsFile(self.credentials_file, self.title, dict.fromkeys(_SECRETS, _new_secret))
 
     @property
     def password(self) -> str:
         """The writer's password (``user``), generated on first start."""
-        return self._credentials()["writer_password"]
+        return str(self._credentials()["writer_password"])
 
     @property
     def reader_password(self) -> str:
         """The read-only principal's password (``reader_user``), generated on first start."""
-        return self._credentials()["reader_password"]
+        return str(self._credentials()["reader_password"])
 
     def principal(self, reader: bool = False) -> tuple[str, str]:
         """(user, password) of the writer, or of the reader."""
@@ -239,34 +228,6 @@ class TrinoService:
         if reader:
             return self.reader_user, creds["reader_password"]
         return self.user, creds["writer_password"]
-
-    def _ensure_credentials(self) -> bool:
-        """Generate what ``credentials.json`` lacks (all of it on first start); True if new."""
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.home.chmod(0o700)
-        try:
-            creds = json.loads(self.credentials_file.read_text())
-        except FileNotFoundError:
-            creds = {}
-        except (OSError, ValueError) as exc:
-            raise ServiceError(
-                f"unreadable Trino credentials {self.credentials_file}: {exc}; "
-                "remove it to generate new ones"
-            ) from exc
-        if not isinstance(creds, dict):
-            raise ServiceError(f"{self.credentials_file}: not a JSON object")
-        missing = [k for k in _SECRETS if not isinstance(creds.get(k), str) or not creds[k]]
-        if not missing:
-            self.credentials_file.chmod(0o600)
-            return False
-        creds.update({k: secrets.token_urlsafe(32) for k in missing})
-        tmp = self.credentials_file.with_suffix(".tmp")
-        tmp.unlink(missing_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(creds, f)
-        tmp.replace(self.credentials_file)
-        return "keystore_password" in missing
 
     def _ensure_certificate(self, java: str, renew: bool = False) -> None:
         """A self-signed key pair in ``keystore.p12`` and its certificate in ``ca.pem``.
@@ -310,41 +271,32 @@ class TrinoService:
     # -- install ------------------------------------------------------------------------
     def install(self) -> Path:
         """Download and unpack server core and plugins (once; cached outside the repository)."""
-        marker = self.install_dir / ".complete"
-        if marker.exists():
-            return self.install_dir
-        self.install_dir.parent.mkdir(parents=True, exist_ok=True)
-        with (self.install_dir.parent / ".install.lock").open("w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be installing right now
-            if not marker.exists():
-                self._install_into(marker)
-        return self.install_dir
+        return install_once(self.install_dir, self._unpack)
 
-    def _install_into(self, marker: Path) -> None:
-        tmp = self.install_dir.with_name(f"{TRINO_VERSION}.partial")
-        shutil.rmtree(tmp, ignore_errors=True)
-        downloads = tmp / "downloads"
-        downloads.mkdir(parents=True)
+    def installed(self) -> bool:
+        return is_installed(self.install_dir)
+
+    def _unpack(self, into: Path) -> str:
+        downloads = into / "downloads"
+        downloads.mkdir()
         core = self._download("trino-server-core", "tar.gz", downloads)
         with tarfile.open(core) as tar:
-            tar.extractall(tmp, filter="data")
+            tar.extractall(into, filter="data")
         core.unlink()
-        top = tmp / f"trino-server-core-{TRINO_VERSION}"
+        top = into / f"trino-server-core-{TRINO_VERSION}"
         for child in top.iterdir():
-            child.rename(tmp / child.name)
+            child.rename(into / child.name)
         top.rmdir()
         for plugin, artifact in PLUGINS.items():
             archive = self._download(artifact, "zip", downloads)
             with zipfile.ZipFile(archive) as zf:
                 zf.extractall(downloads / plugin)
             archive.unlink()
-            (downloads / plugin / f"{artifact}-{TRINO_VERSION}").rename(tmp / "plugin" / plugin)
+            (downloads / plugin / f"{artifact}-{TRINO_VERSION}").rename(into / "plugin" / plugin)
         shutil.rmtree(downloads)
-        if not any((tmp / "lib").glob("io.trino_trino-server-main-*.jar")):
-            raise ServiceError(f"Trino {TRINO_VERSION} server core is incomplete in {tmp}")
-        shutil.rmtree(self.install_dir, ignore_errors=True)
-        tmp.rename(self.install_dir)
-        marker.write_text(TRINO_VERSION)
+        if not any((into / "lib").glob("io.trino_trino-server-main-*.jar")):
+            raise ServiceError(f"Trino {TRINO_VERSION} server core is incomplete in {into}")
+        return TRINO_VERSION
 
     def _download(self, artifact: str, ext: str, into: Path) -> Path:
         """io.trino:<artifact>:<version>:<ext> from the Maven repository, SHA-1 checked."""
@@ -409,8 +361,7 @@ class TrinoService:
                 "http-server.log.path": str(self.data_dir / "var" / "log" / "http-request.log"),
                 "log.levels-file": str(self.etc_dir / "log.properties"),
             },
-            private=True,  # the shared secret and the keystore password
-        )
+        )  # holds the shared secret and the keystore password
         _write_properties(
             self.etc_dir / "password-authenticator.properties",
             {
@@ -418,7 +369,7 @@ class TrinoService:
                 "file.password-file": str(self.etc_dir / "password.db"),
             },
         )
-        _write_private(
+        write_private(
             self.etc_dir / "password.db",
             "".join(
                 f"{user}:{pbkdf2_hash(password)}\n"
@@ -432,17 +383,17 @@ class TrinoService:
                 "security.config-file": str(self.etc_dir / "rules.json"),
             },
         )
-        _write_private(
+        write_private(
             self.etc_dir / "rules.json",
             json.dumps(access_rules(self.user, self.reader_user, self.reader_catalogs), indent=2),
         )
-        (self.etc_dir / "jvm.config").write_text("\n".join(self._jvm_options()) + "\n")
+        write_private(self.etc_dir / "jvm.config", "\n".join(self._jvm_options()) + "\n")
         _write_properties(self.etc_dir / "log.properties", {"io.trino": "INFO"})
         for stale in self.catalog_dir.glob("*.properties"):
             if stale.stem not in self.catalogs:
                 stale.unlink()
         for name, props in self.catalogs.items():
-            _write_properties(self.catalog_dir / f"{name}.properties", props, private=True)
+            _write_properties(self.catalog_dir / f"{name}.properties", props)
 
     def _jvm_options(self) -> list[str]:
         return [
@@ -454,9 +405,8 @@ class TrinoService:
 
     def command(self) -> list[str]:
         """The java command line that runs the server (what Trino's launcher would exec)."""
-        java = self.java or java_for_trino()
         return [
-            java,
+            self._java(),
             "-cp",
             f"{self.install_dir / 'lib'}/*",
             *self._jvm_options(),
@@ -464,30 +414,20 @@ class TrinoService:
             "io.trino.server.TrinoServer",
         ]
 
+    def _java(self) -> str:
+        return self.java or java_for_trino()
+
     # -- run ----------------------------------------------------------------------------
-    def start(self) -> None:
-        """Install if needed, start and wait until healthy (one retry on a slow start)."""
-        self.install()
-        if self.process.pid() is not None and self.healthy():
-            return
-        argv = self.command()  # resolves Java first: a clear error before anything runs
+    def _prepare(self) -> None:
+        """Credentials, the certificate (made again when a secret was generated: its store
+        password may be among them), the configuration, and enough file descriptors."""
         renew = self._ensure_credentials()
-        self._ensure_certificate(argv[0], renew=renew)
+        self._ensure_certificate(self._java(), renew=renew)
         self.configure()
         _raise_open_files_limit(8192)  # Trino refuses to start below 4096 descriptors
-        for attempt in (1, 2):
-            self._log_offset = _size(self.process.log_file)
-            self.process.start(argv)
-            if wait_until(self._ready, self.start_timeout, interval=2.0):
-                self._await_catalogs()
-                return
-            self.process.stop(timeout=30)
-            if attempt == 2:
-                raise ServiceError(
-                    f"Trino did not become healthy on {self.url} in "
-                    f"{self.start_timeout:.0f}s (twice); log {self.process.log_file}:\n"
-                    + self._failure_report()
-                )
+
+    def _started(self) -> None:
+        self._await_catalogs()
 
     def _await_catalogs(self) -> None:
         """Return once every catalog can be scheduled, not only ``SELECT 1``.
@@ -507,15 +447,7 @@ class TrinoService:
                 if exc.error_name == "NO_NODES_AVAILABLE":
                     raise ServiceError(f"Trino catalog {name!r} never became schedulable") from exc
 
-    def _ready(self) -> bool:
-        if self.process.pid() is None:
-            raise ServiceError(
-                f"Trino exited during start; log {self.process.log_file}:\n"
-                + self._failure_report()
-            )
-        return self.healthy()
-
-    def _failure_report(self) -> str:
+    def failure_report(self) -> str:
         """The errors Trino logged since this start (they precede long stack traces), then the tail."""
         try:
             with self.process.log_file.open("rb") as fh:
@@ -531,16 +463,11 @@ class TrinoService:
         """``GET /v1/info`` (version, uptime, ``starting``; public), or None when nothing answers."""
         if not self.ca_file.is_file():
             return None
-        opener = urllib.request.build_opener(
-            urllib.request.ProxyHandler({}),  # never via a proxy
-            urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=self.ca_file)),
-        )
         try:
-            with opener.open(f"{self.url}/v1/info", timeout=timeout) as resp:
-                data: dict[str, Any] = json.load(resp)
-                return data
+            data: dict[str, Any] = json.loads(fetch(f"{self.url}/v1/info", timeout, self.ca_file))
         except (OSError, ValueError):
             return None
+        return data
 
     def healthy(self, timeout: float = 10.0) -> bool:
         """Startup finished (``/v1/info`` says starting=false) and ``SELECT 1`` answers."""
@@ -564,7 +491,7 @@ class TrinoService:
         import trino
 
         user, password = self.principal(reader)
-        return trino.dbapi.connect(  # type: ignore[no-untyped-call]
+        return trino.dbapi.connect(  # type: ignore[no-untyped-call]  # the client is unannotated
             host=self.host,
             port=self.port,
             user=user,
@@ -600,27 +527,9 @@ class TrinoService:
                 conn.close()
             time.sleep(0.5)
 
-    def restart(self) -> None:
-        """Stop and start again (how changed catalogs take effect)."""
-        self.stop()
-        self.start()
-
-    def stop(self) -> bool:
-        return self.process.stop(timeout=60)
-
-    def kill(self) -> None:
-        self.process.kill()
-
     def status(self) -> dict[str, object]:
         return {
-            **service_status(
-                self.name,
-                self.process,
-                self.healthy,
-                self.address,
-                self.data_dir,
-                (self.install_dir / ".complete").exists(),
-            ),
+            **super().status(),
             "version": TRINO_VERSION,
             "url": self.url,
             "catalogs": sorted(self.catalogs),
@@ -807,19 +716,16 @@ def _jdk_problem(home: Path) -> str | None:
     return None
 
 
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
 def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
 
 
-def _write_properties(path: Path, props: dict[str, str], private: bool = False) -> None:
-    """A Java .properties file (values escaped); ``private`` files are readable by owner only."""
+def _new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def _write_properties(path: Path, props: dict[str, str]) -> None:
+    """A Java .properties file (values escaped), readable by its owner only."""
     lines = []
     for key, value in props.items():
         if not key or any(c in key for c in " =:\n#!"):
@@ -828,24 +734,7 @@ def _write_properties(path: Path, props: dict[str, str], private: bool = False) 
         if value.startswith(" "):
             value = "\\" + value
         lines.append(f"{key}={value}\n")
-    if private:
-        _write_private(path, "".join(lines))
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(lines))
-    tmp.replace(path)
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text``, readable by the owner only from the first byte."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    tmp.replace(path)
+    write_private(path, "".join(lines))
 
 
 def _raise_open_files_limit(wanted: int) -> None:

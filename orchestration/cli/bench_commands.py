@@ -1,0 +1,314 @@
+"""The measuring commands: ``bench`` (our own figures) and ``lobster`` (a reality check).
+
+``bench`` looks its target up in ``BENCHMARKS``, a table from benchmark name to
+how to run it and how to show its figures, so a new benchmark is one entry and
+two or three small functions here, not another branch of the command. The
+benchmarks themselves live in orchestration/bench/; this module only starts
+what they need, passes the options on and renders what they return.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from orchestration.cli.cli_shared import console, err
+from settings import get_settings
+
+Figures = dict[str, Any]
+
+
+class BenchTarget(StrEnum):
+    matcher = "matcher"
+    bars = "bars"
+    kafka = "kafka"
+    lake = "lake"
+    pipeline = "pipeline"
+    intelligence = "intelligence"
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """What the command line asks of a benchmark (each uses the options it has)."""
+
+    n: int | None
+    days: int | None
+    seed: int
+    as_json: bool
+
+
+def _never(figures: Figures) -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class BenchSpec:
+    """How ``bench`` runs one benchmark and shows its figures."""
+
+    run: Callable[[BenchOptions], Figures]
+    lines: Callable[[Figures], list[str]]  # the text output, one console line each
+    table: Callable[[Figures], Table] | None = None  # printed after the lines
+    failed: Callable[[Figures], bool] = _never  # figures that make the command exit 1
+
+
+def _run_matcher(o: BenchOptions) -> Figures:
+    from orchestration.bench.matcher_bench import bench_matcher
+    from streaming.refdata import load_securities
+
+    members = [f"USR{i:02d}" for i in range(1, 11)]
+    return bench_matcher(load_securities(), members, o.n or 1_000_000, o.seed)
+
+
+def _matcher_lines(r: Figures) -> list[str]:
+    return [
+        f"matcher: {r['orders_per_s']:,.0f} orders/s "
+        f"({r['requests']:,} requests, {r['symbols']:.0f} symbols, "
+        f"{r['events']:,} events; target 300,000/s)",
+        f"matcher latency per request: p50 {r['p50_us']:.2f} us, "
+        f"p99 {r['p99_us']:.2f} us, p99.9 {r['p999_us']:.2f} us",
+    ]
+
+
+def _run_bars(o: BenchOptions) -> Figures:
+    from orchestration.bench.bars_bench import bench_bars
+
+    return bench_bars(o.n or 2_000_000, o.seed)
+
+
+def _bars_lines(r: Figures) -> list[str]:
+    return [
+        f"bars streaming: {r['streaming_trades_per_s']:,.0f} trades/s (target 500,000/s)",
+        f"bars batch: {r['batch_trades_per_s']:,.0f} trades/s (target 10,000,000/s) "
+        f"over {r['trades']:,.0f} trades",
+    ]
+
+
+def _run_kafka(o: BenchOptions) -> Figures:
+    from assets.platform.stack import kafka_env, kafka_security, services
+    from orchestration.bench.kafka_bench import bench_kafka
+
+    settings = get_settings()
+    if settings.kafka_bootstrap_servers is None:
+        with err.status("starting the local Kafka broker"):
+            services(settings)["kafka"].start()
+    return bench_kafka(
+        settings.kafka_bootstrap, o.n or 200_000, 10_000, 10.0, o.seed,
+        security=kafka_security(settings), env=kafka_env(settings),
+    )  # fmt: skip
+
+
+def _kafka_lines(r: Figures) -> list[str]:
+    tp, lat = r["throughput"], r["latency"]
+    return [
+        f"kafka exactly-once: {tp['orders_per_s']:,.0f} orders/s sustained "
+        f"({tp['orders']:,} orders in {tp['transactions']} transactions; target 50,000/s)",
+        f"kafka order-to-acknowledgement at {lat['offered_per_s']:,.0f} orders/s offered: "
+        f"p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms, max {lat['max_ms']:.1f} ms "
+        f"(target p99 < 50 ms)",
+    ]
+
+
+def _run_lake(o: BenchOptions) -> Figures:
+    from assets.platform.stack import services
+    from orchestration.bench.lake_bench import bench_lake
+
+    settings = get_settings()
+    with err.status("starting the stack's lake (PostgreSQL, MinIO, Trino)"):
+        services(settings)["trino"].start()
+    with err.status("publishing trades and querying the lake"):
+        return bench_lake(settings, o.n or 10_000_000, o.seed)
+
+
+def _lake_lines(r: Figures) -> list[str]:
+    pub = r["publish"]
+    return [
+        f"lake publish: {pub['rows_per_s']:,.0f} rows/s ({r['trades']:,} trades, "
+        f"{len(r['days'])} days in {pub['seconds']:.1f} s; target 1,000,000/s)",
+        f"daily OHLCV per symbol over all of them ({r['result_rows']} rows): "
+        + ("both engines agree" if r["engines_agree"] else "[red]engines DIFFER[/red]"),
+        *[f"  {escape(m)}" for m in r["mismatches"]],
+    ]
+
+
+def _lake_table(r: Figures) -> Table:
+    table = Table(title="lake query latency, seconds (target < 3 s)")
+    for col in ("engine", "cold", "warm median", "warm min", "warm max", "CPU s"):
+        table.add_column(col, justify="left" if col == "engine" else "right")
+    for name, q in r["query"].items():
+        table.add_row(
+            name, f"{q['cold_s']:.2f}", f"{q['warm_median_s']:.2f}",
+            f"{q['warm_min_s']:.2f}", f"{q['warm_max_s']:.2f}", f"{q['cpu_s']:.1f}",
+        )  # fmt: skip
+    return table
+
+
+def _run_pipeline(o: BenchOptions) -> Figures:
+    """Run the pipeline benchmark with a progress bar and, as text, a line per day."""
+    from orchestration.bench.pipeline_bench import DEFAULT_DAYS, bench_pipeline
+
+    count = o.days or DEFAULT_DAYS
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(),
+        TextColumn("{task.completed}/{task.total} days"), TimeElapsedColumn(),
+        console=err, disable=o.as_json or not err.is_terminal,
+    ) as progress:  # fmt: skip
+        task = progress.add_task("pipeline", total=count)
+
+        def on_day(run: Any) -> None:
+            progress.update(task, advance=1, description=f"pipeline {run.day}")
+            if not o.as_json:
+                status = "[green]ok[/green]" if run.success else "[red]FAILED[/red]"
+                progress.console.print(f"{run.day}: {status} in {run.seconds:.1f} s")
+
+        return bench_pipeline(count, on_day)
+
+
+def _pipeline_lines(r: Figures) -> list[str]:
+    met = "[green]met[/green]" if r["target_met"] else "[red]NOT met[/red]"
+    lines = [
+        f"pipeline: {r['days']} of {r['days_planned']} trading days "
+        f"({r['first_day']}..{r['last_day']}) in {r['total_s']:.1f} s",
+        f"per day: mean {r['day_mean_s']:.1f} s, max {r['day_max_s']:.1f} s "
+        f"(target: one day end to end under {r['target_day_s']:.0f} s: {met})",
+    ]
+    if not r["success"]:
+        lines.append("[red]the backfill did not complete every day[/red]")
+    return lines
+
+
+def _pipeline_table(r: Figures) -> Table:
+    table = Table(title="seconds per asset (step)")
+    for col in ("step", "total", "mean per day", "share"):
+        table.add_column(col, justify="left" if col == "step" else "right")
+    total = r["total_s"] or 1.0
+    for step, s in r["per_asset"].items():
+        table.add_row(step, f"{s['total_s']:.2f}", f"{s['mean_s']:.2f}",
+                      f"{s['total_s'] / total:.0%}")  # fmt: skip
+    return table
+
+
+def _run_intelligence(o: BenchOptions) -> Figures:
+    from orchestration.bench.intelligence_bench import bench_intelligence
+
+    shared = get_settings().shared_data_dir
+    with err.status("parsing and extracting the corpus on one core"):
+        return bench_intelligence(shared if shared.is_dir() else None, o.n or 20_000, o.seed)
+
+
+def _intelligence_lines(r: Figures) -> list[str]:
+    lines = [
+        f"intelligence: {r['docs_per_s']:,.0f} documents/s through parsing and lexicon "
+        f"extraction on one core ({r['documents']:,} documents from "
+        f"{r['payloads']:,} payloads, {r['megabytes']} MB; target 500/s)",
+        *[
+            f"  {kind}: {v['docs_per_s']:,.0f} documents/s "
+            f"({v['documents']:,} documents, {v['kb_per_doc']} kB each)"
+            for kind, v in r["by_kind"].items()
+        ],
+    ]
+    if not r["shared_data"]:
+        lines.append("  (shared data not found: generated feeds and pages only)")
+    return lines
+
+
+BENCHMARKS: dict[BenchTarget, BenchSpec] = {
+    BenchTarget.matcher: BenchSpec(_run_matcher, _matcher_lines),
+    BenchTarget.bars: BenchSpec(_run_bars, _bars_lines),
+    BenchTarget.kafka: BenchSpec(_run_kafka, _kafka_lines),
+    BenchTarget.lake: BenchSpec(
+        _run_lake, _lake_lines, _lake_table, failed=lambda r: not r["engines_agree"]
+    ),
+    BenchTarget.pipeline: BenchSpec(
+        _run_pipeline, _pipeline_lines, _pipeline_table, failed=lambda r: not r["success"]
+    ),
+    BenchTarget.intelligence: BenchSpec(_run_intelligence, _intelligence_lines),
+}
+
+
+def bench(
+    target: Annotated[BenchTarget, typer.Argument(help="What to measure.")],
+    n: Annotated[
+        int | None,
+        typer.Option(
+            help="Requests (matcher, kafka), trades (bars, lake) or documents (intelligence)."
+        ),
+    ] = None,
+    days: Annotated[
+        int | None, typer.Option(help="Trading days (pipeline; default 20).", min=1)
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Workload seed.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Measure the matcher, the bar builder, the matcher on Kafka, the lake or the pipeline.
+
+    ``kafka`` uses MARKETLAKE_KAFKA_BOOTSTRAP_SERVERS, or starts the local
+    stack's broker (installed on first use). ``lake`` starts the stack's lake
+    (PostgreSQL, MinIO, Trino), publishes trades into ``raw.trades`` and times
+    one daily OHLCV query on DuckDB and on Trino. ``pipeline`` backfills the
+    last ``--days`` trading days before today, simulated from nothing in a
+    temporary data directory, and times every asset. ``intelligence`` parses
+    and extracts about ``--n`` documents (default 20,000) on one core.
+    """
+    spec = BENCHMARKS[target]
+    figures = {"benchmark": target.value, **spec.run(BenchOptions(n, days, seed, as_json))}
+    if as_json:
+        sys.stdout.write(json.dumps(figures) + "\n")
+    else:
+        for line in spec.lines(figures):
+            console.print(line)
+        if spec.table is not None:
+            console.print(spec.table(figures))
+    if spec.failed(figures):
+        raise typer.Exit(1)
+
+
+def lobster(
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Folder with the LOBSTER sample zips (default: <shared data>/lobster)."),
+    ] = None,
+    messages_only: Annotated[
+        bool,
+        typer.Option(help="Rebuild from messages alone (no levels taken from the orderbook file)."),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+) -> None:
+    """Reality check: rebuild NASDAQ's book from LOBSTER samples through our matcher.
+
+    After every message our top levels are compared with LOBSTER's orderbook
+    row; prints the share of messages whose whole row matches, per file.
+    """
+    from orchestration.bench.lobster_check import LOBSTER_SAMPLES, check_lobster_zip
+
+    folder = data or get_settings().shared_data_dir / "lobster"
+    zips = [(name, folder / f) for name, f in LOBSTER_SAMPLES.items() if (folder / f).is_file()]
+    if not zips:
+        err.print(f"[red]error:[/red] no LOBSTER sample zips in {folder}")
+        raise typer.Exit(2)
+    rows: list[dict[str, Any]] = []
+    for name, path in zips:
+        result = check_lobster_zip(str(path), reveal=not messages_only)
+        rows.append({"file": name, **result.as_dict()})
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    t = Table(title="LOBSTER 2012-06-21: our book vs NASDAQ's, after every message")
+    for col in ("file", "messages", "matched", "share", "rejected", "traded = executed", "seconds"):
+        t.add_column(col, justify="left" if col == "file" else "right")
+    for r in rows:
+        t.add_row(
+            r["file"], f"{r['messages']:,}", f"{r['matched']:,}", f"{r['share']:.4%}",
+            str(r["rejected"]), "yes" if r["traded_qty"] == r["executed_qty"] else "no",
+            f"{r['seconds']:.1f}",
+        )  # fmt: skip
+    console.print(t)

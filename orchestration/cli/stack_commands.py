@@ -1,0 +1,86 @@
+"""The ``stack`` commands: start, stop and show the real services as local processes.
+
+A group of their own because they share the choice of services by name
+(Kafka, PostgreSQL, MinIO, Trino) from the stack's service table.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from orchestration.cli.cli_shared import console, err
+from settings import get_settings
+
+stack_app = typer.Typer(help="Run the real services (Kafka, ...) as local processes, no Docker.")
+
+
+def _pick(names: list[str] | None) -> dict[str, Any]:
+    from assets.platform.stack import services
+
+    available = services(get_settings())
+    unknown = sorted(set(names or []) - set(available))
+    if unknown:
+        err.print(
+            f"[red]error:[/red] unknown service(s) {', '.join(unknown)}; known: {', '.join(available)}"
+        )
+        raise typer.Exit(2)
+    return {n: s for n, s in available.items() if not names or n in names}
+
+
+@stack_app.command("up")
+def stack_up(
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Services to start (default: all).")
+    ] = None,
+) -> None:
+    """Install (once, cached) and start services, waiting until each is healthy."""
+    from deploy.process import ServiceError
+
+    for name, svc in _pick(names).items():
+        with err.status(f"starting {name}"):
+            try:
+                svc.start()
+            except ServiceError as exc:
+                err.print(f"[red]{name} failed:[/red] {exc}")
+                raise typer.Exit(1) from None
+        st = svc.status()
+        console.print(f"{name}: {st['state']} at {st['address']} (data {st['data_dir']})")
+
+
+@stack_app.command("down")
+def stack_down(
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Services to stop (default: all).")
+    ] = None,
+) -> None:
+    """Stop services cleanly (SIGTERM, then SIGKILL after a timeout)."""
+    for name, svc in reversed(_pick(names).items()):
+        stopped = svc.stop()
+        console.print(f"{name}: {'stopped' if stopped else 'was not running'}")
+
+
+@stack_app.command("status")
+def stack_status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Each service's state, address, data directory and log."""
+    rows = [svc.status() for svc in _pick(None).values()]
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    t = Table(title="marketlake stack")
+    for col in ("service", "state", "address", "pid", "data_dir", "log"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(
+            *(
+                str(r[c]) if r[c] is not None else "-"
+                for c in ("service", "state", "address", "pid", "data_dir", "log")
+            )
+        )
+    console.print(t)
