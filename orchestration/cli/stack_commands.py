@@ -1,7 +1,8 @@
 """The ``stack`` commands: start, stop and show the real services as local processes.
 
 A group of their own because they share the choice of services by name
-(Kafka, PostgreSQL, MinIO, Trino) from the stack's service table.
+(Kafka, PostgreSQL, MinIO, Trino, Superset, Dagster) from the stack's service
+table; each service starts what it needs first.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from rich.table import Table
 from orchestration.cli.cli_shared import console, err
 from settings import get_settings
 
-stack_app = typer.Typer(help="Run the real services (Kafka, ...) as local processes, no Docker.")
+stack_app = typer.Typer(
+    help="Run the whole platform (Kafka, PostgreSQL, MinIO, Trino, Superset, Dagster) as local "
+    "processes, no Docker."
+)
 
 
 def _pick(names: list[str] | None) -> dict[str, Any]:
@@ -38,7 +42,11 @@ def stack_up(
         list[str] | None, typer.Argument(help="Services to start (default: all).")
     ] = None,
 ) -> None:
-    """Install (once, cached) and start services, waiting until each is healthy."""
+    """Install (once, cached) and start services, waiting until each is healthy.
+
+    Without names, the whole platform; with names, those services and what they
+    need (Trino starts PostgreSQL and MinIO first, Superset also Trino).
+    """
     from deploy.process import ServiceError
 
     for name, svc in _pick(names).items():
@@ -49,7 +57,9 @@ def stack_up(
                 err.print(f"[red]{name} failed:[/red] {exc}")
                 raise typer.Exit(1) from None
         st = svc.status()
-        console.print(f"{name}: {st['state']} at {st['address']} (data {st['data_dir']})")
+        console.print(
+            f"{name}: {st['state']} at {st.get('url') or st['address']} (data {st['data_dir']})"
+        )
 
 
 @stack_app.command("down")
@@ -68,19 +78,20 @@ def stack_down(
 def stack_status(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
-    """Each service's state, address, data directory and log."""
+    """Each service's state, URL (or address), pid, log file and credentials file."""
     rows = [svc.status() for svc in _pick(None).values()]
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
     t = Table(title="marketlake stack")
-    for col in ("service", "state", "address", "pid", "data_dir", "log"):
-        t.add_column(col)
+    for col in ("service", "state", "url", "pid", "log", "credentials"):
+        t.add_column(col, overflow="fold")
     for r in rows:
+        cells = {**r, "url": r.get("url") or r["address"]}
         t.add_row(
             *(
-                str(r[c]) if r[c] is not None else "-"
-                for c in ("service", "state", "address", "pid", "data_dir", "log")
+                str(cells.get(c)) if cells.get(c) is not None else "-"
+                for c in ("service", "state", "url", "pid", "log", "credentials")
             )
         )
     console.print(t)
