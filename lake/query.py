@@ -360,5 +360,29 @@ class TrinoEngine:
         columns: dict[str, list[Any]] = {n: [r[i] for r in rows] for i, n in enumerate(names)}
         return pa.table(columns) if names else pa.table({})
 
+    def columns(self, sql: str) -> list[tuple[str, str]]:
+        """``(name, Trino type)`` of each column ``sql`` returns, without reading a row.
+
+        The query runs as ``SELECT * FROM (sql) LIMIT 0``: Trino plans it against
+        the tables it names (so a missing table or column fails here) and answers
+        with its columns' types, e.g. ``varchar``, ``decimal(18,4)``, ``timestamp(3)``.
+        Rows as :meth:`query` returns them cannot say that (an empty result has no
+        values to infer types from).
+        """
+        import trino
+
+        wrapped = f"SELECT * FROM (\n{sql}\n) AS described LIMIT 0"
+        if not self.allow_writes:
+            check_read_only(wrapped, self.name)
+        cur = self.conn.cursor()
+        try:
+            cur.execute(wrapped)
+            cur.fetchall()
+        except trino.exceptions.TrinoQueryError as exc:
+            raise LakeQueryError(f"trino: {exc.error_name}: {exc.message}") from exc
+        except (trino.exceptions.Error, trino.exceptions.HttpError) as exc:
+            raise LakeQueryError(f"trino: {exc}") from exc
+        return [(str(d[0]), str(d[1])) for d in cur.description or []]
+
     def close(self) -> None:
         self.conn.close()

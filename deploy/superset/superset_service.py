@@ -50,6 +50,10 @@ what is Superset's own. Why it looks like this:
   to ``home/logs/access.log``; gunicorn's and Superset's messages to the
   service log. Healthy when ``/health`` answers ``OK``. A stop is SIGTERM to the
   process group: gunicorn lets its workers finish (``graceful_timeout``).
+- Its connections verify what each is told to trust: ``REQUESTS_CA_BUNDLE``
+  and ``CURL_CA_BUNDLE`` are blanked in its environment, because requests lets
+  them replace a session's own certificate, and the lake's connection (Trino
+  over HTTPS, ``dashboards/superset``) trusts Trino's self-signed one.
 """
 
 from __future__ import annotations
@@ -320,12 +324,20 @@ class SupersetService(LocalService):
         )
 
     def _superset_env(self) -> dict[str, str]:
-        """Where every Superset process finds its configuration and home."""
+        """Where every Superset process finds its configuration and home.
+
+        ``REQUESTS_CA_BUNDLE`` and ``CURL_CA_BUNDLE`` are blanked: requests lets
+        them override the certificate a session was told to trust, so the lake's
+        connection (Trino over HTTPS, verified against Trino's own certificate)
+        would be checked against the system's bundle instead and fail.
+        """
         return {
             "SUPERSET_CONFIG_PATH": str(self.config_file),
             "SUPERSET_HOME": str(self.data_dir),
             "PYTHONPATH": "",  # nothing of the platform's environment in Superset's
             "FLASK_DEBUG": "0",
+            "REQUESTS_CA_BUNDLE": "",
+            "CURL_CA_BUNDLE": "",
         }
 
     def _setup(self, admin_password: str) -> None:

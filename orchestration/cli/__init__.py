@@ -16,6 +16,7 @@ from orchestration.cli.accounts_commands import accounts_app
 from orchestration.cli.bench_commands import bench, lobster
 from orchestration.cli.calendar_command import calendar
 from orchestration.cli.dagster_commands import backfill, ui
+from orchestration.cli.dashboards_commands import dashboards_app
 from orchestration.cli.demo_command import demo
 from orchestration.cli.eval_commands import eval_app
 from orchestration.cli.query_command import query
@@ -46,4 +47,5 @@ for command in (demo, replay, bench, calendar, lobster, backfill, ui, query, sid
     app.command()(command)
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(stack_app, name="stack")
+app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(eval_app, name="eval")

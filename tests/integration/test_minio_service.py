@@ -69,6 +69,8 @@ def test_install_is_cached_and_server_is_healthy(minio):
         "data_dir": str(minio.home / "data"),
         "log": str(minio.home / "minio.log"),
         "installed": True,
+        "url": None,
+        "credentials": str(minio.credentials_file),
     }
     assert isinstance(st["pid"], int)
     assert minio.endpoint == f"http://127.0.0.1:{minio.port}"

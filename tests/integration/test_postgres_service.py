@@ -55,6 +55,8 @@ def test_install_is_a_noop_and_server_is_healthy(postgres):
         "data_dir": str(postgres.home / "data"),
         "log": str(postgres.home / "postgres.log"),
         "installed": True,
+        "url": None,
+        "credentials": str(postgres.credentials_file),
     }
     assert isinstance(st["pid"], int)
     assert (postgres.data_dir / "PG_VERSION").exists()

@@ -128,6 +128,7 @@ def test_installed_once_into_its_own_environment_and_healthy(superset):
         "installed": True,
         "version": SUPERSET_VERSION,
         "url": f"http://127.0.0.1:{superset.port}",
+        "credentials": str(superset.credentials_file),
     }
     assert _open(f"{superset.url}/health") == (200, b"OK")
     assert superset.access_log.is_file()

@@ -1,0 +1,272 @@
+"""Dashboards as code on the real stack: the bundle deployed into Superset over Trino.
+
+Two simulated days are landed into the stack's lake (``marketlake demo`` with
+the lake on MinIO, recorded news for the intelligence tables); Superset runs
+with its metadata on the stack's PostgreSQL; ``marketlake dashboards deploy``
+runs as a user runs it. Then: every chart's data comes back through Superset's
+chart data API; one figure per dashboard equals Trino's own reading of the
+lake; Superset queried Trino as the read-only principal only; deploying again
+keeps every id; a bundle with a broken dataset is refused naming the dataset,
+its chart and its dashboard, and nothing of it is imported; exporting gives
+back the committed bundle unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+
+from assets.platform import stack
+from dashboards.provisioning import SupersetClient, SupersetLogin
+from dashboards.superset_bundle import BUNDLE_DIR
+from deploy.superset.superset_service import SupersetService
+from settings import Settings
+from streaming.events import PRICE_SCALE
+from streaming.refdata import load_calendar
+from tests.support import free_port, short_calendar
+
+pytestmark = pytest.mark.integration
+
+DAYS = (date(2026, 11, 24), date(2026, 11, 25))  # days no other module of the session lands
+SEEDS = (11, 12)  # different sessions, so the days' figures differ
+# empty on a simulated day: nothing breaks in recon, and the day's recommendations
+# reach members only in the next session
+EXPECTED_EMPTY = {"Recon breaks", "Member decisions"}
+
+
+@pytest.fixture(scope="module")
+def env(lake_stack) -> dict[str, str]:
+    """What points ``marketlake`` at this session's stack, with Superset on a free port."""
+    return {**os.environ, **lake_stack.env, "MARKETLAKE_SUPERSET_PORT": str(free_port())}
+
+
+def _settings(env: dict[str, str]) -> Settings:
+    fields = {name: env[f"MARKETLAKE_{name.upper()}"] for name in (
+        "stack_dir", "postgres_dir", "postgres_port", "minio_port", "minio_console_port",
+        "trino_port", "superset_port", "lake_catalog", "lake_bucket",
+    )}  # fmt: skip
+    return Settings(_env_file=None, **fields)
+
+
+@pytest.fixture(scope="module")
+def landed(env, tmp_path_factory) -> dict[str, Any]:
+    """Two simulated days, every asset materialised, in the stack's lake (MinIO + PostgreSQL)."""
+    work = tmp_path_factory.mktemp("dashboards-days")
+    calendar = short_calendar(work)
+    assert all(load_calendar(calendar).is_trading_day(d) for d in DAYS)
+    day_env = {
+        **env,
+        "MARKETLAKE_LAKE_STORAGE": "s3",  # the embedded event log, the stack's lake
+        "MARKETLAKE_DATA_DIR": str(work / "data"),
+        "MARKETLAKE_CALENDAR_TOML": str(calendar),
+        "DAGSTER_HOME": str(work / "dagster"),
+    }
+    summaries = {}
+    for day, seed in zip(DAYS, SEEDS, strict=True):
+        proc = subprocess.run(
+            [sys.executable, "-m", "orchestration.cli", "demo", "--date", day.isoformat(),
+             "--seed", str(seed), "--json"],
+            capture_output=True, text=True, env=day_env, timeout=900,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        summaries[day] = json.loads(proc.stdout)
+    return summaries
+
+
+@pytest.fixture(scope="module")
+def superset(env) -> Iterator[SupersetService]:
+    """The stack's Superset (home under the stack dir), metadata on the session's PostgreSQL."""
+    settings = _settings(env)
+    svc = stack.superset(settings, stack.postgres(settings))
+    svc.start()
+    yield svc
+    svc.stop()
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "orchestration.cli", "dashboards", *args],
+        capture_output=True, text=True, env=env, timeout=900,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def deployed(env, landed, superset) -> dict[str, Any]:
+    proc = _cli(env, "deploy", "--json")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report: dict[str, Any] = json.loads(proc.stdout)
+    return report
+
+
+@pytest.fixture
+def client(superset) -> Iterator[SupersetClient]:
+    login = SupersetLogin(superset.url, superset.admin_user, superset.admin_password)
+    with SupersetClient(login) as c:
+        yield c
+
+
+@pytest.fixture
+def trino(env) -> Iterator[Any]:
+    engine = stack.trino_engine(stack.trino(_settings(env)))
+    yield engine
+    engine.close()
+
+
+def _days_sql() -> str:
+    return ", ".join(f"DATE '{d}'" for d in DAYS)
+
+
+def _chart_data(client: SupersetClient, deployed: dict[str, Any], name: str) -> list[dict]:
+    """The chart's saved query run for this module's days only (the dashboard's day filter)."""
+    (chart_id,) = [c["id"] for c in deployed["charts"] if c["name"] == name]
+    context = json.loads(client.get(f"/api/v1/chart/{chart_id}")["result"]["query_context"])
+    for query in context["queries"]:
+        query["time_range"] = f"{DAYS[0]} : {DAYS[-1] + timedelta(days=1)}"
+    context["force"] = True
+    (result,) = client.post("/api/v1/chart/data", context)["result"]
+    assert not result.get("error"), result
+    assert {"column": "trading_day"} in result["applied_filters"]
+    rows: list[dict] = result["data"]
+    return rows
+
+
+def _one(trino: Any, sql: str) -> Any:
+    (row,) = trino.query(sql).to_pylist()
+    return next(iter(row.values()))
+
+
+def test_every_chart_returns_rows_through_superset(deployed):
+    assert [c for c in deployed["checks"] if c["error"] or c["rows"] is None] == []
+    checks = {c["name"]: c for c in deployed["checks"] if c["kind"] == "chart"}
+    assert len(checks) == len(deployed["charts"]) == 25
+    assert {n for n, c in checks.items() if c["rows"] == 0} <= EXPECTED_EMPTY
+    # every select filter lists its values through Superset, as the filter bar does
+    filters = {c["name"]: c["rows"] for c in deployed["checks"] if c["kind"] == "filter"}
+    assert filters["Trend window (Intelligence)"] == 5
+    assert filters["Symbol (Market)"] == filters["Company (Intelligence)"] == 24
+    assert filters["Member (Clearing and settlement)"] == 10
+    titles = {d["title"] for d in deployed["dashboards"]}
+    assert titles == {"Market", "Clearing and settlement", "Intelligence", "Platform health"}
+    assert deployed["queries_added"]  # the written charts got the query their parameters mean
+
+
+def test_market_traded_notional_equals_trino(deployed, client, trino):
+    (row,) = _chart_data(client, deployed, "Traded notional")
+    notional = _one(
+        trino, f"SELECT sum(price * qty) FROM raw.trades WHERE trading_day IN ({_days_sql()})"
+    )
+    assert notional > 0
+    assert row["traded notional"] == pytest.approx(notional / PRICE_SCALE, abs=1e-6)
+
+
+def test_clearing_pnl_per_member_equals_trino(deployed, client, trino):
+    rows = _chart_data(client, deployed, "Realised and unrealised P&L per member")
+    lake = trino.query(f"""
+        SELECT member, sum(realized_pnl) AS realised, sum(unrealized_pnl) AS unrealised
+        FROM core.clearing_members WHERE trading_day IN ({_days_sql()}) GROUP BY member
+    """).to_pylist()  # fmt: skip
+    assert len(rows) == len(lake) > 1
+    by_member = {r["member"]: r for r in rows}
+    for member in lake:
+        shown = by_member[member["member"]]
+        assert shown["realised"] == pytest.approx(member["realised"] / PRICE_SCALE, abs=1e-6)
+        assert shown["unrealised"] == pytest.approx(member["unrealised"] / PRICE_SCALE, abs=1e-6)
+
+
+def test_intelligence_documents_per_source_equal_trino(deployed, client, trino):
+    rows = _chart_data(client, deployed, "Documents per source and day")
+    shown: dict[str, float] = {}
+    for row in rows:  # one row per day, one column per source (pivoted)
+        for source, n in row.items():
+            if source != "trading_day" and n is not None:
+                shown[source] = shown.get(source, 0) + n
+    lake = trino.query(f"""
+        SELECT source_id, count(*) AS n FROM intel.documents
+        WHERE trading_day IN ({_days_sql()}) GROUP BY source_id
+    """).to_pylist()  # fmt: skip
+    assert lake and shown == {r["source_id"]: r["n"] for r in lake}
+
+
+def test_platform_dead_letters_equal_trino(deployed, client, trino):
+    (row,) = _chart_data(client, deployed, "Dead letters")
+    count = _one(trino, f"SELECT count(*) FROM raw.dlq WHERE trading_day IN ({_days_sql()})")
+    assert row["dead letters"] == count > 0
+
+
+def test_superset_reads_the_lake_as_the_read_only_principal(deployed, client, env):
+    trino_svc = stack.trino(_settings(env))
+    reader, _ = trino_svc.principal(reader=True)
+    (database,) = client.get("/api/v1/database/")["result"]
+    uri = client.get(f"/api/v1/database/{database['id']}/connection")["result"]["sqlalchemy_uri"]
+    assert uri.startswith(f"trino://{reader}:XXXXXXXXXX@") and uri.endswith("/iceberg_ro")
+    writer = stack.trino_engine(trino_svc, writer=True)
+    try:
+        users = writer.query(
+            "SELECT DISTINCT \"user\" FROM system.runtime.queries WHERE source = 'Apache Superset'"
+        ).column("user").to_pylist()  # fmt: skip
+    finally:
+        writer.close()
+    assert users == [reader]
+
+
+def test_deploying_again_keeps_every_id(deployed, env, client):
+    counts = {
+        k: client.get(f"/api/v1/{k}/")["count"]
+        for k in ("dashboard", "chart", "dataset", "database")
+    }
+    proc = _cli(env, "deploy", "--json", "--no-verify")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    again = json.loads(proc.stdout)
+    assert again["dashboards"] == deployed["dashboards"]
+    assert again["charts"] == deployed["charts"]
+    assert {k: client.get(f"/api/v1/{k}/")["count"] for k in counts} == counts
+    assert counts == {"dashboard": 4, "chart": 25, "dataset": again["datasets"], "database": 1}
+
+
+def test_a_broken_dataset_is_refused_naming_it_and_its_chart(deployed, env, client, tmp_path):
+    broken = tmp_path / "bundle"
+    shutil.copytree(BUNDLE_DIR, broken)
+    lake_file = broken / "datasets" / "lake" / "marts.fct_trades.yaml"
+    lake_file.write_text(
+        lake_file.read_text().replace("table_name: fct_trades", "table_name: no_such_table")
+    )
+    chart_file = broken / "charts" / "market_traded_notional.yaml"
+    chart_file.write_text(
+        chart_file.read_text().replace("slice_name: Traded notional", "slice_name: Renamed")
+    )
+    before = client.get("/api/v1/chart/", q="(filters:!((col:slice_name,opr:eq,value:Renamed)))")
+
+    proc = _cli(env, "deploy", "--bundle", str(broken))
+    assert proc.returncode == 1
+    message = " ".join(proc.stderr.split())
+    assert "datasets/lake/marts.fct_trades.yaml" in message
+    assert "dataset 'no_such_table'" in message and "'Renamed'" in message
+    assert "dashboards 'Market'" in message and "TABLE_NOT_FOUND" in message
+    after = client.get("/api/v1/chart/", q="(filters:!((col:slice_name,opr:eq,value:Renamed)))")
+    assert before["count"] == after["count"] == 0  # nothing of the bundle was imported
+
+
+def test_export_gives_back_the_committed_bundle(deployed, env, tmp_path):
+    copy = tmp_path / "bundle"
+    shutil.copytree(BUNDLE_DIR, copy)
+    proc = _cli(env, "export", "--bundle", str(copy))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "wrote charts/market_intraday.yaml" in proc.stdout
+    committed = {p.relative_to(BUNDLE_DIR): p.read_bytes() for p in BUNDLE_DIR.rglob("*.yaml")}
+    exported = {p.relative_to(copy): p.read_bytes() for p in copy.rglob("*.yaml")}
+    assert exported.keys() == committed.keys()
+    assert [str(p) for p in committed if exported[p] != committed[p]] == []
+
+
+def test_deploy_without_superset_says_how_to_start_it(env):
+    proc = _cli({**env, "MARKETLAKE_SUPERSET_PORT": str(free_port())}, "deploy")
+    assert proc.returncode == 1
+    assert "marketlake stack up superset" in " ".join(proc.stderr.split())  # rich wraps lines
