@@ -20,12 +20,15 @@ under ``<stack dir>/trino``.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
+
+from pydantic import SecretStr
 
 from deploy.kafka.kafka_service import KafkaService, java_for_kafka, read_credentials, sasl_config
 from deploy.local_service import LocalService, fetch
@@ -331,6 +334,7 @@ class DagsterService(LocalService):
     python: str = sys.executable
     env: dict[str, str] = field(default_factory=dict)  # settings for the process (stack mode)
     accounts: Path | None = None  # the platform accounts its login checks
+    instance_dir: Path | None = None  # DAGSTER_HOME (default: <data dir>/dagster)
 
     name = "dagster"
     title = "Dagster"
@@ -338,6 +342,11 @@ class DagsterService(LocalService):
     @property
     def url(self) -> str:
         return f"http://{self.address}"
+
+    @property
+    def data_dir(self) -> Path:
+        """The Dagster instance's home (its dagster.yaml; runs are in PostgreSQL)."""
+        return self.instance_dir or self.home / "data"
 
     @property
     def credentials_file(self) -> Path:
@@ -373,14 +382,30 @@ class DagsterService(LocalService):
         return True
 
 
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The settings given to ``settings`` in code, as the environment a child process reads.
+
+    What came from the environment reaches a child anyway; secrets are never
+    passed this way (they stay in their files or the inherited environment).
+    """
+    env: dict[str, str] = {}
+    values = settings.model_dump(mode="json", include=settings.model_fields_set)
+    for name, value in values.items():
+        if value is None or isinstance(getattr(settings, name), SecretStr):
+            continue
+        env[f"MARKETLAKE_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
+    return env
+
+
 def dagster(settings: Settings) -> DagsterService:
     """The stack's Dagster UI and daemon, in stack mode (their instance on PostgreSQL)."""
     return DagsterService(
         home=settings.stack_home / "dagster",
         cache=settings.cache_dir,
         port=settings.dagster_port,
-        env={"MARKETLAKE_MODE": "stack"},
+        env={**settings_env(settings), "MARKETLAKE_MODE": "stack"},
         accounts=settings.accounts_path,
+        instance_dir=Path(os.environ.get("DAGSTER_HOME", settings.data_dir / "dagster")),
     )
 
 

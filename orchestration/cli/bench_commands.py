@@ -10,6 +10,8 @@ what they need, passes the options on and renders what they return.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ class BenchTarget(StrEnum):
     lake = "lake"
     pipeline = "pipeline"
     intelligence = "intelligence"
+    dashboards = "dashboards"
 
 
 @dataclass(frozen=True)
@@ -221,6 +224,97 @@ def _intelligence_lines(r: Figures) -> list[str]:
     return lines
 
 
+def _run_dashboards(o: BenchOptions) -> Figures:
+    """Superset and the lake started, ``--days`` days landed, the bundle deployed; then timed."""
+    import tempfile
+    from datetime import date
+
+    from assets.platform import stack
+    from orchestration.bench.dashboards_bench import (
+        DEFAULT_DAYS,
+        DashboardsBenchError,
+        bench_dashboards,
+        land_days,
+        short_calendar,
+    )
+    from orchestration.bench.pipeline_bench import bench_days
+    from streaming.refdata import load_calendar
+
+    settings = get_settings()
+    svc = stack.superset(settings, stack.postgres(settings))
+    with err.status("starting the stack's lake and Superset (installed on first use)"):
+        stack.services(settings)["superset"].start()
+    days = bench_days(load_calendar(settings.calendar_toml), date.today(), o.days or DEFAULT_DAYS)
+    try:
+        with tempfile.TemporaryDirectory(prefix="marketlake-bench-dashboards-") as tmp:
+            work = Path(tmp)
+            with err.status(f"landing {len(days)} simulated days ({days[0]}..{days[-1]})"):
+                land_days(
+                    dict(os.environ), [(d, o.seed + i) for i, d in enumerate(days)], work,
+                    short_calendar(work),
+                )  # fmt: skip
+        with err.status("deploying the dashboards"):
+            proc = subprocess.run(
+                [sys.executable, "-m", "orchestration.cli", "dashboards", "deploy", "--json"],
+                capture_output=True, text=True, timeout=1800,
+            )  # fmt: skip
+            if proc.returncode != 0:
+                raise DashboardsBenchError(f"dashboards deploy failed:\n{proc.stderr[-3000:]}")
+        with err.status("timing charts and dashboards") as status:
+            figures = bench_dashboards(
+                svc.url, svc.admin_user, svc.admin_password, runs=o.n or 5,
+                on_step=lambda step: status.update(step),
+            )  # fmt: skip
+    except DashboardsBenchError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    return {"days": [d.isoformat() for d in days], **figures}
+
+
+def _met(ok: bool) -> str:
+    return "[green]met[/green]" if ok else "[red]NOT met[/red]"
+
+
+def _dashboards_lines(r: Figures) -> list[str]:
+    slowest_chart = max(r["charts"], key=lambda c: c["p95_s"])
+    slowest_board = max(r["dashboards"], key=lambda d: d["median_s"])
+    lines = [
+        f"dashboards: {len(r['charts'])} charts on {len(r['dashboards'])} dashboards over "
+        f"{len(r['days'])} landed days ({r['days'][0]}..{r['days'][-1]})",
+        f"chart queries through Superset's chart data API, warm ({r['runs']} runs after one "
+        f"warm-up): slowest p95 {slowest_chart['p95_s']:.2f} s ({escape(slowest_chart['chart'])}); "
+        f"target every chart < {r['target_chart_s']:.0f} s: {_met(r['charts_met'])}",
+        f"dashboards rendered in headless Chromium: slowest {slowest_board['median_s']:.2f} s "
+        f"({escape(slowest_board['dashboard'])}); target every dashboard "
+        f"< {r['target_dashboard_s']:.0f} s: {_met(r['dashboards_met'])}",
+    ]
+    for d in r["dashboards"]:
+        if d["errors"] or d["pending"]:
+            lines.append(
+                f"  [red]{escape(d['dashboard'])}: errors {escape(str(d['errors']))}, "
+                f"not rendered {escape(str(d['pending']))}[/red]"
+            )
+    return lines
+
+
+def _dashboards_table(r: Figures) -> Table:
+    table = Table(title="seconds: chart data API (warm p50, p95); dashboard render (median)")
+    for col in ("dashboard", "chart", "p50", "p95", "max", "target"):
+        table.add_column(col, justify="left" if col in ("dashboard", "chart") else "right")
+    for d in r["dashboards"]:
+        table.add_row(
+            f"[bold]{escape(d['dashboard'])}[/bold]", f"[bold]rendered ({d['charts']} charts)[/bold]",
+            f"{d['median_s']:.2f}", "", f"{d['max_s']:.2f}", "met" if d["met"] else "NOT met",
+        )  # fmt: skip
+        for c in r["charts"]:
+            if c["dashboard"] == d["dashboard"]:
+                table.add_row(
+                    "", escape(c["chart"]), f"{c['p50_s']:.2f}", f"{c['p95_s']:.2f}",
+                    f"{c['max_s']:.2f}", "met" if c["met"] else "NOT met",
+                )  # fmt: skip
+    return table
+
+
 BENCHMARKS: dict[BenchTarget, BenchSpec] = {
     BenchTarget.matcher: BenchSpec(_run_matcher, _matcher_lines),
     BenchTarget.bars: BenchSpec(_run_bars, _bars_lines),
@@ -232,6 +326,12 @@ BENCHMARKS: dict[BenchTarget, BenchSpec] = {
         _run_pipeline, _pipeline_lines, _pipeline_table, failed=lambda r: not r["success"]
     ),
     BenchTarget.intelligence: BenchSpec(_run_intelligence, _intelligence_lines),
+    BenchTarget.dashboards: BenchSpec(
+        _run_dashboards,
+        _dashboards_lines,
+        _dashboards_table,
+        failed=lambda r: any(d["errors"] or d["pending"] for d in r["dashboards"]),
+    ),
 }
 
 
@@ -240,11 +340,13 @@ def bench(
     n: Annotated[
         int | None,
         typer.Option(
-            help="Requests (matcher, kafka), trades (bars, lake) or documents (intelligence)."
+            help="Requests (matcher, kafka), trades (bars, lake), documents (intelligence) "
+            "or timed runs per chart (dashboards)."
         ),
     ] = None,
     days: Annotated[
-        int | None, typer.Option(help="Trading days (pipeline; default 20).", min=1)
+        int | None,
+        typer.Option(help="Trading days (pipeline: default 20; dashboards: default 2).", min=1),
     ] = None,
     seed: Annotated[int, typer.Option(help="Workload seed.")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
@@ -258,6 +360,10 @@ def bench(
     last ``--days`` trading days before today, simulated from nothing in a
     temporary data directory, and times every asset. ``intelligence`` parses
     and extracts about ``--n`` documents (default 20,000) on one core.
+    ``dashboards`` starts the lake and Superset, lands the last ``--days``
+    trading days (default 2) into the stack's lake, deploys the dashboards,
+    then times every chart through Superset's chart data API (``--n`` runs,
+    default 5) and every dashboard rendered in headless Chromium.
     """
     spec = BENCHMARKS[target]
     figures = {"benchmark": target.value, **spec.run(BenchOptions(n, days, seed, as_json))}

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,11 +18,15 @@ from assets.platform.stack import LakeTrino
 from deploy.kafka.kafka_service import KafkaService, java_for_kafka
 from deploy.minio.minio_service import MinioService
 from deploy.postgres.postgres_service import PostgresService
+from deploy.superset.superset_service import SupersetService
 from deploy.trino.trino_service import TrinoService, java_for_trino
 from lake.catalog import LakeConfig, open_catalog
 from lake.query import DuckDBEngine, TrinoEngine
+from orchestration.bench.dashboards_bench import land_days
 from settings import Settings
-from tests.support import free_port
+from streaming.refdata import load_calendar
+from tests.support import free_port, short_calendar
+from tests.support.dashboards import DAYS, SEEDS, dashboards_cli, stack_settings
 
 
 @pytest.fixture(scope="session")
@@ -93,3 +100,42 @@ def lake_stack(tmp_path_factory) -> Iterator[LakeStack]:
         for svc in (trino, store, pg):
             svc.stop()
         shutil.rmtree(pg_home, ignore_errors=True)
+
+
+# -- the stack's Superset with the dashboards deployed on two landed days (session-wide:
+# tests/integration/test_dashboards.py and the browser test share one) ---------------------
+
+
+@pytest.fixture(scope="session")
+def dashboards_env(lake_stack) -> dict[str, str]:
+    """What points ``marketlake`` at this session's stack, with Superset on a free port."""
+    return {**os.environ, **lake_stack.env, "MARKETLAKE_SUPERSET_PORT": str(free_port())}
+
+
+@pytest.fixture(scope="session")
+def dashboards_landed(dashboards_env, tmp_path_factory) -> dict[Any, dict[str, Any]]:
+    """Two simulated days, every asset materialised, in the stack's lake (MinIO + PostgreSQL),
+    as ``marketlake demo`` lands them in stack mode."""
+    work = tmp_path_factory.mktemp("dashboards-days")
+    calendar = short_calendar(work)
+    assert all(load_calendar(calendar).is_trading_day(d) for d in DAYS)
+    return land_days(dashboards_env, list(zip(DAYS, SEEDS, strict=True)), work, calendar)
+
+
+@pytest.fixture(scope="session")
+def dashboards_superset(dashboards_env) -> Iterator[SupersetService]:
+    """The stack's Superset (home under the stack dir), metadata on the session's PostgreSQL."""
+    settings = stack_settings(dashboards_env)
+    svc = stack.superset(settings, stack.postgres(settings))
+    svc.start()
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture(scope="session")
+def dashboards_deployed(dashboards_env, dashboards_landed, dashboards_superset) -> dict[str, Any]:
+    """``marketlake dashboards deploy --json`` after the days landed: its report."""
+    proc = dashboards_cli(dashboards_env, "deploy", "--json")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report: dict[str, Any] = json.loads(proc.stdout)
+    return report

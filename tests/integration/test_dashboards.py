@@ -8,18 +8,16 @@ chart data API; one figure per dashboard equals Trino's own reading of the
 lake; Superset queried Trino as the read-only principal only; deploying again
 keeps every id; a bundle with a broken dataset is refused naming the dataset,
 its chart and its dashboard, and nothing of it is imported; exporting gives
-back the committed bundle unchanged.
+back the committed bundle unchanged. The fixtures (in conftest.py) are shared
+with the browser test, test_dashboards_browser.py.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -28,82 +26,30 @@ from assets.platform import stack
 from dashboards.provisioning import SupersetClient, SupersetLogin
 from dashboards.superset_bundle import BUNDLE_DIR
 from deploy.superset.superset_service import SupersetService
-from settings import Settings
 from streaming.events import PRICE_SCALE
-from streaming.refdata import load_calendar
-from tests.support import free_port, short_calendar
+from tests.support import free_port
+from tests.support.dashboards import DAYS, dashboards_cli, stack_settings
 
 pytestmark = pytest.mark.integration
 
-DAYS = (date(2026, 11, 24), date(2026, 11, 25))  # days no other module of the session lands
-SEEDS = (11, 12)  # different sessions, so the days' figures differ
 # empty on a simulated day: nothing breaks in recon, and the day's recommendations
 # reach members only in the next session
 EXPECTED_EMPTY = {"Recon breaks", "Member decisions"}
 
 
-@pytest.fixture(scope="module")
-def env(lake_stack) -> dict[str, str]:
-    """What points ``marketlake`` at this session's stack, with Superset on a free port."""
-    return {**os.environ, **lake_stack.env, "MARKETLAKE_SUPERSET_PORT": str(free_port())}
+@pytest.fixture
+def env(dashboards_env) -> dict[str, str]:
+    return dashboards_env
 
 
-def _settings(env: dict[str, str]) -> Settings:
-    fields = {name: env[f"MARKETLAKE_{name.upper()}"] for name in (
-        "stack_dir", "postgres_dir", "postgres_port", "minio_port", "minio_console_port",
-        "trino_port", "superset_port", "lake_catalog", "lake_bucket",
-    )}  # fmt: skip
-    return Settings(_env_file=None, **fields)
+@pytest.fixture
+def superset(dashboards_superset) -> SupersetService:
+    return dashboards_superset
 
 
-@pytest.fixture(scope="module")
-def landed(env, tmp_path_factory) -> dict[str, Any]:
-    """Two simulated days, every asset materialised, in the stack's lake (MinIO + PostgreSQL)."""
-    work = tmp_path_factory.mktemp("dashboards-days")
-    calendar = short_calendar(work)
-    assert all(load_calendar(calendar).is_trading_day(d) for d in DAYS)
-    day_env = {
-        **env,
-        "MARKETLAKE_LAKE_STORAGE": "s3",  # the embedded event log, the stack's lake
-        "MARKETLAKE_DATA_DIR": str(work / "data"),
-        "MARKETLAKE_CALENDAR_TOML": str(calendar),
-        "DAGSTER_HOME": str(work / "dagster"),
-    }
-    summaries = {}
-    for day, seed in zip(DAYS, SEEDS, strict=True):
-        proc = subprocess.run(
-            [sys.executable, "-m", "orchestration.cli", "demo", "--date", day.isoformat(),
-             "--seed", str(seed), "--json"],
-            capture_output=True, text=True, env=day_env, timeout=900,
-        )  # fmt: skip
-        assert proc.returncode == 0, proc.stderr[-4000:]
-        summaries[day] = json.loads(proc.stdout)
-    return summaries
-
-
-@pytest.fixture(scope="module")
-def superset(env) -> Iterator[SupersetService]:
-    """The stack's Superset (home under the stack dir), metadata on the session's PostgreSQL."""
-    settings = _settings(env)
-    svc = stack.superset(settings, stack.postgres(settings))
-    svc.start()
-    yield svc
-    svc.stop()
-
-
-def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "orchestration.cli", "dashboards", *args],
-        capture_output=True, text=True, env=env, timeout=900,
-    )  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def deployed(env, landed, superset) -> dict[str, Any]:
-    proc = _cli(env, "deploy", "--json")
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    report: dict[str, Any] = json.loads(proc.stdout)
-    return report
+@pytest.fixture
+def deployed(dashboards_deployed) -> dict[str, Any]:
+    return dashboards_deployed
 
 
 @pytest.fixture
@@ -115,7 +61,7 @@ def client(superset) -> Iterator[SupersetClient]:
 
 @pytest.fixture
 def trino(env) -> Iterator[Any]:
-    engine = stack.trino_engine(stack.trino(_settings(env)))
+    engine = stack.trino_engine(stack.trino(stack_settings(env)))
     yield engine
     engine.close()
 
@@ -202,7 +148,7 @@ def test_platform_dead_letters_equal_trino(deployed, client, trino):
 
 
 def test_superset_reads_the_lake_as_the_read_only_principal(deployed, client, env):
-    trino_svc = stack.trino(_settings(env))
+    trino_svc = stack.trino(stack_settings(env))
     reader, _ = trino_svc.principal(reader=True)
     (database,) = client.get("/api/v1/database/")["result"]
     uri = client.get(f"/api/v1/database/{database['id']}/connection")["result"]["sqlalchemy_uri"]
@@ -222,7 +168,7 @@ def test_deploying_again_keeps_every_id(deployed, env, client):
         k: client.get(f"/api/v1/{k}/")["count"]
         for k in ("dashboard", "chart", "dataset", "database")
     }
-    proc = _cli(env, "deploy", "--json", "--no-verify")
+    proc = dashboards_cli(env, "deploy", "--json", "--no-verify")
     assert proc.returncode == 0, proc.stderr[-3000:]
     again = json.loads(proc.stdout)
     assert again["dashboards"] == deployed["dashboards"]
@@ -244,7 +190,7 @@ def test_a_broken_dataset_is_refused_naming_it_and_its_chart(deployed, env, clie
     )
     before = client.get("/api/v1/chart/", q="(filters:!((col:slice_name,opr:eq,value:Renamed)))")
 
-    proc = _cli(env, "deploy", "--bundle", str(broken))
+    proc = dashboards_cli(env, "deploy", "--bundle", str(broken))
     assert proc.returncode == 1
     message = " ".join(proc.stderr.split())
     assert "datasets/lake/marts.fct_trades.yaml" in message
@@ -257,7 +203,7 @@ def test_a_broken_dataset_is_refused_naming_it_and_its_chart(deployed, env, clie
 def test_export_gives_back_the_committed_bundle(deployed, env, tmp_path):
     copy = tmp_path / "bundle"
     shutil.copytree(BUNDLE_DIR, copy)
-    proc = _cli(env, "export", "--bundle", str(copy))
+    proc = dashboards_cli(env, "export", "--bundle", str(copy))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "wrote charts/market_intraday.yaml" in proc.stdout
     committed = {p.relative_to(BUNDLE_DIR): p.read_bytes() for p in BUNDLE_DIR.rglob("*.yaml")}
@@ -267,6 +213,6 @@ def test_export_gives_back_the_committed_bundle(deployed, env, tmp_path):
 
 
 def test_deploy_without_superset_says_how_to_start_it(env):
-    proc = _cli({**env, "MARKETLAKE_SUPERSET_PORT": str(free_port())}, "deploy")
+    proc = dashboards_cli({**env, "MARKETLAKE_SUPERSET_PORT": str(free_port())}, "deploy")
     assert proc.returncode == 1
     assert "marketlake stack up superset" in " ".join(proc.stderr.split())  # rich wraps lines

@@ -1,0 +1,29 @@
+"""The stack's Superset with the dashboards deployed on landed days: what the dashboard tests share."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date
+
+from settings import Settings
+
+DAYS = (date(2026, 11, 24), date(2026, 11, 25))  # days no other module of the session lands
+SEEDS = (11, 12)  # different sessions, so the days' figures differ
+
+
+def stack_settings(env: dict[str, str]) -> Settings:
+    """The settings ``env`` (MARKETLAKE_* of the session's stack) gives a process."""
+    fields = {name: env[f"MARKETLAKE_{name.upper()}"] for name in (
+        "stack_dir", "postgres_dir", "postgres_port", "minio_port", "minio_console_port",
+        "trino_port", "superset_port", "lake_catalog", "lake_bucket",
+    )}  # fmt: skip
+    return Settings(_env_file=None, **fields)
+
+
+def dashboards_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``marketlake dashboards ARGS`` as a user runs it, pointed at the session's stack."""
+    return subprocess.run(
+        [sys.executable, "-m", "orchestration.cli", "dashboards", *args],
+        capture_output=True, text=True, env=env, timeout=900,
+    )  # fmt: skip
