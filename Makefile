@@ -53,6 +53,7 @@ bench: setup system-deps ## print the benchmark figures
 	$(RUN) marketlake bench lake
 	$(RUN) marketlake bench pipeline
 	$(RUN) marketlake bench intelligence
+	$(RUN) marketlake bench dashboards
 
 lint: setup ## ruff check + format check, the import contracts (layers point down), mypy strict
 	$(RUN) ruff check .

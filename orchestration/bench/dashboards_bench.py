@@ -220,11 +220,12 @@ def screenshot(driver: WebDriver, path: Path) -> Path:
         "'[data-test=\"chart-grid-component\"]')].map(c => c.getBoundingClientRect().bottom))"
         " + window.scrollY"
     )
+    chrome = driver.execute_script("return window.outerHeight - window.innerHeight")
     size = driver.get_window_size()
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         if bottom:
-            driver.set_window_size(size["width"], int(bottom) + 48)
+            driver.set_window_size(size["width"], int(bottom) + int(chrome or 0) + 48)
         time.sleep(1.5)  # charts redraw for the new size; then a last paint
         if not driver.save_screenshot(str(path)):
             raise DashboardsBenchError(f"Chromium did not save {path}")

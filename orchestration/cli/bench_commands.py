@@ -351,7 +351,7 @@ def bench(
     seed: Annotated[int, typer.Option(help="Workload seed.")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
-    """Measure the matcher, the bar builder, the matcher on Kafka, the lake or the pipeline.
+    """Measure the matcher, bar builder, matcher on Kafka, lake, pipeline or dashboards.
 
     ``kafka`` uses MARKETLAKE_KAFKA_BOOTSTRAP_SERVERS, or starts the local
     stack's broker (installed on first use). ``lake`` starts the stack's lake
