@@ -3,34 +3,24 @@
 from __future__ import annotations
 
 import os
-import shutil
 import stat
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
 import sqlalchemy
 
 from deploy.postgres.postgres_service import PostgresService
-from settings import Settings
-from tests.support import free_port
+from tests.support import private_postgres
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[PostgresService]:
-    # As root the server runs as the 'postgres' user, which cannot enter pytest's
-    # private (0700) temp base, so the home is a fresh directory in the system temp dir.
-    home = Path(tempfile.mkdtemp(prefix="marketlake-pg-"))
-    svc = PostgresService(home=home, cache=Settings().cache_dir, port=free_port())
-    svc.start()
-    yield svc
-    svc.stop()
-    shutil.rmtree(home, ignore_errors=True)
+    with private_postgres() as svc:
+        yield svc
 
 
 def _show(svc: PostgresService, setting: str) -> str:

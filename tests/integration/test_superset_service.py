@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
 import stat
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -17,21 +15,15 @@ import pytest
 from deploy.postgres.postgres_service import PostgresService
 from deploy.superset.superset_service import SUPERSET_VERSION, SupersetService
 from settings import Settings
-from tests.support import free_port
+from tests.support import free_port, private_postgres
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[PostgresService]:
-    # As root the server runs as the 'postgres' user, which cannot enter pytest's
-    # private (0700) temp base, so the home is a fresh directory in the system temp dir.
-    home = Path(tempfile.mkdtemp(prefix="marketlake-pg-"))
-    svc = PostgresService(home=home, cache=Settings().cache_dir, port=free_port())
-    svc.start()
-    yield svc
-    svc.stop()
-    shutil.rmtree(home, ignore_errors=True)
+    with private_postgres() as svc:
+        yield svc
 
 
 @pytest.fixture(scope="module")

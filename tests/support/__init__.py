@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from assets.platform.resources import PlatformResource
+    from deploy.postgres.postgres_service import PostgresService
     from streaming.events import Recommendation
 
 T = TypeVar("T")
@@ -90,3 +92,26 @@ def sent_recommendations(platform: PlatformResource, day: date) -> list[Recommen
         ]
     finally:
         log.close()
+
+
+@contextlib.contextmanager
+def private_postgres() -> Iterator[PostgresService]:
+    """A PostgreSQL of its own on a free port, removed afterwards.
+
+    As root the server runs as the 'postgres' user, which cannot enter pytest's
+    private (0700) temp base, so the home is a fresh directory in the system temp dir.
+    """
+    import shutil
+    import tempfile
+
+    from deploy.postgres.postgres_service import PostgresService
+    from settings import Settings
+
+    home = Path(tempfile.mkdtemp(prefix="marketlake-pg-"))
+    svc = PostgresService(home=home, cache=Settings().cache_dir, port=free_port())
+    try:
+        svc.start()
+        yield svc
+    finally:
+        svc.stop()
+        shutil.rmtree(home, ignore_errors=True)
