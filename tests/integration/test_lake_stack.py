@@ -33,7 +33,8 @@ DAYS = (date(2026, 11, 19), date(2026, 11, 20))
 QUERIES = {
     "row counts": """
         SELECT trading_day, count(*) AS n FROM raw.trades
-        WHERE trading_day >= DATE '2026-11-19'  -- this module's days; others share the stack
+        WHERE trading_day IN (DATE '2026-11-19', DATE '2026-11-20')  -- this module's days: other
+        -- modules (the dashboards) land later days into the same session-wide stack
         GROUP BY trading_day ORDER BY trading_day
     """,
     "ohlc, vwap and volume per symbol and day": """
