@@ -315,6 +315,7 @@ def superset(settings: Settings, pg: PostgresService) -> SupersetService:
         home=settings.stack_home / "superset",
         cache=settings.cache_dir,
         port=settings.superset_port,
+        accounts=settings.accounts_path,
         postgres=pg,
     )
 

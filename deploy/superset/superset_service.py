@@ -28,10 +28,16 @@ what is Superset's own. Why it looks like this:
   users add), the metadata URL, CSRF protection on, Talisman on with Superset's
   own policy (it forces no HTTPS, right for plain HTTP on 127.0.0.1), a session
   cookie name of its own (cookies are not separated by port, and other local
-  UIs on 127.0.0.1 use ``session``), rate-limited logins, and in-process
-  ``SimpleCache`` caches (no Redis to run). Native dashboard filters are built in
-  (6.x has no ``DASHBOARD_NATIVE_FILTERS`` flag any more). No example data is
-  ever loaded.
+  UIs on 127.0.0.1 use ``session``), rate-limited logins, 8-hour sessions, an
+  in-process metadata cache and a chart-data cache on disk that both workers
+  share (no Redis to run; a dashboard opened twice within ten minutes reads the
+  lake once). Native dashboard filters are built in (6.x has no
+  ``DASHBOARD_NATIVE_FILTERS`` flag any more). No example data is ever loaded.
+- Logins: the platform's accounts (``accounts``, the file ``marketlake accounts``
+  edits) are checked by ``marketlake_superset.py``, a security manager copied into
+  ``home/pythonpath`` (Superset's ``PYTHONPATH``): operators are Superset admins,
+  viewers read dashboards, traders are refused. Superset's generated admin stays
+  a local user for provisioning.
 - Credentials are generated (never ``admin``/``admin``): ``SECRET_KEY``, the
   admin's password and the metadata role's password, in ``home/credentials.json``
   (0600), reused on every later start. Once the metadata exists, a lost file is
@@ -40,9 +46,10 @@ what is Superset's own. Why it looks like this:
   first start and after Superset itself changes (``home/data/initialized``
   records for which install they ran, and is dropped when the metadata
   database is new); on every start the admin exists with the stored password
-  (created if missing, its password set back if it differs), by a short script
-  in Superset's environment that takes the password from its environment, never
-  from a command line. Their output goes to ``home/logs/setup.log``.
+  (created if missing, its password set back if it differs) and the ``Viewer``
+  role holds its permissions, by ``python -m marketlake_superset`` in Superset's
+  environment, which takes the password from its environment, never from a
+  command line. Their output goes to ``home/logs/setup.log``.
 - Served by gunicorn (23, the release Superset's own lock pins) as Superset's
   container image runs it (``gthread`` workers, unlimited request line and
   header size for long explore URLs),
@@ -84,32 +91,9 @@ SUPERSET_VERSION = "6.1.0"
 REQUIREMENTS_LOCK = Path(__file__).with_name("requirements.lock")
 ADMIN_PASSWORD_ENV = "MARKETLAKE_SUPERSET_ADMIN_PASSWORD"
 
-# Run in Superset's environment: the admin user exists with the password from the
-# environment (argv: username, email); prints what it changed.
-_ENSURE_ADMIN = """\
-import os, sys
-from werkzeug.security import check_password_hash
-from superset.app import create_app
-
-name, email = sys.argv[1], sys.argv[2]
-password = os.environ.pop("@ENV@")
-app = create_app()
-with app.app_context():
-    from superset.extensions import db
-    sm = app.appbuilder.sm
-    user = sm.find_user(username=name)
-    if user is None:
-        role = sm.find_role(sm.auth_role_admin)
-        if role is None or not sm.add_user(name, "Superset", "Admin", email, role, password):
-            sys.exit(f"could not create the admin user {name!r}")
-        print(f"created the admin user {name!r}")
-    elif not check_password_hash(user.password or "", password):
-        sm.reset_password(user.id, password)
-        print(f"set the password of {name!r} back to the stored one")
-    else:
-        print(f"the admin user {name!r} is as stored")
-    db.session.commit()
-""".replace("@ENV@", ADMIN_PASSWORD_ENV)
+SECURITY_MODULE = Path(__file__).with_name("marketlake_superset.py")
+"""Superset's security manager and setup step, run inside Superset's environment."""
+SESSION_HOURS = 8
 
 
 def _lock_digest(lock: Path = REQUIREMENTS_LOCK) -> str:
@@ -129,6 +113,7 @@ class SupersetService(LocalService):
     threads: int = 4
     worker_timeout: int = 120  # seconds a request may take (a slow dashboard query)
     graceful_timeout: int = 20  # seconds gunicorn gives its workers on SIGTERM
+    data_cache_seconds: int = 600  # a chart's rows are reused this long (the lake lands daily)
     admin_user: str = "admin"
     admin_email: str = "admin@marketlake.local"
     metadata_database: str = "superset"
@@ -137,6 +122,7 @@ class SupersetService(LocalService):
     uv: str | None = None  # default: $(cache)/bootstrap/bin/uv, else uv on PATH
     start_timeout: float = 240.0  # gunicorn's workers each import Superset (slow on 2 busy cores)
     setup_timeout: float = 1200.0  # each of db upgrade (a first one runs every migration), init
+    accounts: Path | None = None  # the platform accounts whose operators and viewers log in
     postgres: PostgresService = field(kw_only=True)
 
     name = "superset"
@@ -168,6 +154,11 @@ class SupersetService(LocalService):
     @property
     def config_file(self) -> Path:
         return self.home / "superset_config.py"
+
+    @property
+    def python_path(self) -> Path:
+        """Superset's ``PYTHONPATH``: the security module, copied on every start."""
+        return self.home / "pythonpath"
 
     @property
     def logs_dir(self) -> Path:
@@ -274,6 +265,8 @@ class SupersetService(LocalService):
         self.logs_dir.mkdir(exist_ok=True)
         creds = self._credentials()
         self._ensure_metadata_database(creds["metadata_password"])
+        self.python_path.mkdir(exist_ok=True)
+        write_private(self.python_path / SECURITY_MODULE.name, SECURITY_MODULE.read_text())
         write_private(self.config_file, self._config_text(creds))
         self._setup(creds["admin_password"])
 
@@ -311,16 +304,21 @@ class SupersetService(LocalService):
                 "CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 300,
                 "CACHE_KEY_PREFIX": "superset_",
             },
-            "DATA_CACHE_CONFIG": {
-                "CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 300,
-                "CACHE_KEY_PREFIX": "superset_data_",
+            "DATA_CACHE_CONFIG": {  # shared by the workers: a chart's rows, whichever one asks
+                "CACHE_TYPE": "FileSystemCache", "CACHE_DIR": str(self.data_dir / "data-cache"),
+                "CACHE_DEFAULT_TIMEOUT": self.data_cache_seconds, "CACHE_THRESHOLD": 2000,
             },
+            "PERMANENT_SESSION_LIFETIME": SESSION_HOURS * 3600,
+            "MARKETLAKE_ACCOUNTS_FILE": str(self.accounts) if self.accounts else "",
+            "MARKETLAKE_LOCAL_ADMIN": self.admin_user,
             "LOG_LEVEL": "INFO",
         }  # fmt: skip
         return (
             "# Superset's configuration: written by marketlake on every start (edits are\n"
             "# overwritten); secrets inside, so readable by its owner only\n"
             + "".join(f"{key} = {value!r}\n" for key, value in settings.items())
+            + f"from {SECURITY_MODULE.stem} import PlatformSecurityManager\n"
+            + "CUSTOM_SECURITY_MANAGER = PlatformSecurityManager\n"
         )
 
     def _superset_env(self) -> dict[str, str]:
@@ -334,7 +332,7 @@ class SupersetService(LocalService):
         return {
             "SUPERSET_CONFIG_PATH": str(self.config_file),
             "SUPERSET_HOME": str(self.data_dir),
-            "PYTHONPATH": "",  # nothing of the platform's environment in Superset's
+            "PYTHONPATH": str(self.python_path),  # nothing of the platform's environment
             "FLASK_DEBUG": "0",
             "REQUESTS_CA_BUNDLE": "",
             "CURL_CA_BUNDLE": "",
@@ -351,8 +349,8 @@ class SupersetService(LocalService):
                 self._run_setup(log, "db upgrade", [superset, "db", "upgrade"])
                 self._run_setup(log, "init", [superset, "init"])
             self._run_setup(
-                log, "admin user",
-                [python, "-c", _ENSURE_ADMIN, self.admin_user, self.admin_email],
+                log, "admin user and Viewer role",
+                [python, "-m", SECURITY_MODULE.stem, self.admin_user, self.admin_email],
                 {ADMIN_PASSWORD_ENV: admin_password},
             )  # fmt: skip
         self.initialized_marker.write_text(self.install_key + "\n")

@@ -107,9 +107,14 @@ def lake_stack(tmp_path_factory) -> Iterator[LakeStack]:
 
 
 @pytest.fixture(scope="session")
-def dashboards_env(lake_stack) -> dict[str, str]:
-    """What points ``marketlake`` at this session's stack, with Superset on a free port."""
-    return {**os.environ, **lake_stack.env, "MARKETLAKE_SUPERSET_PORT": str(free_port())}
+def dashboards_env(lake_stack, tmp_path_factory) -> dict[str, str]:
+    """What points ``marketlake`` at this session's stack, with Superset on a free port and
+    the platform's accounts (whose operators and viewers log in to Superset) in a data
+    directory of the session's."""
+    return {
+        **os.environ, **lake_stack.env, "MARKETLAKE_SUPERSET_PORT": str(free_port()),
+        "MARKETLAKE_DATA_DIR": str(tmp_path_factory.mktemp("dashboards-data")),
+    }  # fmt: skip
 
 
 @pytest.fixture(scope="session")

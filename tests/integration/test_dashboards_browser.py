@@ -30,8 +30,11 @@ from orchestration.bench.dashboards_bench import (
     render,
     screenshot,
 )
+from streaming.accounts import AccountStore
+from tests.support.dashboards import stack_settings
 
 pytestmark = pytest.mark.e2e
+VIEWER_PASSWORD = "Quiet-Harbor-Lantern-7"
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARDS = {  # slug: charts on it
@@ -85,3 +88,17 @@ def test_dashboard_renders_every_chart_without_error(browser, logged_in, slug):
     assert len(shown.charts) == DASHBOARDS[slug]
     assert "/login" not in browser.current_url
     assert path.stat().st_size > 20_000, f"{path} is {path.stat().st_size} bytes"
+
+
+def test_a_platform_viewer_sees_a_dashboard_rendered(
+    browser, dashboards_env, dashboards_superset, dashboards_deployed
+):
+    """A platform viewer's read-only role is enough for a whole dashboard and its filters
+    (in a browser of its own: ``browser`` stays the admin's)."""
+    store = AccountStore(stack_settings(dashboards_env).accounts_path)
+    if store.get("val.viewer") is None:
+        store.add("val.viewer", "viewer", VIEWER_PASSWORD)
+    with chromium() as driver:
+        login(driver, dashboards_superset.url, "val.viewer", VIEWER_PASSWORD)
+        shown = render(driver, dashboards_superset.url, "market", DASHBOARDS["market"], timeout=180)
+    assert shown.errors == [] and shown.pending == [], shown

@@ -15,7 +15,7 @@ SEEDS = (11, 12)  # different sessions, so the days' figures differ
 def stack_settings(env: dict[str, str]) -> Settings:
     """The settings ``env`` (MARKETLAKE_* of the session's stack) gives a process."""
     fields = {name: env[f"MARKETLAKE_{name.upper()}"] for name in (
-        "stack_dir", "postgres_dir", "postgres_port", "minio_port", "minio_console_port",
+        "stack_dir", "data_dir", "postgres_dir", "postgres_port", "minio_port", "minio_console_port",
         "trino_port", "superset_port", "lake_catalog", "lake_bucket",
     )}  # fmt: skip
     return Settings(_env_file=None, **fields)
