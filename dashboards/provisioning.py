@@ -43,7 +43,7 @@ import json
 import re
 import time
 import zipfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -375,6 +375,9 @@ class SupersetClient:
         result: dict[str, Any] = self._send("POST", path, json=dict(body)).json()
         return result
 
+    def delete(self, path: str) -> None:
+        self._send("DELETE", path)
+
     def listing(self, kind: str, columns: Iterable[str]) -> list[dict[str, Any]]:
         """Every ``kind`` (chart, dashboard, dataset) with these columns, page by page."""
         order = {"chart": "slice_name", "dashboard": "dashboard_title", "dataset": "table_name"}
@@ -465,10 +468,49 @@ class DeployReport:
     datasets: int
     queries_added: list[str]  # charts given the query their parameters mean
     checks: list[Check] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # "<kind> <name>": deployed before, gone now
 
     @property
     def failed(self) -> list[Check]:
         return [c for c in self.checks if c.rows is None]
+
+
+# what a deploy may remove, dependants first (a dashboard holds charts, a chart a dataset)
+_PRUNED = (("dashboards", "dashboard", "dashboard_title"), ("charts", "chart", "slice_name"),
+           ("datasets", "dataset", "table_name"))  # fmt: skip
+
+
+def _bundle_uuids(bundle: Bundle) -> dict[str, list[str]]:
+    return {kind: sorted(str(c["uuid"]) for c in bundle.of(kind).values()) for kind, *_ in _PRUNED}
+
+
+def read_deployed(state: Path) -> dict[str, list[str]]:
+    """The UUIDs the last deploy into this Superset imported, by kind (none if never)."""
+    try:
+        loaded = json.loads(state.read_text())
+    except FileNotFoundError:
+        return {}
+    return {str(k): [str(u) for u in v] for k, v in loaded.items()}
+
+
+def prune(
+    client: SupersetClient, before: Mapping[str, Sequence[str]], now: Mapping[str, Sequence[str]]
+) -> list[str]:
+    """Delete what an earlier deploy imported and the bundle no longer has; what went.
+
+    Only objects of the bundle's own UUIDs are candidates: whatever a person made
+    in Superset's UI was never deployed, so it is never removed.
+    """
+    removed = []
+    for kind, api, title in _PRUNED:
+        gone = set(before.get(kind, ())) - set(now.get(kind, ()))
+        if not gone:
+            continue
+        for row in client.listing(api, ("id", "uuid", title)):
+            if str(row["uuid"]) in gone:
+                client.delete(f"/api/v1/{api}/{int(row['id'])}")
+                removed.append(f"{api} {row[title]}")
+    return removed
 
 
 def deploy(
@@ -478,11 +520,15 @@ def deploy(
     source: ColumnSource,
     *,
     verify: bool = True,
+    state: Path | None = None,
     on_step: Callable[[str], None] = lambda _: None,
 ) -> DeployReport:
     """Check the bundle against the lake, import it into Superset, then run what it shows.
 
     Raises :class:`BundleError` (nothing imported) or :class:`SupersetError`.
+    ``state``: a file (beside Superset's data) naming what the last deploy imported;
+    what it names and the bundle no longer has is deleted from Superset, so a chart
+    or dashboard removed from the repository goes away (``removed``).
     ``verify``: afterwards, run every chart's query and the query that lists each
     native filter's values through Superset (``checks``), as a browser would.
     """
@@ -494,12 +540,19 @@ def deploy(
     with SupersetClient(login) as client:
         on_step("importing into Superset")
         client.import_bundle(bundle.to_zip(), passwords)
+        removed: list[str] = []
+        if state is not None:
+            now = _bundle_uuids(bundle)
+            removed = prune(client, read_deployed(state), now)
+            state.parent.mkdir(parents=True, exist_ok=True)
+            state.write_text(json.dumps(now, indent=1) + "\n")
         report = DeployReport(
             login.url,
             _deployed(client, "dashboard", "dashboard_title", bundle.of("dashboards")),
             _deployed(client, "chart", "slice_name", bundle.of("charts")),
             len(bundle.of("datasets")),
             added,
+            removed=removed,
         )
         if verify:
             for chart in report.charts:

@@ -59,6 +59,13 @@ def _superset_login(settings: Settings) -> SupersetLogin:
         raise typer.Exit(1) from None
 
 
+def _deploy_state(settings: Settings) -> Path:
+    """What the last deploy imported, kept beside the stack's Superset data."""
+    from assets.platform import stack
+
+    return stack.superset(settings, stack.postgres(settings)).data_dir / "deployed-bundle.json"
+
+
 def _lake(settings: Settings) -> tuple[LakeConnection, TrinoEngine]:
     """Trino's read-only principal on the read-only catalog, and an engine as that principal."""
     from assets.platform import stack
@@ -89,6 +96,9 @@ def dashboards_deploy(
 ) -> None:
     """Provision the bundle into the stack's Superset (idempotent: again updates in place).
 
+    A dashboard, chart or dataset an earlier deploy imported and the bundle no
+    longer has is deleted from Superset; what people made in Superset's UI is kept.
+
     The bundle is checked against the lake first (every dataset's table or SQL
     on Trino, every column a chart or filter names) and refused whole if
     anything is wrong; then imported with Superset connecting to Trino as the
@@ -104,7 +114,7 @@ def dashboards_deploy(
         with err.status("deploying the dashboards") as status:
             report = deploy(
                 _bundle(bundle), connection, login, engine, verify=verify,
-                on_step=lambda step: status.update(step),
+                state=_deploy_state(settings), on_step=lambda step: status.update(step),
             )  # fmt: skip
     except (BundleError, SupersetError) as exc:
         err.print(f"[red]error:[/red] {exc}")
@@ -131,6 +141,7 @@ def _report_json(report: DeployReport) -> dict[str, object]:
         "charts": [{"id": c.id, "uuid": c.uuid, "name": c.name} for c in report.charts],
         "datasets": report.datasets,
         "queries_added": report.queries_added,
+        "removed": report.removed,
         "checks": [
             {
                 "kind": c.kind,
@@ -152,6 +163,8 @@ def _print_report(report: DeployReport) -> None:
     )
     for board in report.dashboards:
         console.print(f"  {board.name}: {report.url}/superset/dashboard/{board.id}/")
+    for gone in report.removed:
+        console.print(f"  removed {gone} (no longer in the bundle)")
     if not report.checks:
         return
     table = Table(title="charts and filters run through Superset")

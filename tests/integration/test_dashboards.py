@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import json
 import shutil
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
+import yaml
 
 from assets.platform import stack
 from dashboards.provisioning import SupersetClient, SupersetLogin
-from dashboards.superset_bundle import BUNDLE_DIR
+from dashboards.superset_bundle import BUNDLE_DIR, dump
 from deploy.superset.superset_service import SupersetService
 from streaming.events import PRICE_SCALE
 from tests.support import free_port
@@ -198,6 +200,39 @@ def test_a_broken_dataset_is_refused_naming_it_and_its_chart(deployed, env, clie
     assert "dashboards 'Market'" in message and "TABLE_NOT_FOUND" in message
     after = client.get("/api/v1/chart/", q="(filters:!((col:slice_name,opr:eq,value:Renamed)))")
     assert before["count"] == after["count"] == 0  # nothing of the bundle was imported
+
+
+def test_what_leaves_the_bundle_leaves_superset_and_nothing_else(deployed, env, client, tmp_path):
+    """A chart deployed once and then taken out of the bundle is deleted at the next deploy;
+    a chart a person made in Superset's UI (never deployed) stays."""
+    grown = tmp_path / "bundle"
+    shutil.copytree(BUNDLE_DIR, grown)
+    extra = yaml.safe_load((grown / "charts" / "market_vwap.yaml").read_text())
+    extra.update(uuid=str(uuid.uuid4()), slice_name="Scratch chart from the bundle")
+    (grown / "charts" / "scratch.yaml").write_text(dump(extra))
+    dataset = client.listing("dataset", ("id", "table_name"))[0]
+    by_hand = client.post("/api/v1/chart/", {
+        "slice_name": "Made in the UI", "viz_type": "table", "datasource_id": dataset["id"],
+        "datasource_type": "table", "params": "{}",
+    })["id"]  # fmt: skip
+
+    def names() -> set[str]:
+        return {c["slice_name"] for c in client.listing("chart", ("slice_name",))}
+
+    try:
+        proc = dashboards_cli(env, "deploy", "--bundle", str(grown), "--no-verify", "--json")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert json.loads(proc.stdout)["removed"] == []
+        assert {"Scratch chart from the bundle", "Made in the UI"} <= names()
+
+        proc = dashboards_cli(env, "deploy", "--no-verify", "--json")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert json.loads(proc.stdout)["removed"] == ["chart Scratch chart from the bundle"]
+        assert "Scratch chart from the bundle" not in names()
+        assert "Made in the UI" in names()
+        assert len(names()) == len(deployed["charts"]) + 1
+    finally:
+        client.delete(f"/api/v1/chart/{by_hand}")
 
 
 def test_export_gives_back_the_committed_bundle(deployed, env, tmp_path):
