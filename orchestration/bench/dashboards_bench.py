@@ -41,7 +41,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-DEFAULT_DAYS = 2
+DEFAULT_DAYS = 20  # what the targets are stated for
 TARGET_CHART_S = 2.0
 TARGET_DASHBOARD_S = 5.0
 CHROMIUM = Path("/usr/bin/chromium")

@@ -346,7 +346,7 @@ def bench(
     ] = None,
     days: Annotated[
         int | None,
-        typer.Option(help="Trading days (pipeline: default 20; dashboards: default 2).", min=1),
+        typer.Option(help="Trading days (pipeline and dashboards: default 20).", min=1),
     ] = None,
     seed: Annotated[int, typer.Option(help="Workload seed.")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
@@ -361,7 +361,7 @@ def bench(
     temporary data directory, and times every asset. ``intelligence`` parses
     and extracts about ``--n`` documents (default 20,000) on one core.
     ``dashboards`` starts the lake and Superset, lands the last ``--days``
-    trading days (default 2) into the stack's lake, deploys the dashboards,
+    trading days (default 20) into the stack's lake, deploys the dashboards,
     then times every chart through Superset's chart data API (``--n`` runs,
     default 5) and every dashboard rendered in headless Chromium.
     """
