@@ -636,13 +636,23 @@ def https_session(ca_file: str | Path) -> Any:
     The client's own ``verify=`` is overridden by ``$REQUESTS_CA_BUNDLE`` or
     ``$CURL_CA_BUNDLE`` (requests' environment settings win over a session's), and
     proxies from the environment would catch 127.0.0.1: the session ignores the
-    environment (``trust_env=False``).
+    environment (``trust_env=False``). A connection that fails before Trino answers
+    (a TLS handshake cut short, a pooled connection Trino's server had just closed:
+    seen on a loaded machine) is tried again on a new one, at most three times; a
+    request Trino may have read is never sent twice (no read retries).
     """
     import requests
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
 
     session = requests.Session()
     session.trust_env = False
     session.verify = str(ca_file)
+    retry = Retry(
+        total=3, connect=3, other=3, read=0, status=0, redirect=0, backoff_factor=0.2,
+        allowed_methods=None, raise_on_status=False,
+    )  # fmt: skip
+    session.mount("https://", HTTPAdapter(max_retries=retry))
     return session
 
 
