@@ -117,6 +117,7 @@ class PlatformSecurityManager(SupersetSecurityManager):
             return super().auth_user_db(username, password)
         found = platform_account(Path(config.get("MARKETLAKE_ACCOUNTS_FILE") or ""), username)
         if found is None:
+            password_matches(_dummy_hash, password)  # as long as a platform account's check
             return super().auth_user_db(username, password)
         role, hashed = found
         if not password_matches(hashed, password):

@@ -21,6 +21,7 @@ from settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from dashboards.provisioning import DeployReport, LakeConnection, SupersetLogin
+    from deploy.superset.superset_service import SupersetService
     from lake.query import TrinoEngine
 
 dashboards_app = typer.Typer(
@@ -40,12 +41,16 @@ def _bundle(path: Path | None) -> Path:
     return path or BUNDLE_DIR
 
 
-def _superset_login(settings: Settings) -> SupersetLogin:
+def _superset(settings: Settings) -> SupersetService:
     from assets.platform import stack
+
+    return stack.superset(settings, stack.postgres(settings))
+
+
+def _superset_login(svc: SupersetService) -> SupersetLogin:
     from dashboards.provisioning import SupersetLogin
     from deploy.process import ServiceError
 
-    svc = stack.superset(settings, stack.postgres(settings))
     if not svc.healthy():
         err.print(
             f"[red]error:[/red] Superset does not answer at {svc.url}: "
@@ -57,13 +62,6 @@ def _superset_login(settings: Settings) -> SupersetLogin:
     except ServiceError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
-
-
-def _deploy_state(settings: Settings) -> Path:
-    """What the last deploy imported, kept beside the stack's Superset data."""
-    from assets.platform import stack
-
-    return stack.superset(settings, stack.postgres(settings)).data_dir / "deployed-bundle.json"
 
 
 def _lake(settings: Settings) -> tuple[LakeConnection, TrinoEngine]:
@@ -108,13 +106,16 @@ def dashboards_deploy(
     from dashboards.provisioning import BundleError, SupersetError, deploy
 
     settings = get_settings()
-    login = _superset_login(settings)
+    superset = _superset(settings)
+    login = _superset_login(superset)
     connection, engine = _lake(settings)
     try:
         with err.status("deploying the dashboards") as status:
             report = deploy(
                 _bundle(bundle), connection, login, engine, verify=verify,
-                state=_deploy_state(settings), on_step=lambda step: status.update(step),
+                # what the last deploy imported, kept beside Superset's data
+                state=superset.data_dir / "deployed-bundle.json",
+                on_step=lambda step: status.update(step),
             )  # fmt: skip
     except (BundleError, SupersetError) as exc:
         err.print(f"[red]error:[/red] {exc}")
@@ -192,7 +193,7 @@ def dashboards_export(bundle: BundleOption = None) -> None:
     """
     from dashboards.provisioning import BundleError, SupersetError, export
 
-    login = _superset_login(get_settings())
+    login = _superset_login(_superset(get_settings()))
     try:
         report = export(_bundle(bundle), login)
     except (BundleError, SupersetError) as exc:

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,8 +27,7 @@ from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Origin, Subprotocol
 
 from deploy.postgres.postgres_service import PostgresService
-from settings import Settings
-from tests.support import free_port, stop_group
+from tests.support import free_port, private_postgres, stop_group
 
 pytestmark = pytest.mark.integration
 
@@ -64,15 +61,8 @@ class UI:
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[PostgresService]:
-    # as root PostgreSQL runs as 'postgres', which cannot enter pytest's private temp base
-    home = Path(tempfile.mkdtemp(prefix="marketlake-pg-"))
-    pg = PostgresService(home=home, cache=Settings().cache_dir, port=free_port())
-    try:
-        pg.start()
+    with private_postgres() as pg:
         yield pg
-    finally:
-        pg.stop()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
