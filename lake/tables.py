@@ -166,6 +166,12 @@ TABLES.update({
             ("obligation_met", pa.bool_(), False), ("open_positions", _I, False),
             ("breaks", _I, False),
         ], ("member",), "the EOD settlement report: one row per member and day"),
+        _declared("raw", "run_failures", [
+            ("run_id", _S, False), ("job", _S, False), ("partition", _S, True),
+            ("failed_at", _I, False), ("steps", _S, True), ("message", _S, False),
+        ], ("failed_at",),
+            "failed Dagster runs of the day (the day the run computed, else the day it failed): "
+            "job, failed steps, the error; from Dagster's run storage"),
     )
 })  # fmt: skip
 

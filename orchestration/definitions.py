@@ -26,6 +26,7 @@ with warnings.catch_warnings():
     from assets.clearing import clearing_assets
     from assets.dbt import dbt_assets
     from assets.dbt.dbt_assets import REFDATA, dbt_resource
+    from assets.health import health_assets
     from assets.intelligence import intelligence_assets
     from assets.landing import raw_assets
     from assets.market import market_assets
@@ -56,6 +57,7 @@ ALL_ASSETS: list[AssetsDefinition | AssetSpec | SourceAsset] = [
                 recon_assets,
                 dbt_assets,
                 report_assets,
+                health_assets,
                 intelligence_assets,
             ]
         )

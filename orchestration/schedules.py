@@ -13,8 +13,9 @@
   extract, aggregate and recommend for that day (recommendations come last,
   after aggregation, in the same run).
 - ``record_run_failures``: every failed run is appended to
-  ``<DAGSTER_HOME>/run_failures.jsonl`` and logged, so failures are kept
-  outside the UI too.
+  ``<DAGSTER_HOME>/run_failures.jsonl``, logged, and its day's
+  ``raw.run_failures`` published, so failures show outside the UI (the
+  Platform health dashboard) too.
 """
 
 from __future__ import annotations
@@ -45,8 +46,11 @@ from dagster import (
     sensor,
 )
 
+from assets.health.run_failures import run_day, run_failure_rows
 from assets.platform.resources import PlatformResource
 from intelligence.registry import load_registry_from_settings
+from lake.tables import TABLES
+from lake.writer import publish
 from settings import get_settings
 from streaming.events import SessionControl
 from streaming.limits import MalformedMessage, decode_untrusted
@@ -227,8 +231,15 @@ def intel_new_fetches(
 
 
 @run_failure_sensor(default_status=DefaultSensorStatus.RUNNING)
-def record_run_failures(context: RunFailureSensorContext) -> None:
-    """Append the failure (run, job, partition, message) to run_failures.jsonl."""
+def record_run_failures(context: RunFailureSensorContext, platform: PlatformResource) -> None:
+    """Keep the failure outside the UI: a line in run_failures.jsonl, then the lake.
+
+    The file is written first because the lake being unreachable is a likely
+    cause of the failure; the day's ``raw.run_failures`` partition is then
+    published again from run storage (every failed run of that day, so a
+    failure that could not reach the lake arrives with the next one, or with
+    the day's ``raw/run_failures`` asset).
+    """
     run = context.dagster_run
     entry = {
         "run_id": run.run_id,
@@ -242,3 +253,14 @@ def record_run_failures(context: RunFailureSensorContext) -> None:
     with (home / "run_failures.jsonl").open("a") as f:
         f.write(json.dumps(entry) + "\n")
     context.log.error(f"run {run.run_id} of {run.job_name} failed: {entry['message']}")
+    record = context.instance.get_run_record_by_id(run.run_id)
+    tz = platform.calendar().tz
+    day = run_day(record, tz) if record is not None else datetime.now(tz).date()
+    try:
+        rows = run_failure_rows(context.instance, day, tz)
+        publish(platform.catalog(), TABLES["raw.run_failures"], day, rows)
+    except Exception as exc:  # the failure is on file; the lake gets it with the day later
+        context.log.warning(
+            f"run failures of {day} not published to the lake ({exc!r}); they are in "
+            f"{home / 'run_failures.jsonl'} and land with the day's raw/run_failures asset"
+        )

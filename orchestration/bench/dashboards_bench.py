@@ -86,6 +86,18 @@ def short_calendar(directory: Path, close: str = SESSION_CLOSE) -> Path:
     return path
 
 
+def landing_env(env: dict[str, str], work: Path, calendar: Path) -> dict[str, str]:
+    """What :func:`land_days` runs ``marketlake`` with: the stack's lake, ``work``'s instance."""
+    (work / "dagster").mkdir(parents=True, exist_ok=True)
+    return {
+        **env,
+        "MARKETLAKE_LAKE_STORAGE": "s3",
+        "MARKETLAKE_DATA_DIR": str(work / "data"),
+        "MARKETLAKE_CALENDAR_TOML": str(calendar),
+        "DAGSTER_HOME": str(work / "dagster"),
+    }
+
+
 def land_days(
     env: dict[str, str], days: Sequence[tuple[date, int]], work: Path, calendar: Path
 ) -> dict[date, dict[str, Any]]:
@@ -94,14 +106,7 @@ def land_days(
     The lake on the stack (``MARKETLAKE_LAKE_STORAGE=s3``); the event log, sessions and
     Dagster instance in ``work``. Returns each day's JSON summary.
     """
-    day_env = {
-        **env,
-        "MARKETLAKE_LAKE_STORAGE": "s3",
-        "MARKETLAKE_DATA_DIR": str(work / "data"),
-        "MARKETLAKE_CALENDAR_TOML": str(calendar),
-        "DAGSTER_HOME": str(work / "dagster"),
-    }
-    (work / "dagster").mkdir(parents=True, exist_ok=True)
+    day_env = landing_env(env, work, calendar)
     summaries = {}
     for day, seed in days:
         proc = subprocess.run(

@@ -22,11 +22,11 @@ from deploy.superset.superset_service import SupersetService
 from deploy.trino.trino_service import TrinoService, java_for_trino
 from lake.catalog import LakeConfig, open_catalog
 from lake.query import DuckDBEngine, TrinoEngine
-from orchestration.bench.dashboards_bench import land_days
+from orchestration.bench.dashboards_bench import land_days, landing_env
 from settings import Settings
 from streaming.refdata import load_calendar
 from tests.support import free_port, short_calendar
-from tests.support.dashboards import DAYS, SEEDS, dashboards_cli, stack_settings
+from tests.support.dashboards import DAYS, SEEDS, dashboards_cli, fail_a_run, stack_settings
 
 
 @pytest.fixture(scope="session")
@@ -120,11 +120,17 @@ def dashboards_env(lake_stack, tmp_path_factory) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def dashboards_landed(dashboards_env, tmp_path_factory) -> dict[Any, dict[str, Any]]:
     """Two simulated days, every asset materialised, in the stack's lake (MinIO + PostgreSQL),
-    as ``marketlake demo`` lands them in stack mode."""
+    as ``marketlake demo`` lands them in stack mode; a Dagster run computing the first day
+    failed before (``failed_run`` in the result: its run id), so Platform health has one."""
     work = tmp_path_factory.mktemp("dashboards-days")
     calendar = short_calendar(work)
     assert all(load_calendar(calendar).is_trading_day(d) for d in DAYS)
-    return land_days(dashboards_env, list(zip(DAYS, SEEDS, strict=True)), work, calendar)
+    failed = fail_a_run(landing_env(dashboards_env, work, calendar), DAYS[0])
+    landed: dict[Any, dict[str, Any]] = land_days(
+        dashboards_env, list(zip(DAYS, SEEDS, strict=True)), work, calendar
+    )
+    landed["failed_run"] = {"run_id": failed}
+    return landed
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -30,7 +31,7 @@ from dashboards.superset_bundle import BUNDLE_DIR, dump
 from deploy.superset.superset_service import SupersetService
 from streaming.events import PRICE_SCALE
 from tests.support import free_port
-from tests.support.dashboards import DAYS, dashboards_cli, stack_settings
+from tests.support.dashboards import DAYS, FAILED_RUN_ERROR, dashboards_cli, stack_settings
 
 pytestmark = pytest.mark.integration
 
@@ -94,7 +95,7 @@ def _one(trino: Any, sql: str) -> Any:
 def test_every_chart_returns_rows_through_superset(deployed):
     assert [c for c in deployed["checks"] if c["error"] or c["rows"] is None] == []
     checks = {c["name"]: c for c in deployed["checks"] if c["kind"] == "chart"}
-    assert len(checks) == len(deployed["charts"]) == 25
+    assert len(checks) == len(deployed["charts"]) == 26
     assert {n for n, c in checks.items() if c["rows"] == 0} <= EXPECTED_EMPTY
     # every select filter lists its values through Superset, as the filter bar does
     filters = {c["name"]: c["rows"] for c in deployed["checks"] if c["kind"] == "filter"}
@@ -149,6 +150,20 @@ def test_platform_dead_letters_equal_trino(deployed, client, trino):
     assert row["dead letters"] == count > 0
 
 
+def test_a_failed_dagster_run_shows_on_platform_health(deployed, client, dashboards_landed):
+    """The run that failed before the days landed is on the dashboard: its job, the day it
+    computed, the failed step and the error, as Dagster's run storage has them."""
+    rows = _chart_data(client, deployed, "Dagster run failures")
+    (row,) = [r for r in rows if r["run_id"] == dashboards_landed["failed_run"]["run_id"]]
+    assert row["partition"] == DAYS[0].isoformat()
+    assert row["steps"] == "fetch_news"
+    assert FAILED_RUN_ERROR in row["message"]
+    assert row["job"] == "__ephemeral_asset_job__"  # an ad-hoc asset run, as materialize() names it
+    # a time (Superset sends temporal columns as epoch milliseconds), not raw nanoseconds:
+    # the run failed while this session's fixtures were being built
+    assert 0 < time.time() - row["failed_at"] / 1000 < 3 * 3600
+
+
 def test_superset_reads_the_lake_as_the_read_only_principal(deployed, client, env):
     trino_svc = stack.trino(stack_settings(env))
     reader, _ = trino_svc.principal(reader=True)
@@ -176,7 +191,7 @@ def test_deploying_again_keeps_every_id(deployed, env, client):
     assert again["dashboards"] == deployed["dashboards"]
     assert again["charts"] == deployed["charts"]
     assert {k: client.get(f"/api/v1/{k}/")["count"] for k in counts} == counts
-    assert counts == {"dashboard": 4, "chart": 25, "dataset": again["datasets"], "database": 1}
+    assert counts == {"dashboard": 4, "chart": 26, "dataset": again["datasets"], "database": 1}
 
 
 def test_a_broken_dataset_is_refused_naming_it_and_its_chart(deployed, env, client, tmp_path):

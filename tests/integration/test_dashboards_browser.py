@@ -41,7 +41,7 @@ DASHBOARDS = {  # slug: charts on it
     "market": 7,
     "clearing": 8,
     "intelligence": 4,
-    "platform-health": 6,
+    "platform-health": 7,
 }
 
 

@@ -80,29 +80,47 @@ def test_the_session_closed_sensor_asks_once_per_day(tmp_path):
     assert again == []
 
 
-def test_a_failed_run_is_recorded_with_its_partition_and_message(tmp_path, monkeypatch):
-    from dagster import (
-        DagsterInstance,
-        DailyPartitionsDefinition,
-        asset,
-        build_run_status_sensor_context,
-        materialize,
-    )
+def _fail(instance, partition: str | None, message: str = "the lake is unreachable"):
+    """A real failed Dagster run in ``instance`` (a partitioned asset raising, or not)."""
+    from dagster import DailyPartitionsDefinition, asset, materialize
 
-    from orchestration.schedules import record_run_failures
+    if partition is None:
+
+        @asset(name="unpartitioned_broken")
+        def broken_now() -> None:
+            raise RuntimeError(message)
+
+        return materialize([broken_now], instance=instance, raise_on_error=False)
 
     @asset(partitions_def=DailyPartitionsDefinition(start_date="2026-11-01"))
     def broken() -> None:
-        raise RuntimeError("the lake is unreachable")
+        raise RuntimeError(message)
+
+    return materialize([broken], partition_key=partition, instance=instance,
+                       raise_on_error=False)  # fmt: skip
+
+
+def _run_failures(platform: PlatformResource, day: date) -> list[dict]:
+    from lake.row_filters import equal_to
+
+    table = platform.catalog().load_table("raw.run_failures")
+    return table.scan(row_filter=equal_to("trading_day", day)).to_arrow().to_pylist()
+
+
+def test_a_failed_run_is_recorded_on_file_and_in_the_lake(tmp_path, monkeypatch):
+    from dagster import DagsterInstance, build_run_status_sensor_context
+
+    from orchestration.schedules import record_run_failures
 
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    platform = PlatformResource(data_dir=str(tmp_path / "data"))
     instance = DagsterInstance.ephemeral()
-    result = materialize([broken], partition_key="2026-11-20", instance=instance,
-                         raise_on_error=False)  # fmt: skip
+    result = _fail(instance, "2026-11-20")
     assert not result.success
     context = build_run_status_sensor_context(
         sensor_name="record_run_failures", dagster_instance=instance,
         dagster_run=result.dagster_run, dagster_event=result.get_run_failure_event(),
+        resources={"platform": platform},
     ).for_run_failure()  # fmt: skip
     record_run_failures(context)
     (line,) = (tmp_path / "run_failures.jsonl").read_text().splitlines()
@@ -110,6 +128,62 @@ def test_a_failed_run_is_recorded_with_its_partition_and_message(tmp_path, monke
     assert entry["run_id"] == result.run_id
     assert entry["partition"] == "2026-11-20"
     assert "broken" in entry["message"]
+    # and in the lake, on the day the run computed, with the failed step and its error
+    (row,) = _run_failures(platform, date(2026, 11, 20))
+    assert row["run_id"] == result.run_id
+    assert row["job"] == result.dagster_run.job_name
+    assert row["partition"] == "2026-11-20"
+    assert row["steps"] == "broken"
+    assert "RuntimeError" in row["message"] and "the lake is unreachable" in row["message"]
+    ended = instance.get_run_record_by_id(result.run_id).end_time
+    assert abs(row["failed_at"] / 1e9 - ended) < 1e-3
+
+    # a second failure of the same day: the day is published again with both, none twice
+    second = _fail(instance, "2026-11-20", "disk full")
+    context = build_run_status_sensor_context(
+        sensor_name="record_run_failures", dagster_instance=instance,
+        dagster_run=second.dagster_run, dagster_event=second.get_run_failure_event(),
+        resources={"platform": platform},
+    ).for_run_failure()  # fmt: skip
+    record_run_failures(context)
+    rows = _run_failures(platform, date(2026, 11, 20))
+    assert sorted(r["run_id"] for r in rows) == sorted([result.run_id, second.run_id])
+    assert [r["run_id"] for r in rows] == sorted([r["run_id"] for r in rows],
+                                                 key=lambda i: i != result.run_id)  # fmt: skip
+
+
+def test_the_run_failures_asset_publishes_the_day_from_run_storage(tmp_path):
+    from dagster import DagsterInstance, materialize
+
+    from assets.health.health_assets import run_failures
+    from assets.health.run_failures import run_day
+
+    platform = PlatformResource(data_dir=str(tmp_path / "data"))
+    instance = DagsterInstance.ephemeral()
+    day, other = "2026-11-20", "2026-11-23"
+    failed = _fail(instance, day)
+    _fail(instance, other)
+    unpartitioned = _fail(instance, None, "no partition")
+    today = run_day(instance.get_run_record_by_id(unpartitioned.run_id), CALENDAR.tz)
+
+    ok = materialize([run_failures], partition_key=day, instance=instance,
+                     resources={"platform": platform})  # fmt: skip
+    assert ok.success
+    (row,) = _run_failures(platform, date.fromisoformat(day))
+    assert row["run_id"] == failed.run_id  # not the other day's, not the unpartitioned one
+
+    # a day with no failures is published too (empty), so the table exists for the dashboards
+    empty_day = "2026-11-24"
+    assert materialize([run_failures], partition_key=empty_day, instance=instance,
+                       resources={"platform": platform}).success  # fmt: skip
+    assert _run_failures(platform, date.fromisoformat(empty_day)) == []
+
+    # a run without a partition belongs to the day it failed, in exchange time
+    from assets.health.run_failures import run_failure_rows
+
+    rows = run_failure_rows(instance, today, CALENDAR.tz).to_pylist()
+    assert unpartitioned.run_id in [r["run_id"] for r in rows]
+    assert next(r for r in rows if r["run_id"] == unpartitioned.run_id)["partition"] is None
 
 
 def test_polling_sensors_fetch_each_source_type_on_its_interval():
