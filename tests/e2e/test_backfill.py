@@ -1,4 +1,4 @@
-"""``marketlake backfill`` as a user runs it: five days from nothing, recorded in Dagster,
+"""``marketlake backfill`` as a user runs it: days from nothing across a weekend, recorded in Dagster,
 every asset and check of every day, and a second backfill that changes nothing in the lake."""
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ def _lake(platform: PlatformResource) -> dict[str, list[str]]:
     }
 
 
-DAYS = ["2026-11-11", "2026-11-12", "2026-11-13", "2026-11-16", "2026-11-17"]
+DAYS = ["2026-11-13", "2026-11-16", "2026-11-17"]
+RANGE = ("--from", "2026-11-13", "--to", "2026-11-17")  # Friday to Tuesday
 
 
 def test_backfill_builds_days_from_nothing_and_again_changes_nothing(tmp_path, monkeypatch):
@@ -43,8 +44,8 @@ def test_backfill_builds_days_from_nothing_and_again_changes_nothing(tmp_path, m
     data = tmp_path / "data"
     env = {"MARKETLAKE_DATA_DIR": str(data), "MARKETLAKE_CALENDAR_TOML": str(calendar),
            "DAGSTER_HOME": str(tmp_path / "dagster")}  # fmt: skip
-    # Wednesday to Tuesday (past days: partitions end today): the weekend is no partition
-    proc = _run(env, "backfill", "--from", "2026-11-11", "--to", "2026-11-17", "--json")
+    # Friday to Tuesday (past days: partitions end today): the weekend is no partition
+    proc = _run(env, "backfill", *RANGE, "--json")
     assert proc.returncode == 0, proc.stderr[-3000:]
     runs = json.loads(proc.stdout)
     assert [r["day"] for r in runs] == DAYS
@@ -75,16 +76,16 @@ def test_backfill_builds_days_from_nothing_and_again_changes_nothing(tmp_path, m
     days = {r["trading_day"].isoformat() for r in platform.catalog().load_table("raw.trades").scan(
         selected_fields=("trading_day",)).to_arrow().to_pylist()}  # fmt: skip
     assert days == set(DAYS)
-    assert lake["core.recon_breaks"] == []  # five days reconcile
-    assert len(lake["marts.settlement_report"]) == 5 * 10
-    assert len(lake["marts.fct_member_daily_pnl"]) == 5 * 10
+    assert lake["core.recon_breaks"] == []  # every day reconciles
+    assert len(lake["marts.settlement_report"]) == len(DAYS) * 10
+    assert len(lake["marts.fct_member_daily_pnl"]) == len(DAYS) * 10
 
-    again = _run(env, "backfill", "--from", "2026-11-11", "--to", "2026-11-17", "--json")
+    again = _run(env, "backfill", *RANGE, "--json")
     assert again.returncode == 0, again.stderr[-3000:]
     assert _lake(platform) == lake  # every table, every row
 
-    recorded = instance.get_runs(RunsFilter(tags={"marketlake/backfill": "2026-11-11..2026-11-17"}))
-    assert len(recorded) == 10 and all(r.is_success for r in recorded)
+    recorded = instance.get_runs(RunsFilter(tags={"marketlake/backfill": "2026-11-13..2026-11-17"}))
+    assert len(recorded) == 2 * len(DAYS) and all(r.is_success for r in recorded)
 
     empty = _run(env, "backfill", "--from", "2026-11-14", "--to", "2026-11-15")
     assert empty.returncode == 2 and "no trading days" in empty.stderr
