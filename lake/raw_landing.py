@@ -27,7 +27,7 @@ from streaming.events import (
     encode,
 )
 from streaming.limits import MalformedMessage, decode_untrusted
-from streaming.topics import TOPIC_SPECS
+from streaming.topics import BROADCAST_TOPICS, TOPIC_SPECS
 from streaming.transport.base import EventLog, Record
 
 TOPIC_KINDS: dict[str, Any] = {t.name: t.kind for t in TOPIC_SPECS}
@@ -61,13 +61,18 @@ def read_day(
     """``topic``'s events with ``start_ns <= timestamp < end_ns``, partition by partition.
 
     Within a partition the log's order is kept; partitions follow each other in
-    number order, so the result does not depend on how records interleaved.
+    number order, so the result does not depend on how records interleaved. A
+    broadcast topic (``control``) is read from partition 0 alone, which holds
+    every event once.
     A record that does not decode is left out and, if ``rejected`` is given,
     added to it as a dead letter.
     """
     decoder = msgspec.json.Decoder(TOPIC_KINDS[topic])
     out: list[Any] = []
-    for part in sorted(log.end_offsets(topic)):
+    partitions = sorted(log.end_offsets(topic))
+    if topic in BROADCAST_TOPICS:
+        partitions = partitions[:1]  # the others hold copies of the same events
+    for part in partitions:
         for rec in log.read(topic, part):
             if (start_ns is None or rec.timestamp >= start_ns) and (
                 end_ns is None or rec.timestamp < end_ns

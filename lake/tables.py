@@ -27,6 +27,7 @@ from streaming.events import (
     Event,
     ExecutionReport,
     NewOrder,
+    SessionControl,
     StrategyDecision,
     Trade,
 )
@@ -111,6 +112,9 @@ TABLES: dict[str, TableDef] = {
                      "dead letters: what was refused, why, and the original bytes"),
         _event_table("decisions", (StrategyDecision,), ("member", "ts"),
                      "what members following recommendations did with each: act or skip, why"),
+        _event_table("control", (SessionControl,), ("ts",),
+                     "the audit of the market's control: every session change, halt, kill "
+                     "switch and reference price, who did it and why"),
     )
 }  # fmt: skip
 """Every table of the lake by ``namespace.name``; the only place tables are declared."""

@@ -17,14 +17,14 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from heapq import heappop, heappush
-from typing import Literal
 
 import msgspec
 
 from streaming.events import BookTop, Side
 from streaming.refdata import Security
+from streaming.session import SessionStatus
 
-BookStatus = Literal["pre_open", "open", "suspended", "closed"]
+BookStatus = SessionStatus
 
 
 class RestingOrder(msgspec.Struct, gc=False, eq=False):

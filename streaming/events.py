@@ -10,7 +10,7 @@ Timestamps are integer nanoseconds since the Unix epoch (UTC), event time.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 import msgspec
 
@@ -25,7 +25,11 @@ OrderStatus = Literal[
     "new", "partially_filled", "filled", "canceled", "rejected", "expired", "replaced"
 ]
 RequestKind = Literal["new", "cancel", "amend"]
-ControlAction = Literal["pre_open", "open", "suspend", "resume", "close"]
+ControlAction = Literal[
+    "pre_open", "open", "suspend", "resume", "close", "halt",  # the session state machine
+    "kill", "reference",  # operator actions on orders and prices
+]  # fmt: skip
+CONTROL_ACTIONS: tuple[str, ...] = get_args(ControlAction)
 Interval = Literal["1s", "1m", "3m", "5m", "15m"]
 
 _BASE: dict[str, Any] = {"tag_field": "type", "kw_only": False, "gc": False}
@@ -148,12 +152,27 @@ class Bar(msgspec.Struct, tag="bar", **_BASE):
 
 
 class SessionControl(msgspec.Struct, tag="control", **_BASE):
-    """Drives the session state machine; ``symbol`` None applies to every book."""
+    """An action on the market, on the log like every order: the session, halts, operators.
+
+    Session actions (``pre_open`` .. ``close``, ``halt``) move the state machine
+    of one book or, ``symbol`` None, of every book (a halt always names one).
+    Operator actions: ``kill`` cancels every open order of ``member`` (on
+    ``symbol`` or everywhere); ``reference`` sets a symbol's reference price
+    and, if given, its band (percent either side). ``actor`` and ``reason``
+    say who did it and why (the calendar's scheduler is ``calendar``); they
+    are what the audit table keeps. Fields after ``session_date`` have
+    defaults, so control events written before them still decode.
+    """
 
     action: ControlAction
     ts: int
     symbol: str | None = None
     session_date: str | None = None
+    actor: str = ""
+    reason: str = ""
+    member: str | None = None
+    reference_price: int | None = None
+    band_pct: float | None = None
 
 
 RecAction = Literal["buy", "sell", "hold", "watch"]

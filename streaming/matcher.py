@@ -63,6 +63,7 @@ REJECT_REASONS = (
     "session_pre_open",
     "session_suspended",
     "session_closed",
+    "symbol_halted",
     "invalid_side",
     "invalid_order_type",
     "invalid_tif",
@@ -86,7 +87,11 @@ _CLOSED_REASON = {
     "pre_open": "session_pre_open",
     "suspended": "session_suspended",
     "closed": "session_closed",
+    "halted": "symbol_halted",
 }
+
+KILL_SWITCH = "kill_switch"
+"""The reason on the cancel reports of orders an operator's kill switch removed."""
 
 ER = ExecutionReport  # positional construction in the hot path
 
@@ -231,17 +236,24 @@ class Matcher:
         self.books: dict[str, Book] = {}
         self._admitted: set[str] = set()  # member ids already checked (listed and well-formed)
         self._bands: dict[str, tuple[int, int]] = {}
+        self._band_pct: dict[str, float | None] = {}
+        self.reference: dict[str, int] = {}
         for sec in securities:
             self.books[sec.symbol] = Book(sec, status)
-            if band_pct is None:
-                self._bands[sec.symbol] = (1, 1 << 62)
-            else:
-                # exact rational arithmetic: the edges are inclusive and never off by a unit
-                width = Fraction(sec.reference_price) * Fraction(str(band_pct)) / 100
-                self._bands[sec.symbol] = (
-                    max(1, math.ceil(sec.reference_price - width)),
-                    math.floor(sec.reference_price + width),
-                )
+            self._set_band(sec.symbol, sec.reference_price, band_pct)
+
+    def _set_band(self, symbol: str, reference: int, band_pct: float | None) -> None:
+        self.reference[symbol] = reference
+        self._band_pct[symbol] = band_pct
+        if band_pct is None:
+            self._bands[symbol] = (1, 1 << 62)
+        else:
+            # exact rational arithmetic: the edges are inclusive and never off by a unit
+            width = Fraction(reference) * Fraction(str(band_pct)) / 100
+            self._bands[symbol] = (
+                max(1, math.ceil(reference - width)),
+                math.floor(reference + width),
+            )
 
     # -- entry points ------------------------------------------------------
     def process(self, request: OrderRequest | SessionControl, out: list[Event]) -> None:
@@ -264,10 +276,12 @@ class Matcher:
         return out
 
     def control(self, ctl: SessionControl, out: list[Event]) -> None:
-        """Move one book (or all) through the session state machine.
+        """Apply a control event: a session transition or an operator action.
 
-        Raises ``SessionError`` on an illegal transition, leaving every book as
-        it was; on ``close`` every resting order expires with a report.
+        Raises ``SessionError`` (the event goes to the dead-letter topic with
+        it) on an illegal transition or an incomplete operator action, leaving
+        every book as it was; on ``close`` every resting order expires with a
+        report, on ``kill`` the member's open orders are canceled with one.
         """
         if ctl.symbol is not None:
             if ctl.symbol not in self.books:
@@ -275,11 +289,48 @@ class Matcher:
             books = [self.books[ctl.symbol]]
         else:
             books = list(self.books.values())
+        if ctl.action == "kill":
+            return self._kill(ctl, books, out)
+        if ctl.action == "reference":
+            return self._reference(ctl)
+        if ctl.action == "halt" and ctl.symbol is None:
+            raise SessionError("a halt names its symbol; to stop every symbol, suspend")
+        if ctl.symbol is None and ctl.action != "close":
+            # a halt is lifted per symbol: market-wide actions leave halted books halted
+            books = [b for b in books if b.status != "halted"]
         targets = [next_status(b.status, ctl.action) for b in books]  # validate all first
         for book, target in zip(books, targets, strict=True):
             book.status = target
             if target == "closed":
                 self._expire_all(book, ctl.ts, out)
+
+    def _kill(self, ctl: SessionControl, books: list[Book], out: list[Event]) -> None:
+        """Cancel every open order of ``ctl.member`` (in ``books``), oldest first per book."""
+        member = ctl.member
+        if not member:
+            raise SessionError("kill names the member whose orders are canceled")
+        if self.members is not None and member not in self.members:
+            raise SessionError(f"unknown member {member!r} in kill")
+        for book in books:
+            for order in sorted(
+                (o for o in book.resting() if o.member == member), key=lambda o: o.order_id
+            ):
+                book.remove(order)
+                _canceled(book, out, order, None, KILL_SWITCH, ctl.ts)
+
+    def _reference(self, ctl: SessionControl) -> None:
+        """Set one symbol's reference price (and band, if given): later limits are judged
+        against it; resting orders stay (they were valid when entered)."""
+        price, pct = ctl.reference_price, ctl.band_pct
+        if ctl.symbol is None:
+            raise SessionError("reference names its symbol")
+        if type(price) is not int or price <= 0 or price > MAX_PRICE:
+            raise SessionError(f"reference_price must be 1..{MAX_PRICE} price units, not {price!r}")
+        if price % self.books[ctl.symbol].security.tick:
+            raise SessionError(f"reference_price {price} is not a multiple of the tick")
+        if pct is not None and not (isinstance(pct, int | float) and 0 < pct <= 100):
+            raise SessionError(f"band_pct must be in (0, 100], not {pct!r}")
+        self._set_band(ctl.symbol, price, self._band_pct[ctl.symbol] if pct is None else pct)
 
     # -- validation ------------------------------------------------------------------
     def _entry_reason(self, oid: int, member: str, symbol: str, ts: int) -> str | None:

@@ -1,4 +1,4 @@
-"""The trading session state machine: pre-open -> open <-> suspended -> closed.
+"""The trading session state machine: pre-open -> open <-> suspended -> closed, and halts.
 
 Driven by ``control`` events. Pure: the caller decides when events happen
 (a scheduler on the trading calendar, an operator, or a simulated clock).
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-SessionStatus = Literal["pre_open", "open", "suspended", "closed"]
+SessionStatus = Literal["pre_open", "open", "suspended", "halted", "closed"]
 
 TRANSITIONS: dict[tuple[str, str], SessionStatus] = {
     ("closed", "pre_open"): "pre_open",  # a new trading day
@@ -19,6 +19,13 @@ TRANSITIONS: dict[tuple[str, str], SessionStatus] = {
     ("pre_open", "close"): "closed",
     ("open", "close"): "closed",
     ("suspended", "close"): "closed",
+    # a halt stops one symbol (news pending, a regulatory stop) until an operator resumes it;
+    # orders rest and can be canceled, nothing trades. A market-wide stop is a suspend.
+    ("pre_open", "halt"): "halted",
+    ("open", "halt"): "halted",
+    ("suspended", "halt"): "halted",
+    ("halted", "resume"): "open",
+    ("halted", "close"): "closed",
 }
 """(current status, control action) -> next status; anything else is illegal."""
 

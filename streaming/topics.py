@@ -32,7 +32,8 @@ class Topic:
 
     name: str
     kind: Any  # an event Struct or a tagged union of them (msgspec decodes either)
-    raw_table: str | None  # None: not landed as a raw table (control, recommendations)
+    raw_table: str | None  # None: not landed as a raw table (recommendations)
+    broadcast: bool = False  # every event is written to every partition (each shard needs it)
 
 
 BAR_TOPICS: tuple[str, ...] = tuple(f"bars.{interval}" for interval in INTERVALS)
@@ -43,13 +44,15 @@ TOPIC_SPECS: tuple[Topic, ...] = (
     Topic("trades", Trade, "raw.trades"),
     Topic("bbo", BookTop, "raw.bbo"),
     *(Topic(name, Bar, "raw.bars") for name in BAR_TOPICS),
-    Topic("control", SessionControl, None),
+    Topic("control", SessionControl, "raw.control", broadcast=True),
     Topic("recommendations", Recommendation, None),
     Topic("dlq", DeadLetter, "raw.dlq"),
     Topic("decisions", StrategyDecision, "raw.decisions"),
 )
 
 TOPICS: tuple[str, ...] = tuple(t.name for t in TOPIC_SPECS)
+BROADCAST_TOPICS: frozenset[str] = frozenset(t.name for t in TOPIC_SPECS if t.broadcast)
+"""Topics whose partition 0 holds every event (the others hold copies)."""
 """Every topic's name, in the order the transports create them."""
 
 _BY_KIND: dict[type, str] = {

@@ -40,6 +40,8 @@ from streaming.simulator import MarketSimulator, SimulatorConfig
 from streaming.topics import TOPICS
 from streaming.transport.base import EventLog, Handler, Output, broadcast, caught_up
 
+CALENDAR_ACTOR = "calendar"
+"""The actor of the control events the calendar schedules (operators act under their name)."""
 PRE_OPEN_NS = 15 * 60 * 1_000_000_000
 
 
@@ -131,7 +133,8 @@ class Participants:
 
     def control(self, action: ControlAction, ts: int) -> dict[tuple[str, int], int]:
         self.now_ns = ts
-        ctl = SessionControl(action, ts, None, self.cfg.day.isoformat())
+        ctl = SessionControl(action, ts, None, self.cfg.day.isoformat(), actor=CALENDAR_ACTOR,
+                             reason="the trading calendar")  # fmt: skip
         return self.log.produce(
             broadcast("control", encode(ctl), ts, self.log.partitions("control"))
         )

@@ -87,3 +87,41 @@ def test_a_clean_day_has_no_landing_letters(tmp_path):
     land_day(log, catalog, DAY)
     assert _rows(catalog, "raw.dlq") == []
     assert len(_rows(catalog, "raw.orders")) == 1
+
+
+def test_control_lands_once_per_event_as_the_audit_table(tmp_path):
+    """Control is broadcast to every partition (each shard needs it); the audit table holds
+    each event once, with who did it and why, and the matcher applied the operator's actions."""
+    from streaming.transport.base import broadcast
+
+    securities = load_securities()
+    ref = next(s for s in securities if s.symbol == "AAPL").reference_price
+    log = SqliteEventLog(tmp_path / "day.sqlite")
+    log.create_topics(TOPICS, partitions=4)
+    actions = [
+        SessionControl("open", 1, actor="calendar", reason="the trading calendar"),
+        SessionControl("halt", 5, "AAPL", actor="ops", reason="news pending"),
+        SessionControl("kill", 6, None, actor="ops", reason="runaway algo", member="M01"),
+        SessionControl(
+            "reference",
+            7,
+            "AAPL",
+            actor="ops",
+            reason="new close",
+            reference_price=ref,
+            band_pct=5.0,
+        ),
+        SessionControl("resume", 8, "AAPL", actor="ops", reason="news out"),
+        SessionControl("close", 10**6, actor="calendar", reason="the trading calendar"),
+    ]
+    log.produce([Output("orders", "AAPL", encode(NewOrder(1, "M01", "AAPL", "buy", 1, ref)), 2)])
+    for ctl in actions:
+        log.produce(broadcast("control", encode(ctl), ctl.ts, log.partitions("control")))
+    catalog = open_catalog(LakeConfig.local("t", tmp_path / "cat.sqlite", tmp_path / "wh"))
+    land_day(log, catalog, DAY)
+    rows = sorted(_rows(catalog, "raw.control"), key=lambda r: r["ts"])
+    assert len(rows) == len(actions)
+    assert [(r["action"], r["symbol"], r["actor"], r["reason"], r["member"]) for r in rows] == [
+        (c.action, c.symbol, c.actor, c.reason, c.member) for c in actions
+    ]
+    assert rows[3]["reference_price"] == ref and rows[3]["band_pct"] == 5.0

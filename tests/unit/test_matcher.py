@@ -884,7 +884,7 @@ def test_every_applicable_reject_reason_is_covered() -> None:
         | {r for r, _ in AMEND_REJECTS}
         | {r for r, _ in CANCEL_REJECTS}
     )
-    covered |= {"duplicate_order_id", "session_suspended"}  # dedicated tests above
+    covered |= {"duplicate_order_id", "session_suspended", "symbol_halted"}  # dedicated tests
     covered |= set(BOUNDS_REASONS)  # tests/unit/test_limits.py
     assert covered == set(REJECT_REASONS)
 
@@ -979,6 +979,95 @@ def test_control_with_symbol_only_affects_that_book() -> None:
     m.submit(SessionControl("suspend", 6, "MSFT"))
     assert m.books["MSFT"].status == "suspended"
     assert m.books["AMZN"].status == "open"
+
+
+def test_a_halt_stops_one_symbol_until_resumed_and_survives_market_wide_actions() -> None:
+    m = matcher()
+    msft = SEC["MSFT"].reference_price
+    run(m, new(1, "A", "buy", 5, P), new(2, "B", "sell", 5, P + T))
+    assert m.submit(SessionControl("halt", 3, "AAPL", actor="op1", reason="news pending")) == []
+    assert m.books["AAPL"].status == "halted" and m.books["MSFT"].status == "open"
+    # nothing enters or changes; orders rest and can be canceled
+    assert m.submit(new(3, "C", "sell", 5, P, ts=4))[0].reason == "symbol_halted"
+    assert m.submit(AmendOrder(1, "A", "AAPL", 4, None, 5))[0].reason == "symbol_halted"
+    assert m.submit(CancelOrder(2, "B", "AAPL", 6))[0].exec_type == "canceled"
+    # other symbols trade; a market-wide suspend and resume leave the halt in place
+    assert m.submit(new(4, "C", "buy", 1, msft, symbol="MSFT", ts=7))[0].exec_type == "new"
+    m.submit(SessionControl("suspend", 8))
+    assert m.books["MSFT"].status == "suspended" and m.books["AAPL"].status == "halted"
+    m.submit(SessionControl("resume", 9))
+    assert m.books["MSFT"].status == "open" and m.books["AAPL"].status == "halted"
+    # the halt is lifted per symbol; order 1 rested through it and trades
+    m.submit(SessionControl("resume", 10, "AAPL"))
+    assert m.submit(new(5, "C", "sell", 5, P, ts=11))[1] == trade(
+        1, P, 5, "sell", (1, "A"), (5, "C"), 11
+    )
+    with pytest.raises(SessionError, match="names its symbol"):
+        m.submit(SessionControl("halt", 12))
+
+
+def test_a_close_ends_a_halt() -> None:
+    m = matcher()
+    run(m, new(1, "A", "buy", 5, P))
+    m.submit(SessionControl("halt", 2, "AAPL"))
+    out = m.submit(SessionControl("close", 3))
+    assert [(e.order_id, e.exec_type) for e in out] == [(1, "expired")]
+    assert {b.status for b in m.books.values()} == {"closed"}
+
+
+def test_the_kill_switch_cancels_exactly_that_members_open_orders() -> None:
+    m = matcher()
+    msft = SEC["MSFT"].reference_price
+    run(
+        m,
+        new(1, "A", "buy", 5, P),
+        new(2, "B", "buy", 5, P - T),
+        new(3, "A", "sell", 5, P + 2 * T),
+        new(4, "C", "sell", 3, P + T),
+        new(5, "A", "buy", 2, P + T),  # fills 2 of C's order 4: nothing of A's left resting
+        new(1, "A", "buy", 5, msft, symbol="MSFT"),
+    )
+    seq = m.books["AAPL"].exec_seq
+    out = m.submit(SessionControl("kill", 10, "AAPL", actor="op1", reason="runaway", member="A"))
+    assert out == [
+        canceled(seq + 1, 1, "A", "buy", P, 0, 10, request=None, reason="kill_switch"),
+        canceled(seq + 2, 3, "A", "sell", P + 2 * T, 0, 10, request=None, reason="kill_switch"),
+    ]
+    assert sorted(o[0] for o in resting(m)) == [2, 4]  # B's and C's untouched
+    assert resting(m, "MSFT") == [(1, "buy", msft, 5, 0)]  # only the named symbol
+    out = m.submit(SessionControl("kill", 11, None, member="A"))  # everywhere
+    assert [(e.symbol, e.order_id, e.reason) for e in out] == [("MSFT", 1, "kill_switch")]
+    assert m.submit(SessionControl("kill", 12, None, member="A")) == []  # nothing left
+    # the member is not barred: the kill switch cancels, the member may trade again
+    assert m.submit(new(6, "A", "buy", 1, P, ts=13))[0].exec_type == "new"
+    for bad in (SessionControl("kill", 14), SessionControl("kill", 14, member="NOPE")):
+        with pytest.raises(SessionError):
+            m.submit(bad)
+
+
+def test_a_reference_price_moves_the_band() -> None:
+    m = matcher()  # band 10 % around the reference
+    far = P * 13 // 10 // T * T  # 30 % above: outside the band
+    assert m.submit(new(1, "A", "buy", 1, far))[0].reason == "price_band"
+    m.submit(SessionControl("reference", 2, "AAPL", actor="op1", reason="new info",
+                            reference_price=far))  # fmt: skip
+    assert m.reference["AAPL"] == far
+    assert m.submit(new(2, "A", "buy", 1, far, ts=3))[0].exec_type == "new"
+    assert m.submit(new(3, "A", "buy", 1, P, ts=4))[0].reason == "price_band"  # now far below
+    m.submit(SessionControl("reference", 5, "AAPL", reference_price=far, band_pct=50.0))
+    assert m.submit(new(4, "A", "buy", 1, P, ts=6))[0].exec_type == "new"
+    before = m.snapshot()
+    for bad in (
+        SessionControl("reference", 7, None, reference_price=far),
+        SessionControl("reference", 7, "AAPL"),
+        SessionControl("reference", 7, "AAPL", reference_price=far + 1),  # off tick
+        SessionControl("reference", 7, "AAPL", reference_price=-T),
+        SessionControl("reference", 7, "AAPL", reference_price=far, band_pct=0.0),
+        SessionControl("reference", 7, "AAPL", reference_price=far, band_pct=101.0),
+    ):
+        with pytest.raises(SessionError):
+            m.submit(bad)
+        assert m.snapshot() == before and m.reference["AAPL"] == far
 
 
 def test_pre_open_book_rejects_until_opened() -> None:

@@ -88,6 +88,27 @@ class Checker:
             assert e.exec_id == 0 and e.reason == "unknown_symbol"
 
     def check_control(self, ctl: SessionControl, events: list[Event]) -> None:
+        if ctl.action == "kill":
+            # exactly the member's live orders (on the symbol, or everywhere), each canceled once
+            expected = {
+                key for key, entry in self.orders.items()
+                if entry.live and entry.member == ctl.member
+                and (ctl.symbol is None or key[0] == ctl.symbol)
+            }  # fmt: skip
+            got = set()
+            for e in events:
+                assert isinstance(e, ExecutionReport)
+                assert (e.exec_type, e.reason, e.request, e.leaves_qty) == (
+                    "canceled", "kill_switch", None, 0)  # fmt: skip
+                assert e.member == ctl.member
+                got.add((e.symbol, e.order_id))
+                self.check_exec_id(e)
+                self.close_out(e)
+            assert got == expected and len(got) == len(events)
+            return
+        if ctl.action in ("halt", "resume"):
+            assert events == []  # orders rest through a halt
+            return
         for e in events:
             assert isinstance(e, ExecutionReport)
             assert (e.exec_type, e.reason, e.leaves_qty) == ("expired", "session_closed", 0)
@@ -106,6 +127,10 @@ class Checker:
         self.check_exec_id(first)
         if first.exec_type == "rejected":
             assert len(events) == 1
+            halted = self.m.books[req.symbol].status == "halted"
+            if kind != "cancel" and first.reason not in ("unknown_order", "not_owner"):
+                # nothing enters or changes on a halted symbol; only its halt says so
+                assert halted == (first.reason == "symbol_halted"), (first.reason, halted)
             if kind == "new":
                 self.rejected_qty += req.qty
                 self.new_qty += req.qty
@@ -285,12 +310,14 @@ def streams(draw: st.DrawFn) -> tuple[str, list[Security], list[Any]]:
     n = draw(st.integers(1, 60))
     issued: list[tuple[str, int, str]] = []  # (symbol, id, member)
     requests: list[Any] = []
+    halted: set[str] = set()
     ts = 0
     for _ in range(n):
         ts += 1
         kind = draw(
-            st.sampled_from(("new", "new", "new", "new", "cancel", "amend", "amend", "control"))
-        )
+            st.sampled_from(("new", "new", "new", "new", "cancel", "amend", "amend", "control",
+                             "halt", "kill"))
+        )  # fmt: skip
         if kind in ("cancel", "amend") and issued:
             symbol, oid, owner = issued[draw(st.integers(0, len(issued) - 1))]
             member = owner if draw(st.integers(0, 9)) else draw(st.sampled_from(MEMBERS))
@@ -308,6 +335,18 @@ def streams(draw: st.DrawFn) -> tuple[str, list[Security], list[Any]]:
             # close one book (expiring its orders), then a new day on it
             for action in ("close", "pre_open", "open"):
                 requests.append(SessionControl(action, ts, sec.symbol))
+            halted.discard(sec.symbol)  # the close ended a halt
+            continue
+        if kind == "halt":
+            # halt one symbol, or lift its halt
+            action = "resume" if sec.symbol in halted else "halt"
+            halted.symmetric_difference_update({sec.symbol})
+            requests.append(SessionControl(action, ts, sec.symbol, actor="op", reason="news"))
+            continue
+        if kind == "kill":
+            member = draw(st.sampled_from(MEMBERS))
+            symbol = draw(st.one_of(st.none(), st.just(sec.symbol)))
+            requests.append(SessionControl("kill", ts, symbol, actor="op", member=member))
             continue
         member = draw(st.sampled_from(MEMBERS))
         side = draw(st.sampled_from(("buy", "sell")))

@@ -1,4 +1,4 @@
-"""The session state machine: pre-open -> open <-> suspended -> closed."""
+"""The session state machine: pre-open -> open <-> suspended -> closed, and per-symbol halts."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from streaming.session import TRANSITIONS, SessionError, next_status
 
 pytestmark = pytest.mark.unit
 
-STATUSES = ("pre_open", "open", "suspended", "closed")
-ACTIONS = ("pre_open", "open", "suspend", "resume", "close")
+STATUSES = ("pre_open", "open", "suspended", "halted", "closed")
+ACTIONS = ("pre_open", "open", "suspend", "resume", "close", "halt")
 LEGAL = {
     ("closed", "pre_open"): "pre_open",
     ("pre_open", "pre_open"): "pre_open",
@@ -21,6 +21,11 @@ LEGAL = {
     ("pre_open", "close"): "closed",
     ("open", "close"): "closed",
     ("suspended", "close"): "closed",
+    ("pre_open", "halt"): "halted",
+    ("open", "halt"): "halted",
+    ("suspended", "halt"): "halted",
+    ("halted", "resume"): "open",
+    ("halted", "close"): "closed",
 }
 
 
@@ -48,9 +53,9 @@ def test_illegal_transitions_raise_naming_what_is_allowed(status: str, action: s
 
 def test_unknown_status_or_action() -> None:
     with pytest.raises(SessionError, match="allowed: none"):
-        next_status("halted", "open")
+        next_status("frozen", "open")
     with pytest.raises(SessionError):
-        next_status("open", "halt")
+        next_status("open", "unhalt")
 
 
 def test_session_error_is_a_value_error() -> None:
