@@ -30,6 +30,7 @@ from orchestration.logging import get_logger
 from orchestration.supervisor import Supervisor
 from settings import Settings
 from streaming.refdata import load_calendar, load_members, load_securities
+from streaming.services.clock import ExchangeClock
 from streaming.services.day import Participants
 from streaming.services.handlers import (
     BarService,
@@ -99,11 +100,18 @@ def run_sidecar(
     max_records: int,
     shared: bool = False,
     instance: str = "0",
+    day: date | None = None,
 ) -> None:
-    """Run one service until SIGTERM/SIGINT; the current step always completes."""
+    """Run one service until SIGTERM/SIGINT; the current step always completes.
+
+    ``day``: serve that day's session log (what ``exchange run`` and the batch
+    use) instead of the live log of settings.
+    """
     spec = SERVICES[name]
     # readers downstream poll, so a step need not wait until its writes are visible
-    log = open_event_log(settings, read_your_writes=False, shared_groups=shared, instance=instance)
+    log = open_event_log(
+        settings, read_your_writes=False, shared_groups=shared, instance=instance, day=day
+    )
     log.create_topics(TOPICS, _partitions(settings))
     logger = get_logger(f"sidecar.{name}")
     metrics = ServiceMetrics(name)
@@ -143,6 +151,8 @@ def drive_session(
     timeout: float = 300.0,
     stop: threading.Event | None = None,
     metrics: ServiceMetrics | None = None,
+    clock: ExchangeClock | None = None,
+    day_log: bool = False,
 ) -> int:
     """Send one session's orders, cycle by cycle, waiting for the matcher after each write.
 
@@ -151,8 +161,12 @@ def drive_session(
     book tops it caused (exactly once, as group ``participants``) before the
     next cycle. The log therefore equals the in-process ``run_day`` of the same
     date and seed, however many matcher instances share the work. ``speed``
-    > 0 paces the simulated clock against the wall clock (1.0 = real time).
-    Returns the number of order requests sent.
+    > 0 paces the simulated clock against the wall clock (1.0 = real time),
+    from the open; ``clock`` (the live exchange's) paces it instead, and a
+    session whose open it has passed starts at the clock's time. ``day_log``:
+    the session goes to the day's log (as ``exchange run`` and the batch use
+    it), not to the live log of settings. Returns the number of order requests
+    sent.
     """
     name = "simulator" if simulator else "members"
     logger = get_logger(f"sidecar.{name}")
@@ -160,9 +174,10 @@ def drive_session(
     if not calendar.is_trading_day(day):
         raise ValueError(f"{day} is not a trading day on {calendar.exchange}")
     cfg = day_config(settings, day, seed)
-    log = open_event_log(settings, read_your_writes=True, instance=name)
+    log = open_event_log(settings, read_your_writes=True, instance=name,
+                         day=day if day_log else None)  # fmt: skip
     log.create_topics(TOPICS, _partitions(settings))
-    if any(log.end_offsets("orders").values()):
+    if any(log.end_offsets("orders").values()) or any(log.end_offsets("control").values()):
         log.close()
         raise ValueError(
             "the orders topic already holds a session: drive each session on fresh topics "
@@ -176,7 +191,6 @@ def drive_session(
         _on_signals(stop)
     last_cycle = time.monotonic()
     server = serve_http(port, metrics, lambda: time.monotonic() - last_cycle < timeout)
-    wall_start = time.monotonic()
     counted = 0
 
     def settle(written: dict[tuple[str, int], int]) -> None:
@@ -207,15 +221,27 @@ def drive_session(
         while n := log.step(ParticipantsService.group, ParticipantsService.inputs, feedback):
             metrics.consumed.inc(n)
         last_cycle = time.monotonic()
-        if speed > 0:  # the simulated clock may not run ahead of the wall clock
-            ahead = (participants.now_ns - participants.open_ns) / 1e9 / speed
-            wait = wall_start + ahead - time.monotonic()
-            if wait > 0:
-                stop.wait(wait)
+
+    if clock is None and speed > 0:  # the simulated clock may not run ahead of the wall clock
+        clock = ExchangeClock(participants.open_ns, speed)
+    start_ns = clock.now_ns() if clock is not None and clock.speed else None
+
+    def pace(ts: int) -> None:
+        nonlocal last_cycle
+        if clock is None:
+            return
+        if clock.wall_seconds_until(ts) > 10:
+            logger.info("waiting for the clock", until_ns=ts, wall_s=clock.wall_seconds_until(ts))
+        while clock.wall_seconds_until(ts) > 0:  # a second at a time: waiting is not being stuck
+            if not clock.sleep_until(min(ts, clock.now_ns() + int(clock.speed * 1e9)), stop):
+                raise SessionStopped
+            last_cycle = time.monotonic()
+        if not clock.sleep_until(ts, stop):  # unpaced: the clock is set to ts
+            raise SessionStopped
 
     logger.info("session starting", day=day.isoformat(), seed=seed, namespace=settings.namespace)
     try:
-        sent = participants.run(settle)
+        sent = participants.run(settle, start_ns=start_ns, pace=pace)
     finally:
         server.shutdown()
         log.close()

@@ -21,7 +21,7 @@ from assets.platform.event_logs import open_event_log
 from settings import Settings
 from streaming.calendar import TradingCalendar
 from streaming.refdata import Member, Security, load_calendar, load_members, load_securities
-from streaming.services.day import DayConfig
+from streaming.services.day import DayConfig, session_seed
 from streaming.transport.base import EventLog
 
 
@@ -52,7 +52,7 @@ class PlatformResource(ConfigurableResource):  # type: ignore[type-arg]  # a res
 
     def seed_for(self, day: date) -> int:
         """A day's simulation seed: fixed per day, so a backfill is reproducible."""
-        return self.base_seed * 100_000_000 + int(day.strftime("%Y%m%d"))
+        return session_seed(self.base_seed, day)
 
     def session_log(self, day: date) -> EventLog:
         """The day's event log: a SQLite file per day, or a Kafka namespace per day."""

@@ -19,6 +19,7 @@ from orchestration.cli.dagster_commands import backfill, ui
 from orchestration.cli.dashboards_commands import dashboards_app
 from orchestration.cli.demo_command import demo
 from orchestration.cli.eval_commands import eval_app
+from orchestration.cli.exchange_command import exchange_app
 from orchestration.cli.query_command import query
 from orchestration.cli.replay_command import replay
 from orchestration.cli.sidecar_command import sidecar
@@ -45,6 +46,7 @@ def _main() -> None:
 
 for command in (demo, replay, bench, calendar, lobster, backfill, ui, query, sidecar):
     app.command()(command)
+app.add_typer(exchange_app, name="exchange")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(stack_app, name="stack")
 app.add_typer(dashboards_app, name="dashboards")

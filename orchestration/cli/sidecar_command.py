@@ -41,6 +41,10 @@ def sidecar(
         bool, typer.Option(help="simulator: the members trade in the same process.")
     ] = True,
     matchers: Annotated[int, typer.Option(help="all: matcher instances to start.")] = 1,
+    session: Annotated[
+        str | None,
+        typer.Option(help="matcher/bars: serve this day's session log (as exchange run does)."),
+    ] = None,
 ) -> None:
     """Run live-core services as processes on the configured event log.
 
@@ -70,7 +74,10 @@ def sidecar(
         from streaming.transport.base import InstanceConflictError
 
         try:
-            run_sidecar(service, settings, port, max_records, shared=shared, instance=instance)
+            run_sidecar(
+                service, settings, port, max_records, shared=shared, instance=instance,
+                day=date.fromisoformat(session) if session else None,
+            )  # fmt: skip
         except InstanceConflictError as exc:
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(3) from None

@@ -45,6 +45,11 @@ CALENDAR_ACTOR = "calendar"
 PRE_OPEN_NS = 15 * 60 * 1_000_000_000
 
 
+def session_seed(base_seed: int, day: date) -> int:
+    """A day's simulation seed: fixed per day, so a day can be simulated again the same."""
+    return base_seed * 100_000_000 + int(day.strftime("%Y%m%d"))
+
+
 @dataclass(frozen=True)
 class DayConfig:
     day: date
@@ -143,9 +148,20 @@ class Participants:
         self,
         settle: Callable[[dict[tuple[str, int], int]], None],
         progress: Callable[[int, int], None] | None = None,
+        start_ns: int | None = None,
+        pace: Callable[[int], None] | None = None,
     ) -> int:
-        """Drive the whole session; ``settle(positions)`` runs after every write."""
+        """Drive the whole session; ``settle(positions)`` runs after every write.
+
+        ``pace(ts)`` runs before each write of what happens from ``ts`` on (a
+        live exchange waits there for its clock). ``start_ns`` (a live exchange
+        started during the session): the cycles before it send nothing, so the
+        session starts late instead of sending the morning's orders in a burst.
+        """
+        wait = pace or (lambda _: None)
+        wait(self.open_ns - PRE_OPEN_NS)
         settle(self.control("pre_open", self.open_ns - PRE_OPEN_NS))
+        wait(self.open_ns)
         settle(self.control("open", self.open_ns))
         cycle_ns = self.cfg.simulator.cycle_ms * 1_000_000
         schedule = iter(self.simulator.schedule(self.open_ns, self.close_ns))
@@ -153,6 +169,11 @@ class Participants:
         steps = self.steps()
         for step in range(steps):
             t = self.now_ns = self.open_ns + step * cycle_ns
+            if start_ns is not None and t + cycle_ns <= start_ns:
+                while pending is not None and pending[0] < t + cycle_ns:
+                    pending = next(schedule, None)
+                continue
+            wait(t)
             requests: list[OrderRequest] = list(self.members.decide(t)) if self.with_members else []
             decisions = self.members.drain_decisions() if self.with_members else []
             while pending is not None and pending[0] < t + cycle_ns:
@@ -170,6 +191,7 @@ class Participants:
             settle({tp: end for tp, end in written.items() if tp[0] == "orders"})
             if progress is not None:
                 progress(step + 1, steps)
+        wait(self.close_ns)
         settle(self.control("close", self.close_ns))
         return self.sent
 

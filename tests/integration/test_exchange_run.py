@@ -1,0 +1,163 @@
+"""``marketlake exchange run``: sessions day after day, with outside writers beside the simulator.
+
+Run as a user runs it (the command, its child services, the embedded log):
+two days back to back unpaced must each equal the in-process session of the
+same seed; a paced day takes orders from a second writer of ``orders`` (what
+a gateway is) and answers them, between the calendar's pre-open, open and close.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from assets.platform.resources import day_config
+from settings import Settings
+from streaming.events import ExecutionReport, NewOrder, SessionControl, Trade, decode, encode
+from streaming.services.day import run_day, session_seed, session_state
+from streaming.transport.base import Output
+from streaming.transport.sqlite import SqliteEventLog
+from tests.support import free_port, short_calendar
+
+pytestmark = pytest.mark.integration
+
+DAYS = (date(2026, 11, 19), date(2026, 11, 20))  # Thursday, Friday
+COMPARED = ("orders", "control", "executions", "trades", "bbo", "bars.1s", "bars.1m", "dlq")
+
+
+def _env(tmp_path: Path, calendar: Path) -> dict[str, str]:
+    return {**os.environ, "MARKETLAKE_DATA_DIR": str(tmp_path / "data"),
+            "MARKETLAKE_CALENDAR_TOML": str(calendar), "MARKETLAKE_LOG_JSON": "1"}  # fmt: skip
+
+
+def _exchange(env: dict[str, str], *args: str, **kw) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "orchestration.cli", "exchange", "run", "--port",
+         str(free_port()), *args],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw,
+    )  # fmt: skip
+
+
+def _topic(log, topic: str) -> list[tuple[bytes, int]]:
+    return [
+        (r.value, r.timestamp) for p in sorted(log.end_offsets(topic)) for r in log.read(topic, p)
+    ]
+
+
+def test_days_back_to_back_each_equal_the_in_process_session(tmp_path):
+    calendar = short_calendar(tmp_path)
+    env = _env(tmp_path, calendar)
+    proc = _exchange(env, "--from", DAYS[0].isoformat(), "--days", "2", "--speed", "0")
+    out, errs = proc.communicate(timeout=600)
+    assert proc.returncode == 0, errs[-3000:]
+    for day in DAYS:
+        assert f"session {day}" in out
+        settings = Settings(_env_file=None, data_dir=tmp_path / "data", calendar_toml=calendar)
+        live = SqliteEventLog(tmp_path / "data" / "sessions" / f"{day}.sqlite")
+        assert session_state(live) == "complete"
+        reference = SqliteEventLog(tmp_path / f"reference-{day}.sqlite")
+        run_day(reference, day_config(settings, day, session_seed(42, day)))
+        for topic in COMPARED:
+            assert _topic(live, topic) == _topic(reference, topic), (day, topic)
+        controls = [decode(v) for v, _ in _topic(live, "control")]
+        assert [c.action for c in controls] == ["pre_open", "open", "close"]
+        assert all(isinstance(c, SessionControl) and c.actor == "calendar" for c in controls)
+
+    # both days ran: a second start begins after them (the first two are complete, skipped)
+    again = _exchange(env, "--from", DAYS[0].isoformat(), "--days", "1", "--speed", "0")
+    out, errs = again.communicate(timeout=600)
+    assert again.returncode == 0, errs[-3000:]
+    assert "session 2026-11-23" in out  # the Monday after
+
+
+def test_a_paced_day_answers_a_second_writer_of_orders(tmp_path):
+    """Without simulator and members the market is the outside writers' alone: two orders
+    that cross trade, sent while the session is open on the exchange's paced clock."""
+    calendar = short_calendar(tmp_path)
+    env = _env(tmp_path, calendar)
+    day = DAYS[1]
+    # the short day: 15 min pre-open + 30 min session, at 300x about 9 s on the wall
+    proc = _exchange(env, "--from", day.isoformat(), "--days", "1", "--speed", "300",
+                     "--no-simulator", "--no-members")  # fmt: skip
+    path = tmp_path / "data" / "sessions" / f"{day}.sqlite"
+    try:
+        deadline = time.monotonic() + 120
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        log = SqliteEventLog(path)
+        actions: list[str] = []
+        while "open" not in actions and time.monotonic() < deadline:
+            log.create_topics(["control"])
+            actions = [decode(v).action for v, _ in _topic(log, "control")]  # type: ignore[union-attr]
+            time.sleep(0.05)
+        assert actions == ["pre_open", "open"], "the calendar's pre-open and open came first"
+        (_, open_ts) = _topic(log, "control")[-1]
+        orders = [
+            NewOrder(1, "USR01", "AAPL", "buy", 10, None, "market", "ioc", open_ts + 1),
+            NewOrder(2, "USR02", "AAPL", "sell", 10, 1_950_000, "limit", "day", open_ts + 1),
+        ]
+        # the resting sell first, then the buy that takes it
+        log.produce([Output("orders", "AAPL", encode(orders[1]), open_ts + 1)])
+        log.produce([Output("orders", "AAPL", encode(orders[0]), open_ts + 2)])
+        _, errs = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, errs[-3000:]
+    assert session_state(log) == "complete"
+    reports = [decode(v) for v, _ in _topic(log, "executions")]
+    assert all(isinstance(r, ExecutionReport) for r in reports)
+    by_order = {(r.member, r.order_id): [x.exec_type for x in reports
+                                          if (x.member, x.order_id) == (r.member, r.order_id)]
+                for r in reports}  # fmt: skip
+    assert by_order[("USR02", 2)] == ["new", "trade"]
+    assert by_order[("USR01", 1)] == ["new", "trade"]
+    (trade,) = [decode(v) for v, _ in _topic(log, "trades")]
+    assert isinstance(trade, Trade) and (trade.qty, trade.price) == (10, 1_950_000)
+    assert [decode(v).action for v, _ in _topic(log, "control")] == ["pre_open", "open", "close"]  # type: ignore[union-attr]
+
+
+def _per_key(log, topic: str) -> dict[str | None, list[tuple[bytes, int]]]:
+    """Each key's messages in order: what sharding over partitions must preserve."""
+    out: dict[str | None, list[tuple[bytes, int]]] = {}
+    for part in sorted(log.end_offsets(topic)):
+        for rec in log.read(topic, part):
+            out.setdefault(rec.key, []).append((rec.value, rec.timestamp))
+    return out
+
+
+def test_a_day_on_kafka_with_two_matchers_equals_the_in_process_session(kafka, tmp_path):
+    """On the stack's transport the day is a Kafka namespace of its own, its four partitions
+    split between two matcher processes; the session still equals the in-process one."""
+    from streaming.transport.kafka import KafkaEventLog
+    from streaming.transport.namespace import NamespacedEventLog
+
+    calendar = short_calendar(tmp_path)
+    day = DAYS[0]
+    namespace = f"ex{os.getpid()}{int(time.time()) % 100000}"
+    env = {**_env(tmp_path, calendar), **kafka.env(), "MARKETLAKE_KAFKA_PARTITIONS": "4",
+           "MARKETLAKE_NAMESPACE": namespace}  # fmt: skip
+    proc = _exchange(env, "--from", day.isoformat(), "--days", "1", "--speed", "0",
+                     "--matchers", "2")  # fmt: skip
+    _, errs = proc.communicate(timeout=600)
+    assert proc.returncode == 0, errs[-3000:]
+    broker = NamespacedEventLog(
+        KafkaEventLog(kafka.bootstrap, client_id=f"{namespace}-check",
+                      security=kafka.client_config()),
+        f"{namespace}-{day:%Y%m%d}",
+    )  # fmt: skip
+    settings = Settings(_env_file=None, data_dir=tmp_path / "data", calendar_toml=calendar)
+    reference = SqliteEventLog(tmp_path / "reference.sqlite")
+    run_day(reference, day_config(settings, day, session_seed(42, day)))
+    try:
+        assert len(broker.end_offsets("orders")) == 4
+        for topic in ("orders", "executions", "trades", "bbo", "bars.1m"):
+            assert _per_key(broker, topic) == _per_key(reference, topic), topic
+    finally:
+        broker.close()
