@@ -20,13 +20,11 @@ from orchestration.webui import (
     LOGOUT_PATH,
     ROLE_KEY,
     AuthGate,
-    LoginThrottle,
-    SessionCodec,
-    load_or_create_key,
     operation_types,
     safe_next,
 )
 from streaming.accounts import AccountStore
+from streaming.login import LoginThrottle, SessionCodec, load_or_create_key
 
 with warnings.catch_warnings():  # Starlette prefers httpx2 now; httpx is what we have
     warnings.simplefilter("ignore")
