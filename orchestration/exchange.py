@@ -22,9 +22,11 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from orchestration.logging import get_logger
 from orchestration.sidecar import (
@@ -38,6 +40,8 @@ from orchestration.sidecar import (
 from orchestration.supervisor import Supervisor
 from settings import Settings
 from streaming.calendar import TradingCalendar
+from streaming.gateways.http_api import TOKEN_TTL_S, Gateway, create_app
+from streaming.gateways.venue import Venue
 from streaming.refdata import load_calendar
 from streaming.services.clock import ExchangeClock
 from streaming.services.day import PRE_OPEN_NS, session_seed, session_state
@@ -92,14 +96,83 @@ def run_exchange(
     stop: threading.Event | None = None,
     clock: ExchangeClock | None = None,
     on_session: Callable[[date, ExchangeClock], None] | None = None,
+    api_port: int | None = None,
 ) -> list[SessionRun]:
     """Run sessions day after day until ``days`` are done or ``stop`` is set.
 
     ``first`` defaults to today's session (if not closed) on the wall clock.
     ``on_session(day, clock)`` is called once the day's services run, before
     its pre-open (tests and gateways learn the day and the clock there).
+    ``api_port``: serve the HTTP API there (127.0.0.1), following the day.
     """
     logger = get_logger("exchange")
+    api = _start_api(settings, api_port) if api_port is not None else None
+    if api is not None:
+        gateway = api[0]
+        follow = on_session
+
+        def on_session(day: date, clock: ExchangeClock) -> None:
+            gateway.switch(_venue(settings, day, clock))
+            if follow is not None:
+                follow(day, clock)
+
+    try:
+        return _run_days(settings, first, days, speed, simulator, members, matchers, port,
+                         base_seed, stop, clock, on_session, logger)  # fmt: skip
+    finally:
+        if api is not None:
+            api[0].switch(None)
+            api[1].should_exit = True
+
+
+def _start_api(settings: Settings, port: int) -> tuple[Gateway, Any]:
+    """The HTTP API on 127.0.0.1:``port`` in a thread of this process (it shares the clock)."""
+    import uvicorn
+
+    from streaming.accounts import AccountStore
+    from streaming.login import SessionCodec, load_or_create_key
+
+    key = load_or_create_key(settings.data_dir / "gateway" / "api-token.key")
+    gateway = Gateway(AccountStore(settings.accounts_path),
+                      SessionCodec(key, TOKEN_TTL_S, purpose="api"))  # fmt: skip
+    config = uvicorn.Config(create_app(gateway), host="127.0.0.1", port=port,
+                            log_level="warning", access_log=False)  # fmt: skip
+    server = uvicorn.Server(config)
+    threading.Thread(target=server.run, name="http-api", daemon=True).start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise ExchangeError(f"the HTTP API did not start on 127.0.0.1:{port}")
+        time.sleep(0.05)
+    get_logger("exchange").info("http api listening", url=f"http://127.0.0.1:{port}/docs")
+    return gateway, server
+
+
+def _venue(settings: Settings, day: date, clock: ExchangeClock) -> Venue:
+    from assets.platform.event_logs import open_event_log
+    from streaming.refdata import load_securities
+
+    log = open_event_log(settings, day=day, instance="gateway")
+    log.create_topics(TOPICS, _partitions(settings))
+    symbols = [s.symbol for s in load_securities(settings.securities_csv)]
+    return Venue(day.isoformat(), log, clock.now_ns, symbols)
+
+
+def _run_days(
+    settings: Settings,
+    first: date | None,
+    days: int | None,
+    speed: float,
+    simulator: bool,
+    members: bool,
+    matchers: int,
+    port: int,
+    base_seed: int,
+    stop: threading.Event | None,
+    clock: ExchangeClock | None,
+    on_session: Callable[[date, ExchangeClock], None] | None,
+    logger: Any,
+) -> list[SessionRun]:
     calendar = load_calendar(settings.calendar_toml)
     if stop is None:
         stop = threading.Event()

@@ -44,6 +44,10 @@ def run(
         int, typer.Option(help="/health and /metrics of the driver; services on the next ports.")
     ] = 9470,
     seed: Annotated[int, typer.Option(help="Base seed: a day's seed is derived from it.")] = 42,
+    api_port: Annotated[
+        int | None,
+        typer.Option(help="Serve the HTTP API (order entry, control; /docs) on 127.0.0.1 here."),
+    ] = None,
 ) -> None:
     """Run the live exchange continuously: pre-open, open and close on the trading calendar.
 
@@ -62,6 +66,7 @@ def run(
         runs = run_exchange(
             settings, first=date.fromisoformat(first) if first else None, days=days, speed=speed,
             simulator=simulator, members=members, matchers=matchers, port=port, base_seed=seed,
+            api_port=api_port,
         )  # fmt: skip
     except (ExchangeError, ValueError, TimeoutError) as exc:
         err.print(f"[red]error:[/red] {exc}")

@@ -1,0 +1,323 @@
+"""The exchange's HTTP API: order entry for programs, control for operators (FastAPI).
+
+Every route but ``/health`` needs a bearer token from ``POST /api/v1/login``
+(the platform's accounts, argon2; failed logins slowed per name and logged).
+A trader acts as its clearing member and only ever finds that member's
+orders; a viewer reads the session state; an operator controls the market.
+Prices are decimals at this edge (``"195.40"``) and integer units inside.
+Errors carry the matcher's reason codes; an invalid body is a 422 naming the
+field. ``Idempotency-Key`` on a submit makes a retried request return the
+first answer instead of entering a second order.
+
+(No ``from __future__ import annotations`` here: FastAPI reads the route
+signatures at runtime, and their dependencies are closures of ``create_app``.)
+"""
+
+import logging
+import secrets
+import threading
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field, field_validator
+from starlette.concurrency import run_in_threadpool
+
+from streaming.accounts import Account, AccountStore, Role
+from streaming.events import PRICE_SCALE, ControlAction, from_price, to_price
+from streaming.gateways.order_entry import ClientOrder, EntryRejected, Update
+from streaming.gateways.venue import NoAnswer, Venue
+from streaming.login import LoginThrottle, SessionCodec
+
+log = logging.getLogger("marketlake.gateway.http")
+API = "/api/v1"
+TOKEN_TTL_S = 3600
+
+
+# -- bodies ------------------------------------------------------------------------------------
+def _price(value: str | float | int | None) -> int | None:
+    """A decimal price -> integer units; refuses what is not a finite, positive decimal."""
+    if value is None:
+        return None
+    try:
+        dec = Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError("a price is a decimal such as 195.40") from None
+    if not dec.is_finite() or dec <= 0:
+        raise ValueError("a price is a positive decimal")
+    if dec * PRICE_SCALE != (dec * PRICE_SCALE).to_integral_value():
+        raise ValueError(f"a price has at most {len(str(PRICE_SCALE)) - 1} decimals")
+    return to_price(dec)
+
+
+class Login(BaseModel, extra="forbid"):
+    name: str = Field(max_length=64)
+    password: str = Field(max_length=1024)
+
+
+class NewOrderBody(BaseModel, extra="forbid"):
+    symbol: str = Field(min_length=1, max_length=16)
+    side: Literal["buy", "sell"]
+    qty: int = Field(gt=0, le=10**8)
+    price: str | None = Field(default=None, description="Limit price as a decimal string.")
+    type: Literal["limit", "market"] = "limit"
+    tif: Literal["day", "ioc", "fok"] = "day"
+    cl_ord_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @field_validator("price")
+    @classmethod
+    def _valid_price(cls, v: str | None) -> str | None:
+        _price(v)
+        return v
+
+
+class AmendBody(BaseModel, extra="forbid"):
+    qty: int = Field(gt=0, le=10**8)
+    price: str | None = None
+    cl_ord_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @field_validator("price")
+    @classmethod
+    def _valid_price(cls, v: str | None) -> str | None:
+        _price(v)
+        return v
+
+
+class ControlBody(BaseModel, extra="forbid"):
+    action: Literal["open", "suspend", "resume", "close", "halt", "kill", "reference"]
+    reason: str = Field(min_length=1, max_length=500)
+    symbol: str | None = Field(default=None, max_length=16)
+    member: str | None = Field(default=None, max_length=16)
+    reference_price: str | None = None
+    band_pct: float | None = Field(default=None, gt=0, le=100)
+
+    @field_validator("reference_price")
+    @classmethod
+    def _valid_price(cls, v: str | None) -> str | None:
+        _price(v)
+        return v
+
+
+# -- views -------------------------------------------------------------------------------------
+def order_view(o: ClientOrder) -> dict[str, Any]:
+    return {
+        "cl_ord_id": o.cl_ord_id, "cl_ord_ids": list(o.cl_ord_ids), "order_id": o.order_id,
+        "symbol": o.symbol, "side": o.side, "type": o.order_type, "tif": o.tif, "qty": o.qty,
+        "price": None if o.price is None else str(from_price(o.price)), "status": o.status,
+        "cum_qty": o.cum_qty, "leaves_qty": o.leaves_qty,
+        "avg_px": _decimal(o.notional, o.cum_qty) if o.cum_qty else None,
+        "reason": o.reason,
+    }  # fmt: skip
+
+
+def _decimal(notional: int, qty: int) -> str:
+    """An average price as a plain decimal (at most 6 places, no trailing zeros)."""
+    value = (Decimal(notional) / qty / PRICE_SCALE).quantize(Decimal("0.000001"))
+    return f"{value.normalize():f}"
+
+
+def _answer(update: Update, created: bool = False) -> JSONResponse:
+    """The matcher's answer as HTTP: refused requests are 422 with the reason code."""
+    body = {"order": order_view(update.order), "exec_type": update.report.exec_type,
+            "cl_ord_id": update.cl_ord_id}  # fmt: skip
+    if update.report.exec_type == "rejected":
+        return JSONResponse({"reason": update.report.reason, **body}, status_code=422)
+    return JSONResponse(body, status_code=201 if created else 200)
+
+
+# -- the app -----------------------------------------------------------------------------------
+class Gateway:
+    """What the routes need: the accounts, the token codec, the day's venue (None between days)."""
+
+    def __init__(self, accounts: AccountStore, codec: SessionCodec) -> None:
+        self.accounts = accounts
+        self.codec = codec
+        self.throttle = LoginThrottle()
+        self.venue: Venue | None = None
+        self._idempotent: dict[tuple[str, str, str], tuple[int, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def switch(self, venue: Venue | None) -> None:
+        """The exchange moved to another day (or closed): new requests go there."""
+        old, self.venue = self.venue, venue
+        with self._lock:
+            self._idempotent.clear()
+        if old is not None:
+            old.close()
+
+
+def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> FastAPI:
+    app = FastAPI(
+        title="marketlake exchange API",
+        version="1",
+        description="Order entry and market control for the marketlake exchange.",
+    )
+    bearer = HTTPBearer(auto_error=False)
+
+    def account(
+        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Account:
+        session = gateway.codec.verify(creds.credentials) if creds is not None else None
+        found = gateway.accounts.lookup(session.name) if session is not None else None
+        if session is None or found is None or found[1] != session.stamp:
+            raise HTTPException(401, "a valid bearer token is needed (POST /api/v1/login)",
+                                headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+        return found[0]
+
+    def trader(acct: Annotated[Account, Depends(account)]) -> tuple[Account, str]:
+        if acct.role != Role.TRADER or not acct.member:
+            raise HTTPException(403, "only a trader account with a clearing member trades")
+        return acct, acct.member
+
+    def operator(acct: Annotated[Account, Depends(account)]) -> Account:
+        if acct.role != Role.OPERATOR:
+            raise HTTPException(403, "market control is for operators")
+        return acct
+
+    def venue() -> Venue:
+        if gateway.venue is None:
+            raise HTTPException(503, {"reason": "no_session", "detail": "no trading day is open"})
+        return gateway.venue
+
+    @app.get("/health", include_in_schema=False)
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "day": gateway.venue.day if gateway.venue else None}
+
+    @app.post(f"{API}/login")
+    async def login(body: Login, request: Request) -> dict[str, Any]:
+        """A bearer token for the account (one hour)."""
+        wait = gateway.throttle.wait_s(body.name)
+        if wait > 0:
+            raise HTTPException(429, f"too many failed logins: try again in {wait:.0f} s",
+                                headers={"Retry-After": str(int(wait) + 1)})  # fmt: skip
+        acct = await run_in_threadpool(gateway.accounts.authenticate, body.name, body.password)
+        found = gateway.accounts.lookup(body.name) if acct is not None else None
+        if acct is None or found is None:
+            gateway.throttle.failed(body.name)
+            client = request.client.host if request.client else "?"
+            log.warning("failed login for %r from %s", body.name[:64], client)
+            raise HTTPException(401, "wrong name or password")
+        gateway.throttle.succeeded(body.name)
+        return {"token": gateway.codec.issue(acct.name, found[1]), "token_type": "bearer",
+                "expires_in": TOKEN_TTL_S, "role": acct.role.value, "member": acct.member}  # fmt: skip
+
+    @app.get(f"{API}/session")
+    def session(acct: Annotated[Account, Depends(account)]) -> dict[str, Any]:
+        """The trading day, the exchange time and each symbol's session state."""
+        v = gateway.venue
+        if v is None:
+            return {"day": None, "status": {}}
+        return {"day": v.day, "time_ns": v.clock(), "status": dict(v.market.status)}
+
+    @app.post(f"{API}/orders", status_code=201)
+    async def submit(
+        body: NewOrderBody,
+        who: Annotated[tuple[Account, str], Depends(trader)],
+        v: Annotated[Venue, Depends(venue)],
+        idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
+    ) -> JSONResponse:
+        """Enter an order; the answer is the matcher's first report (ack, fill or reject)."""
+        member = who[1]
+        key = (v.day, member, idempotency_key) if idempotency_key else None
+        if key is not None:
+            with gateway._lock:
+                done = gateway._idempotent.get(key)
+            if done is not None:
+                return JSONResponse(
+                    done[1], status_code=done[0], headers={"Idempotent-Replay": "1"}
+                )
+        cl = body.cl_ord_id or f"api-{secrets.token_hex(8)}"
+        if body.type == "limit" and body.price is None:
+            raise HTTPException(422, {"reason": "missing_price", "field": "price"})
+        response = await _call(v.submit, member, cl, body.symbol, body.side, body.qty,
+                               _price(body.price), body.type, body.tif, created=True)  # fmt: skip
+        if key is not None:
+            with gateway._lock:
+                gateway._idempotent[key] = (response.status_code, _body(response))
+        return response
+
+    @app.get(f"{API}/orders")
+    def orders(
+        who: Annotated[tuple[Account, str], Depends(trader)],
+        v: Annotated[Venue, Depends(venue)],
+        open_only: bool = False,
+    ) -> list[dict[str, Any]]:
+        """The member's orders of the day (``open_only``: those still working)."""
+        return [order_view(o) for o in v.orders(who[1], open_only)]
+
+    @app.get(f"{API}/orders/{{cl_ord_id}}")
+    def order(
+        cl_ord_id: str,
+        who: Annotated[tuple[Account, str], Depends(trader)],
+        v: Annotated[Venue, Depends(venue)],
+    ) -> dict[str, Any]:
+        try:
+            return order_view(v.order(who[1], cl_ord_id))
+        except EntryRejected as exc:
+            raise HTTPException(404, {"reason": exc.reason, "detail": str(exc)}) from None
+
+    @app.delete(f"{API}/orders/{{cl_ord_id}}")
+    async def cancel(
+        cl_ord_id: str,
+        who: Annotated[tuple[Account, str], Depends(trader)],
+        v: Annotated[Venue, Depends(venue)],
+    ) -> JSONResponse:
+        """Cancel what is left of the order (any id of its replace chain names it)."""
+        return await _call(v.cancel, who[1], f"api-{secrets.token_hex(8)}", cl_ord_id)
+
+    @app.patch(f"{API}/orders/{{cl_ord_id}}")
+    async def amend(
+        cl_ord_id: str,
+        body: AmendBody,
+        who: Annotated[tuple[Account, str], Depends(trader)],
+        v: Annotated[Venue, Depends(venue)],
+    ) -> JSONResponse:
+        """Replace the total quantity and/or the price (FIX OrderQty semantics)."""
+        cl = body.cl_ord_id or f"api-{secrets.token_hex(8)}"
+        return await _call(v.amend, who[1], cl, cl_ord_id, body.qty, _price(body.price))
+
+    @app.post(f"{API}/control", status_code=202)
+    def control(
+        body: ControlBody,
+        acct: Annotated[Account, Depends(operator)],
+        v: Annotated[Venue, Depends(venue)],
+    ) -> dict[str, Any]:
+        """Act on the market; the action is on the log with who did it and why (audited)."""
+        if body.action in ("halt", "reference") and not body.symbol:
+            raise HTTPException(422, {"reason": "missing_symbol", "field": "symbol"})
+        if body.action == "kill" and not body.member:
+            raise HTTPException(422, {"reason": "missing_member", "field": "member"})
+        if body.action == "reference" and body.reference_price is None:
+            raise HTTPException(422, {"reason": "missing_price", "field": "reference_price"})
+        if body.symbol is not None and body.symbol not in v.symbols:
+            raise HTTPException(422, {"reason": "unknown_symbol", "field": "symbol"})
+        action: ControlAction = body.action
+        ctl = v.control(action, acct.name, body.reason, body.symbol, body.member,
+                        _price(body.reference_price), body.band_pct)  # fmt: skip
+        log.info("control %s by %s: %s", ctl.action, acct.name, ctl.reason)
+        return {"action": ctl.action, "ts": ctl.ts, "actor": ctl.actor, "symbol": ctl.symbol,
+                "member": ctl.member}  # fmt: skip
+
+    return app
+
+
+async def _call(fn: Callable[..., Update], *args: Any, created: bool = False) -> JSONResponse:
+    """Run a venue request off the event loop; gateway refusals become 4xx with their reason."""
+    try:
+        update = await run_in_threadpool(fn, *args)
+    except EntryRejected as exc:
+        status = 404 if exc.reason == "unknown_order" else 409
+        return JSONResponse({"reason": exc.reason, "detail": str(exc)}, status_code=status)
+    except NoAnswer as exc:
+        return JSONResponse({"reason": "no_answer", "detail": str(exc)}, status_code=504)
+    return _answer(update, created)
+
+
+def _body(response: JSONResponse) -> dict[str, Any]:
+    import json
+
+    body: dict[str, Any] = json.loads(bytes(response.body))
+    return body

@@ -1,0 +1,222 @@
+"""A gateway's side of one trading day's log: it writes requests and follows the answers.
+
+The gateways (the HTTP API today) are writers of ``orders`` and ``control``
+beside the simulator and the members. A request is written stamped with the
+exchange clock, and the caller waits for the matcher's first report on it,
+which a follower thread reads from ``executions`` (every partition) and feeds
+to :class:`~streaming.gateways.order_entry.OrderEntry`. The follower also
+reads ``control``, so the gateway knows each symbol's session state. The log
+stays the truth: nothing here decides whether an order trades.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import msgspec
+
+from streaming.events import (
+    ControlAction,
+    ExecutionReport,
+    OrderRequest,
+    OrderType,
+    SessionControl,
+    Side,
+    TimeInForce,
+    encode,
+)
+from streaming.gateways.order_entry import ClientOrder, OrderEntry, Update
+from streaming.session import SessionError, next_status
+from streaming.transport.base import EventLog, Output, broadcast
+
+_REPORT = msgspec.json.Decoder(ExecutionReport)
+_CONTROL = msgspec.json.Decoder(SessionControl)
+
+
+class NoAnswer(TimeoutError):
+    """The matcher did not answer in time (is the exchange running this day?)."""
+
+
+@dataclass
+class MarketState:
+    """Each symbol's session state as the control topic says (``*``: the market-wide one)."""
+
+    status: dict[str, str] = field(default_factory=lambda: {"*": "closed"})
+    actions: int = 0
+
+    def apply(self, ctl: SessionControl, symbols: list[str]) -> None:
+        self.actions += 1
+        if ctl.action in ("kill", "reference"):
+            return
+        targets = [ctl.symbol] if ctl.symbol else ["*", *symbols]
+        for s in targets:
+            current = self.status.get(s, self.status["*"])
+            if ctl.symbol is None and current == "halted" and ctl.action != "close":
+                continue
+            with contextlib.suppress(SessionError):  # the matcher dead-letters it: unchanged
+                self.status[s] = next_status(current, ctl.action)
+
+
+class Venue:
+    """One day's log for a gateway: write requests, wait for their answers, follow the day."""
+
+    def __init__(
+        self,
+        day: str,
+        log: EventLog,
+        clock: Callable[[], int],
+        symbols: list[str],
+        entry: OrderEntry | None = None,
+        poll_s: float = 0.002,
+    ) -> None:
+        self.day = day
+        self.log = log
+        self.clock = clock
+        self.symbols = symbols
+        self.entry = entry or OrderEntry()
+        self.market = MarketState()
+        self._poll = poll_s
+        self._lock = threading.Condition()
+        self._answers: dict[tuple[str, str], Update] = {}
+        self._listeners: list[Callable[[Update], None]] = []
+        self._positions: dict[tuple[str, int], int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._follow, name=f"venue-{day}", daemon=True)
+        self._thread.start()
+
+    # -- requests ------------------------------------------------------------------------------
+    def submit(
+        self,
+        member: str,
+        cl_ord_id: str,
+        symbol: str,
+        side: Side,
+        qty: int,
+        price: int | None,
+        order_type: OrderType,
+        tif: TimeInForce,
+        timeout: float = 10.0,
+    ) -> Update:
+        """Enter a new order and return the matcher's first answer (ack or reject)."""
+        with self._lock:
+            request = self.entry.new(
+                member, cl_ord_id, symbol, side, qty, price, order_type, tif, self.clock()
+            )
+            self._write(request)
+        return self._await(member, cl_ord_id, timeout)
+
+    def cancel(self, member: str, cl_ord_id: str, orig: str, timeout: float = 10.0) -> Update:
+        with self._lock:
+            self._write(self.entry.cancel(member, cl_ord_id, orig, self.clock()))
+        return self._await(member, cl_ord_id, timeout)
+
+    def amend(
+        self,
+        member: str,
+        cl_ord_id: str,
+        orig: str,
+        qty: int,
+        price: int | None,
+        timeout: float = 10.0,
+    ) -> Update:
+        with self._lock:
+            self._write(self.entry.amend(member, cl_ord_id, orig, qty, price, self.clock()))
+        return self._await(member, cl_ord_id, timeout)
+
+    def control(
+        self,
+        action: ControlAction,
+        actor: str,
+        reason: str,
+        symbol: str | None = None,
+        member: str | None = None,
+        reference_price: int | None = None,
+        band_pct: float | None = None,
+    ) -> SessionControl:
+        """Write an operator's control event to every partition (each shard needs it)."""
+        ctl = SessionControl(action, self.clock(), symbol, self.day, actor=actor, reason=reason,
+                             member=member, reference_price=reference_price,
+                             band_pct=band_pct)  # fmt: skip
+        self.log.produce(broadcast("control", encode(ctl), ctl.ts, self.log.partitions("control")))
+        return ctl
+
+    # -- views ---------------------------------------------------------------------------------
+    def orders(self, member: str, open_only: bool = False) -> list[ClientOrder]:
+        with self._lock:
+            return self.entry.orders(member, open_only)
+
+    def order(self, member: str, cl_ord_id: str) -> ClientOrder:
+        with self._lock:
+            return self.entry.order(member, cl_ord_id)
+
+    def listen(self, callback: Callable[[Update], None]) -> None:
+        """Call ``callback`` (from the follower thread) with every update of our orders."""
+        self._listeners.append(callback)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.log.close()
+
+    # -- internals -----------------------------------------------------------------------------
+    def _write(self, request: OrderRequest) -> None:
+        self.log.produce([Output("orders", request.symbol, encode(request), request.ts)])
+
+    def _await(self, member: str, cl_ord_id: str, timeout: float) -> Update:
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while (member, cl_ord_id) not in self._answers:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise NoAnswer(
+                        f"no answer to {cl_ord_id!r} in {timeout:.0f} s: the matcher is not "
+                        f"running on {self.day}'s log"
+                    )
+                self._lock.wait(left)
+            return self._answers.pop((member, cl_ord_id))
+
+    def _follow(self) -> None:
+        while not self._stop.is_set():
+            if not self._read("control") + self._read("executions"):
+                self._stop.wait(self._poll)
+
+    def _read(self, topic: str) -> int:
+        try:
+            ends = self.log.end_offsets(topic)
+        except KeyError:  # the exchange has not created the day's topics yet
+            return 0
+        parts = [0] if topic == "control" else sorted(ends)  # control: partition 0 has it all
+        n = 0
+        for part in parts:
+            start = self._positions.get((topic, part), 0)
+            if start >= ends.get(part, 0):
+                continue
+            for rec in self.log.read(topic, part, start, ends[part]):
+                n += 1
+                self._positions[(topic, part)] = rec.offset + 1
+                self._apply(topic, rec.value)
+        return n
+
+    def _apply(self, topic: str, value: bytes) -> None:
+        try:
+            if topic == "control":
+                ctl = _CONTROL.decode(value)
+                with self._lock:
+                    self.market.apply(ctl, self.symbols)
+                return
+            report = _REPORT.decode(value)
+        except msgspec.DecodeError:
+            return  # not ours to judge: the matcher dead-letters what it cannot read
+        with self._lock:
+            update = self.entry.on_report(report)
+            if update is None:
+                return
+            if report.request is not None:
+                self._answers[(update.order.member, update.cl_ord_id)] = update
+                self._lock.notify_all()
+        for listener in self._listeners:
+            listener(update)

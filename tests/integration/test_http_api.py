@@ -1,0 +1,208 @@
+"""The exchange's HTTP API, as programs use it: two members trade, an operator controls.
+
+``marketlake exchange run --api-port`` runs a paced day without the simulator
+or the members, so the only orders are the test's, sent over HTTP by two
+traders' programs; an operator suspends, resumes and kills through the same
+API. Every answer is checked against the day's log afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import httpx
+import pytest
+
+from streaming.accounts import AccountStore
+from streaming.events import ExecutionReport, NewOrder, SessionControl, decode
+from streaming.transport.sqlite import SqliteEventLog
+from tests.support import free_port, short_calendar
+
+pytestmark = pytest.mark.integration
+
+DAY = date(2026, 11, 20)
+PASSWORD = {"alice": "sells-AAPL-at-noon", "bob": "buys-AAPL-at-dawn", "olga": "runs-the-market-9"}
+
+
+@pytest.fixture(scope="module")
+def exchange(tmp_path_factory) -> Iterator[tuple[str, Path]]:
+    tmp = tmp_path_factory.mktemp("http-api")
+    data = tmp / "data"
+    accounts = AccountStore(data / "accounts.sqlite")
+    accounts.add("alice", "trader", PASSWORD["alice"], member="USR01")
+    accounts.add("bob", "trader", PASSWORD["bob"], member="USR02")
+    accounts.add("olga", "operator", PASSWORD["olga"])
+    port = free_port()
+    env = {**os.environ, "MARKETLAKE_DATA_DIR": str(data),
+           "MARKETLAKE_CALENDAR_TOML": str(short_calendar(tmp)), "MARKETLAKE_LOG_JSON": "1"}  # fmt: skip
+    # 15 min pre-open + 30 min session at 20x: about two minutes of wall time
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestration.cli", "exchange", "run", "--from", DAY.isoformat(),
+         "--days", "1", "--speed", "20", "--no-simulator", "--no-members",
+         "--port", str(free_port()), "--api-port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health").json()["day"] == DAY.isoformat():
+                break
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        time.sleep(0.2)
+    yield url, data / "sessions" / f"{DAY}.sqlite"
+    proc.send_signal(signal.SIGTERM)
+    _, errs = proc.communicate(timeout=60)
+    assert proc.returncode == 0, errs[-3000:]  # stopped cleanly, mid-session
+    assert '"stopped during the session"' in errs
+
+
+def _client(url: str, name: str) -> httpx.Client:
+    token = httpx.post(f"{url}/api/v1/login", json={"name": name, "password": PASSWORD[name]})
+    assert token.status_code == 200, token.text
+    return httpx.Client(base_url=f"{url}/api/v1", timeout=30,
+                        headers={"Authorization": f"Bearer {token.json()['token']}"})  # fmt: skip
+
+
+def _wait_open(client: httpx.Client, symbol: str = "AAPL") -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        status = client.get("/session").json()["status"]
+        if status.get(symbol, status.get("*")) == "open":
+            return
+        time.sleep(0.2)
+    raise AssertionError("the session did not open")
+
+
+def test_nothing_is_open_without_a_token(exchange):
+    url, _ = exchange
+    assert httpx.get(f"{url}/api/v1/orders").status_code == 401
+    assert httpx.get(f"{url}/api/v1/session").status_code == 401
+    bad = httpx.get(f"{url}/api/v1/orders", headers={"Authorization": "Bearer forged.token"})
+    assert bad.status_code == 401
+    wrong = httpx.post(f"{url}/api/v1/login", json={"name": "alice", "password": "not-hers-at-all"})
+    assert wrong.status_code == 401
+    assert httpx.get(f"{url}/health").status_code == 200  # health only
+    assert httpx.get(f"{url}/docs").status_code == 200  # the OpenAPI docs
+
+
+def test_two_members_trade_and_neither_sees_the_others_orders(exchange):
+    url, log_path = exchange
+    alice, bob = _client(url, "alice"), _client(url, "bob")
+    _wait_open(alice)
+    sell = alice.post("/orders", json={"symbol": "AAPL", "side": "sell", "qty": 10,
+                                       "price": "195.40", "cl_ord_id": "a-1"})  # fmt: skip
+    assert sell.status_code == 201, sell.text
+    assert sell.json()["order"]["status"] == "new"
+    buy = bob.post("/orders", json={"symbol": "AAPL", "side": "buy", "qty": 4, "type": "market",
+                                    "tif": "ioc", "cl_ord_id": "b-1"})  # fmt: skip
+    assert buy.status_code == 201, buy.text
+    assert buy.json()["order"]["status"] == "filled"
+    assert buy.json()["order"]["avg_px"] == "195.4"
+    time.sleep(0.2)  # the resting side's fill report follows the taker's
+    mine = alice.get("/orders/a-1").json()
+    assert (mine["status"], mine["cum_qty"], mine["leaves_qty"]) == ("partially_filled", 4, 6)
+    # bob cannot find, cancel or amend alice's order; his list has only his own
+    assert bob.get("/orders/a-1").status_code == 404
+    assert bob.delete("/orders/a-1").status_code == 404
+    assert bob.patch("/orders/a-1", json={"qty": 5}).status_code == 404
+    assert [o["cl_ord_id"] for o in bob.get("/orders").json()] == ["b-1"]
+    # alice replaces and cancels her own; a used client id is refused
+    amended = alice.patch("/orders/a-1", json={"qty": 8, "price": "195.50", "cl_ord_id": "a-2"})
+    assert amended.status_code == 200, amended.text
+    assert amended.json()["order"]["cl_ord_ids"] == ["a-1", "a-2"]
+    dup = alice.post("/orders", json={"symbol": "AAPL", "side": "sell", "qty": 1,
+                                      "price": "195.40", "cl_ord_id": "a-1"})  # fmt: skip
+    assert (dup.status_code, dup.json()["reason"]) == (409, "duplicate_cl_ord_id")
+    gone = alice.delete("/orders/a-1")  # the first id of the chain still names it
+    assert gone.status_code == 200 and gone.json()["order"]["status"] == "canceled"
+    # every answer agrees with the log
+    log = SqliteEventLog(log_path)
+    reports = [decode(r.value) for r in log.read("executions", 0)]
+    fills = [r for r in reports if isinstance(r, ExecutionReport) and r.exec_type == "trade"]
+    assert sorted((f.member, f.last_qty, f.last_price) for f in fills) == [
+        ("USR01", 4, 1_954_000), ("USR02", 4, 1_954_000)]  # fmt: skip
+
+
+def test_rejects_carry_the_reason_and_bad_bodies_name_the_field(exchange):
+    url, _ = exchange
+    alice = _client(url, "alice")
+    _wait_open(alice)
+    off_tick = alice.post("/orders", json={"symbol": "AAPL", "side": "buy", "qty": 1,
+                                           "price": "195.401"})  # fmt: skip
+    assert (off_tick.status_code, off_tick.json()["reason"]) == (422, "tick_size")
+    for body, field in (({"symbol": "AAPL", "side": "buy", "qty": "ten", "price": "1"}, "qty"),
+                        ({"symbol": "AAPL", "side": "up", "qty": 1, "price": "1"}, "side"),
+                        ({"symbol": "AAPL", "side": "buy", "qty": 1, "price": "abc"}, "price"),
+                        ({"symbol": "AAPL", "side": "buy", "qty": 1, "px": "1"}, "px")):  # fmt: skip
+        bad = alice.post("/orders", json=body)
+        assert bad.status_code == 422
+        assert field in {str(loc) for e in bad.json()["detail"] for loc in e["loc"]}, bad.text
+    # a viewer or an operator does not trade; a trader does not control
+    olga = _client(url, "olga")
+    assert olga.post("/orders", json={"symbol": "AAPL", "side": "buy", "qty": 1,
+                                      "price": "195.40"}).status_code == 403  # fmt: skip
+    assert alice.post("/control", json={"action": "suspend", "reason": "me"}).status_code == 403
+
+
+def test_an_idempotency_key_never_enters_a_second_order(exchange):
+    url, log_path = exchange
+    bob = _client(url, "bob")
+    _wait_open(bob)
+    body = {"symbol": "KO", "side": "buy", "qty": 10, "price": "58.60"}
+    first = bob.post("/orders", json=body, headers={"Idempotency-Key": "retry-1"})
+    again = bob.post("/orders", json=body, headers={"Idempotency-Key": "retry-1"})
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json() and again.headers["Idempotent-Replay"] == "1"
+    log = SqliteEventLog(log_path)
+    kos = [decode(r.value) for r in log.read("orders", 0)]
+    assert sum(isinstance(o, NewOrder) and o.symbol == "KO" for o in kos) == 1
+
+
+def test_an_operator_suspends_resumes_and_kills(exchange):
+    url, log_path = exchange
+    alice, bob, olga = _client(url, "alice"), _client(url, "bob"), _client(url, "olga")
+    _wait_open(olga)
+    suspended = olga.post("/control", json={"action": "suspend", "symbol": "MSFT",
+                                            "reason": "news pending"})  # fmt: skip
+    assert suspended.status_code == 202, suspended.text
+    deadline = time.monotonic() + 10
+    while olga.get("/session").json()["status"].get("MSFT") != "suspended":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    refused = bob.post("/orders", json={"symbol": "MSFT", "side": "buy", "qty": 1,
+                                        "price": "385.20"})  # fmt: skip
+    assert (refused.status_code, refused.json()["reason"]) == (422, "session_suspended")
+    olga.post("/control", json={"action": "resume", "symbol": "MSFT", "reason": "news out"})
+    _wait_open(olga, "MSFT")
+    # the kill switch: exactly alice's open orders go, bob's stay
+    for i in range(3):
+        assert alice.post("/orders", json={"symbol": "AAPL", "side": "buy", "qty": 1,
+                                           "price": f"19{i}.00"}).status_code == 201  # fmt: skip
+    assert bob.post("/orders", json={"symbol": "AAPL", "side": "buy", "qty": 1,
+                                     "price": "190.00", "cl_ord_id": "b-rest"}).status_code == 201  # fmt: skip
+    assert olga.post("/control", json={"action": "kill", "member": "USR01",
+                                       "reason": "runaway algo"}).status_code == 202  # fmt: skip
+    deadline = time.monotonic() + 10
+    while alice.get("/orders", params={"open_only": True}).json():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert {o["reason"] for o in alice.get("/orders").json() if o["status"] == "canceled"} >= {
+        "kill_switch"}  # fmt: skip
+    assert bob.get("/orders/b-rest").json()["status"] == "new"
+    # every action is on the log with who did it and why
+    log = SqliteEventLog(log_path)
+    controls = [decode(r.value) for r in log.read("control", 0)]
+    ops = [(c.action, c.actor, c.reason) for c in controls
+           if isinstance(c, SessionControl) and c.actor == "olga"]  # fmt: skip
+    assert ops == [("suspend", "olga", "news pending"), ("resume", "olga", "news out"),
+                   ("kill", "olga", "runaway algo")]  # fmt: skip
