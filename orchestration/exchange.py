@@ -150,12 +150,13 @@ def _start_api(settings: Settings, port: int) -> tuple[Gateway, Any]:
 
 def _venue(settings: Settings, day: date, clock: ExchangeClock) -> Venue:
     from assets.platform.event_logs import open_event_log
-    from streaming.refdata import load_securities
+    from streaming.refdata import load_members, load_securities
 
     log = open_event_log(settings, day=day, instance="gateway")
     log.create_topics(TOPICS, _partitions(settings))
-    symbols = [s.symbol for s in load_securities(settings.securities_csv)]
-    return Venue(day.isoformat(), log, clock.now_ns, symbols)
+    capital = {m.member_id: m.capital for m in load_members(settings.members_csv)}
+    return Venue(day.isoformat(), log, clock.now_ns, load_securities(settings.securities_csv),
+                 capital)  # fmt: skip
 
 
 def _run_days(

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, field_validator
@@ -106,11 +106,16 @@ def order_view(o: ClientOrder) -> dict[str, Any]:
     return {
         "cl_ord_id": o.cl_ord_id, "cl_ord_ids": list(o.cl_ord_ids), "order_id": o.order_id,
         "symbol": o.symbol, "side": o.side, "type": o.order_type, "tif": o.tif, "qty": o.qty,
-        "price": None if o.price is None else str(from_price(o.price)), "status": o.status,
+        "price": None if o.price is None else _px(o.price), "status": o.status,
         "cum_qty": o.cum_qty, "leaves_qty": o.leaves_qty,
         "avg_px": _decimal(o.notional, o.cum_qty) if o.cum_qty else None,
         "reason": o.reason,
     }  # fmt: skip
+
+
+def _px(units: int) -> str:
+    """Integer price units as a plain decimal string."""
+    return f"{from_price(units).normalize():f}"
 
 
 def _decimal(notional: int, qty: int) -> str:
@@ -211,6 +216,82 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
         if v is None:
             return {"day": None, "status": {}}
         return {"day": v.day, "time_ns": v.clock(), "status": dict(v.market.status)}
+
+    @app.get(f"{API}/securities")
+    def securities(
+        acct: Annotated[Account, Depends(account)], v: Annotated[Venue, Depends(venue)]
+    ) -> list[dict[str, Any]]:
+        """Reference data: what trades here, its tick and lot, its reference price."""
+        return [
+            {"symbol": s.symbol, "name": s.name, "sector": s.sector, "currency": s.currency,
+             "tick": _px(s.tick), "lot": s.lot, "reference_price": _px(s.reference_price)}
+            for s in v.securities.values()
+        ]  # fmt: skip
+
+    def listed(symbol: str, v: Annotated[Venue, Depends(venue)]) -> str:
+        if symbol not in v.securities:
+            raise HTTPException(404, {"reason": "unknown_symbol", "detail": symbol})
+        return symbol
+
+    @app.get(f"{API}/market/{{symbol}}/book")
+    def book(
+        symbol: Annotated[str, Depends(listed)],
+        acct: Annotated[Account, Depends(account)],
+        v: Annotated[Venue, Depends(venue)],
+    ) -> dict[str, Any]:
+        """The book's top levels as the matcher last published them."""
+        top = v.books.get(symbol)
+        if top is None:
+            return {"symbol": symbol, "ts": None, "bids": [], "asks": []}
+        return {"symbol": symbol, "ts": top.ts,
+                "bids": [[_px(p), q] for p, q in top.bids],
+                "asks": [[_px(p), q] for p, q in top.asks]}  # fmt: skip
+
+    @app.get(f"{API}/market/{{symbol}}/trades")
+    def trades(
+        symbol: Annotated[str, Depends(listed)],
+        acct: Annotated[Account, Depends(account)],
+        v: Annotated[Venue, Depends(venue)],
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[dict[str, Any]]:
+        """The latest trades, newest last (who traded is not shown)."""
+        tape = list(v.tape.get(symbol, ()))[-limit:]
+        return [{"trade_id": t.trade_id, "ts": t.ts, "price": _px(t.price), "qty": t.qty,
+                 "aggressor": t.aggressor_side} for t in tape]  # fmt: skip
+
+    @app.get(f"{API}/market/{{symbol}}/bars")
+    def bars(
+        symbol: Annotated[str, Depends(listed)],
+        acct: Annotated[Account, Depends(account)],
+        v: Annotated[Venue, Depends(venue)],
+        interval: Literal["1s", "1m", "3m", "5m", "15m"] = "1m",
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> list[dict[str, Any]]:
+        """The latest closed bars of one interval, oldest first."""
+        got = list(v.bars.get((symbol, interval), ()))[-limit:]
+        return [{"start": b.start, "end": b.end, "open": _px(b.open), "high": _px(b.high),
+                 "low": _px(b.low), "close": _px(b.close), "volume": b.volume,
+                 "vwap": _decimal(round(b.vwap * 1_000), 1_000),
+                 "trades": b.trades} for b in got]  # fmt: skip
+
+    @app.get(f"{API}/account")
+    def account_view(
+        who: Annotated[tuple[Account, str], Depends(trader)],
+        v: Annotated[Venue, Depends(venue)],
+    ) -> dict[str, Any]:
+        """The member's day: positions from its fills, cash from its capital, P&L marked to
+        the last trade (the reference price before one)."""
+        acct, marks = v.account(who[1]), v.marks()
+        positions = [
+            {"symbol": sym, "qty": p.qty, "avg_cost": _decimal(p.cost, p.qty) if p.qty else None,
+             "mark": _px(marks.get(sym, 0)),
+             "unrealized": _px(p.qty * marks.get(sym, 0) - p.cost)}
+            for sym, p in sorted(acct.positions.items()) if p.qty
+        ]  # fmt: skip
+        return {"member": who[1], "cash": _px(acct.cash), "realized": _px(acct.realized),
+                "unrealized": _px(acct.unrealized(marks)),
+                "net_worth": _px(acct.net_worth(marks)), "fills": acct.fills,
+                "positions": positions}  # fmt: skip
 
     @app.post(f"{API}/orders", status_code=201)
     async def submit(

@@ -14,12 +14,15 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
 
 from streaming.events import (
+    Bar,
+    BookTop,
     ControlAction,
     ExecutionReport,
     OrderRequest,
@@ -27,14 +30,24 @@ from streaming.events import (
     SessionControl,
     Side,
     TimeInForce,
+    Trade,
     encode,
 )
 from streaming.gateways.order_entry import ClientOrder, OrderEntry, Update
+from streaming.portfolio import Account, MarketView
+from streaming.refdata import Security
 from streaming.session import SessionError, next_status
+from streaming.topics import BAR_TOPICS
 from streaming.transport.base import EventLog, Output, broadcast
 
 _REPORT = msgspec.json.Decoder(ExecutionReport)
 _CONTROL = msgspec.json.Decoder(SessionControl)
+_TOP = msgspec.json.Decoder(BookTop)
+_TRADE = msgspec.json.Decoder(Trade)
+_BAR = msgspec.json.Decoder(Bar)
+KEEP_TRADES = 1_000  # per symbol: the recent tape
+KEEP_BARS = 500  # per symbol and interval (a whole day of 1-minute bars)
+FOLLOWED = ("control", "executions", "trades", "bbo", *BAR_TOPICS)
 
 
 class NoAnswer(TimeoutError):
@@ -69,16 +82,24 @@ class Venue:
         day: str,
         log: EventLog,
         clock: Callable[[], int],
-        symbols: list[str],
+        securities: Sequence[Security],
+        capital: dict[str, int] | None = None,
         entry: OrderEntry | None = None,
         poll_s: float = 0.002,
     ) -> None:
         self.day = day
         self.log = log
         self.clock = clock
-        self.symbols = symbols
+        self.securities = {s.symbol: s for s in securities}
+        self.symbols = list(self.securities)
         self.entry = entry or OrderEntry()
         self.market = MarketState()
+        self.view = MarketView(securities)
+        self.books: dict[str, BookTop] = {}
+        self.tape: dict[str, deque[Trade]] = {}
+        self.bars: dict[tuple[str, str], deque[Bar]] = {}
+        self._capital = capital or {}
+        self.accounts: dict[str, Account] = {}  # per member: the day's fills, cash and P&L
         self._poll = poll_s
         self._lock = threading.Condition()
         self._answers: dict[tuple[str, str], Update] = {}
@@ -153,6 +174,15 @@ class Venue:
         with self._lock:
             return self.entry.order(member, cl_ord_id)
 
+    def account(self, member: str) -> Account:
+        """The member's day so far: positions from its fills, cash from its capital."""
+        with self._lock:
+            return self._account(member)
+
+    def marks(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.view.marks())
+
     def listen(self, callback: Callable[[Update], None]) -> None:
         """Call ``callback`` (from the follower thread) with every update of our orders."""
         self._listeners.append(callback)
@@ -179,9 +209,16 @@ class Venue:
                 self._lock.wait(left)
             return self._answers.pop((member, cl_ord_id))
 
+    def _account(self, member: str) -> Account:
+        acct = self.accounts.get(member)
+        if acct is None:
+            cash = self._capital.get(member, 0)
+            acct = self.accounts[member] = Account(member, cash, cash)
+        return acct
+
     def _follow(self) -> None:
         while not self._stop.is_set():
-            if not self._read("control") + self._read("executions"):
+            if not sum(self._read(topic) for topic in FOLLOWED):
                 self._stop.wait(self._poll)
 
     def _read(self, topic: str) -> int:
@@ -203,20 +240,37 @@ class Venue:
 
     def _apply(self, topic: str, value: bytes) -> None:
         try:
-            if topic == "control":
-                ctl = _CONTROL.decode(value)
-                with self._lock:
-                    self.market.apply(ctl, self.symbols)
-                return
+            if topic != "executions":
+                return self._market_data(topic, value)
             report = _REPORT.decode(value)
         except msgspec.DecodeError:
-            return  # not ours to judge: the matcher dead-letters what it cannot read
+            return None  # not ours to judge: the matcher dead-letters what it cannot read
         with self._lock:
+            if report.exec_type == "trade" or report.member in self.accounts:
+                self._account(report.member).apply(report)
             update = self.entry.on_report(report)
             if update is None:
-                return
+                return None
             if report.request is not None:
                 self._answers[(update.order.member, update.cl_ord_id)] = update
                 self._lock.notify_all()
         for listener in self._listeners:
             listener(update)
+        return None
+
+    def _market_data(self, topic: str, value: bytes) -> None:
+        with self._lock:
+            if topic == "control":
+                self.market.apply(_CONTROL.decode(value), self.symbols)
+            elif topic == "bbo":
+                top = _TOP.decode(value)
+                self.books[top.symbol] = top
+                self.view.on_top(top)
+            elif topic == "trades":
+                trade = _TRADE.decode(value)
+                self.tape.setdefault(trade.symbol, deque(maxlen=KEEP_TRADES)).append(trade)
+                self.view.on_trade_price(trade.symbol, trade.price)
+            else:
+                bar = _BAR.decode(value)
+                key = (bar.symbol, bar.interval)
+                self.bars.setdefault(key, deque(maxlen=KEEP_BARS)).append(bar)

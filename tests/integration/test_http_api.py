@@ -111,6 +111,21 @@ def test_two_members_trade_and_neither_sees_the_others_orders(exchange):
     time.sleep(0.2)  # the resting side's fill report follows the taker's
     mine = alice.get("/orders/a-1").json()
     assert (mine["status"], mine["cum_qty"], mine["leaves_qty"]) == ("partially_filled", 4, 6)
+    # the market and bob's account show the trade
+    tape = bob.get("/market/AAPL/trades").json()
+    assert [(t["price"], t["qty"], t["aggressor"]) for t in tape] == [("195.4", 4, "buy")]
+    deadline = time.monotonic() + 10
+    while bob.get("/market/AAPL/book").json()["asks"] != [["195.4", 6]]:
+        assert time.monotonic() < deadline, bob.get("/market/AAPL/book").json()
+        time.sleep(0.05)
+    account = bob.get("/account").json()
+    assert account["positions"] == [{"symbol": "AAPL", "qty": 4, "avg_cost": "195.4",
+                                     "mark": "195.4", "unrealized": "0"}]  # fmt: skip
+    assert (account["cash"], account["fills"]) == ("99218.4", 1)  # 100,000 - 4 x 195.40
+    refdata = {s["symbol"]: s for s in bob.get("/securities").json()}
+    assert (refdata["KO"]["tick"], refdata["KO"]["lot"]) == ("0.01", 10)
+    assert bob.get("/market/AAPL/bars", params={"interval": "1m"}).status_code == 200
+    assert bob.get("/market/NOPE/book").status_code == 404
     # bob cannot find, cancel or amend alice's order; his list has only his own
     assert bob.get("/orders/a-1").status_code == 404
     assert bob.delete("/orders/a-1").status_code == 404
