@@ -154,9 +154,10 @@ def _venue(settings: Settings, day: date, clock: ExchangeClock) -> Venue:
 
     log = open_event_log(settings, day=day, instance="gateway")
     log.create_topics(TOPICS, _partitions(settings))
+    reader = open_event_log(settings, day=day, instance="gateway-reader")
     capital = {m.member_id: m.capital for m in load_members(settings.members_csv)}
     return Venue(day.isoformat(), log, clock.now_ns, load_securities(settings.securities_csv),
-                 capital)  # fmt: skip
+                 capital, reader=reader)  # fmt: skip
 
 
 def _run_days(

@@ -4,7 +4,8 @@ Every route but ``/health`` needs a bearer token from ``POST /api/v1/login``
 (the platform's accounts, argon2; failed logins slowed per name and logged).
 A trader acts as its clearing member and only ever finds that member's
 orders; a viewer reads the session state; an operator controls the market.
-Prices are decimals at this edge (``"195.40"``) and integer units inside.
+Prices are decimal strings at this edge (``"195.40"``) and integer units
+inside; bodies are strict (``"qty": "1"`` or ``true`` is not a quantity).
 Errors carry the matcher's reason codes; an invalid body is a 422 naming the
 field. ``Idempotency-Key`` on a submit makes a retried request return the
 first answer instead of entering a second order.
@@ -14,6 +15,7 @@ signatures at runtime, and their dependencies are closures of ``create_app``.)
 """
 
 import logging
+import re
 import secrets
 import threading
 from collections.abc import Callable
@@ -21,10 +23,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from streaming.accounts import Account, AccountStore, Role
 from streaming.events import PRICE_SCALE, ControlAction, from_price, to_price
@@ -38,12 +42,18 @@ TOKEN_TTL_S = 3600
 
 
 # -- bodies ------------------------------------------------------------------------------------
+_DECIMAL = re.compile(r"[0-9]{1,12}(\.[0-9]{1,12})?")
+
+
 def _price(value: str | float | int | None) -> int | None:
     """A decimal price -> integer units; refuses what is not a finite, positive decimal."""
     if value is None:
         return None
+    if not isinstance(value, str) or not _DECIMAL.fullmatch(value):
+        # ASCII digits only: Decimal would read "１９５" (full-width) or "1e2" as numbers
+        raise ValueError("a price is a decimal string of ASCII digits such as 195.40")
     try:
-        dec = Decimal(str(value))
+        dec = Decimal(value)
     except InvalidOperation:
         raise ValueError("a price is a decimal such as 195.40") from None
     if not dec.is_finite() or dec <= 0:
@@ -53,12 +63,12 @@ def _price(value: str | float | int | None) -> int | None:
     return to_price(dec)
 
 
-class Login(BaseModel, extra="forbid"):
+class Login(BaseModel, extra="forbid", strict=True):
     name: str = Field(max_length=64)
     password: str = Field(max_length=1024)
 
 
-class NewOrderBody(BaseModel, extra="forbid"):
+class NewOrderBody(BaseModel, extra="forbid", strict=True):
     symbol: str = Field(min_length=1, max_length=16)
     side: Literal["buy", "sell"]
     qty: int = Field(gt=0, le=10**8)
@@ -74,7 +84,7 @@ class NewOrderBody(BaseModel, extra="forbid"):
         return v
 
 
-class AmendBody(BaseModel, extra="forbid"):
+class AmendBody(BaseModel, extra="forbid", strict=True):
     qty: int = Field(gt=0, le=10**8)
     price: str | None = None
     cl_ord_id: str | None = Field(default=None, min_length=1, max_length=64)
@@ -86,7 +96,7 @@ class AmendBody(BaseModel, extra="forbid"):
         return v
 
 
-class ControlBody(BaseModel, extra="forbid"):
+class ControlBody(BaseModel, extra="forbid", strict=True):
     action: Literal["open", "suspend", "resume", "close", "halt", "kill", "reference"]
     reason: str = Field(min_length=1, max_length=500)
     symbol: str | None = Field(default=None, max_length=16)
@@ -161,6 +171,26 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
         description="Order entry and market control for the marketlake exchange.",
     )
     bearer = HTTPBearer(auto_error=False)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """A body that is not the model: 422, each error naming its field."""
+        errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")),
+                   "type": str(e.get("type", ""))} for e in exc.errors()]  # fmt: skip
+        return JSONResponse({"reason": "invalid_body", "detail": errors}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """Every error body has a reason code (ours, or one for the status) and a detail."""
+        detail = exc.detail
+        if isinstance(detail, dict) and "reason" in detail:
+            body = detail
+        else:
+            reason = {400: "invalid_json", 401: "unauthorized", 403: "forbidden",
+                      404: "not_found", 405: "method_not_allowed",
+                      429: "too_many_logins"}.get(exc.status_code, "error")  # fmt: skip
+            body = {"reason": reason, "detail": detail}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     def account(
         creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],

@@ -86,9 +86,13 @@ class Venue:
         capital: dict[str, int] | None = None,
         entry: OrderEntry | None = None,
         poll_s: float = 0.002,
+        reader: EventLog | None = None,
     ) -> None:
         self.day = day
         self.log = log
+        # the follower reads on a connection of its own: a SQLite connection cannot write
+        # while one of its cursors is reading, and a Kafka reader should not wait on writes
+        self.reader = reader or log
         self.clock = clock
         self.securities = {s.symbol: s for s in securities}
         self.symbols = list(self.securities)
@@ -191,6 +195,8 @@ class Venue:
         self._stop.set()
         self._thread.join(5)
         self.log.close()
+        if self.reader is not self.log:
+            self.reader.close()
 
     # -- internals -----------------------------------------------------------------------------
     def _write(self, request: OrderRequest) -> None:
@@ -223,7 +229,7 @@ class Venue:
 
     def _read(self, topic: str) -> int:
         try:
-            ends = self.log.end_offsets(topic)
+            ends = self.reader.end_offsets(topic)
         except KeyError:  # the exchange has not created the day's topics yet
             return 0
         parts = [0] if topic == "control" else sorted(ends)  # control: partition 0 has it all
@@ -232,7 +238,7 @@ class Venue:
             start = self._positions.get((topic, part), 0)
             if start >= ends.get(part, 0):
                 continue
-            for rec in self.log.read(topic, part, start, ends[part]):
+            for rec in self.reader.read(topic, part, start, ends[part]):
                 n += 1
                 self._positions[(topic, part)] = rec.offset + 1
                 self._apply(topic, rec.value)
