@@ -42,10 +42,10 @@ def exchange(tmp_path_factory) -> Iterator[tuple[str, Path]]:
     port = free_port()
     env = {**os.environ, "MARKETLAKE_DATA_DIR": str(data),
            "MARKETLAKE_CALENDAR_TOML": str(short_calendar(tmp)), "MARKETLAKE_LOG_JSON": "1"}  # fmt: skip
-    # 15 min pre-open + 30 min session at 20x: about two minutes of wall time
+    # 15 min pre-open + 30 min session at 40x: 22 s until the open, then 45 s of trading
     proc = subprocess.Popen(
         [sys.executable, "-m", "orchestration.cli", "exchange", "run", "--from", DAY.isoformat(),
-         "--days", "1", "--speed", "20", "--no-simulator", "--no-members",
+         "--days", "1", "--speed", "40", "--no-simulator", "--no-members",
          "--port", str(free_port()), "--api-port", str(port)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
