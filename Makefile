@@ -39,9 +39,15 @@ system-deps: ## Java, Maven, Go, PostgreSQL for the stack; Chromium for the UI t
 demo: setup ## simulate one trading day on the embedded stack and print its summary
 	$(RUN) marketlake demo
 
-test: setup system-deps ## lint, type-check and run every test (starts Kafka, PostgreSQL, MinIO and Trino itself)
-	$(MAKE) --no-print-directory lint
-	$(RUN) pytest
+# The services' installs (builds, downloads; cached, each under a lock) start in the
+# background and overlap with lint and the first tests; a test that needs a service
+# before its install is done waits on that lock. build/stack-install.log says how long each took.
+test: setup system-deps ## lint, type-check and run every test (installs and starts the real services itself)
+	@mkdir -p build; \
+	$(RUN) marketlake stack install > build/stack-install.log 2>&1 & installer=$$!; \
+	trap 'kill $$installer 2>/dev/null || true' EXIT; \
+	$(MAKE) --no-print-directory lint && $(RUN) pytest; status=$$?; \
+	echo "service installs:"; cat build/stack-install.log; exit $$status
 
 test-fast: setup ## unit tests only
 	$(RUN) pytest -m unit -q
