@@ -19,8 +19,6 @@ whose open has passed starts at the current time.
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -33,11 +31,9 @@ from orchestration.sidecar import (
     SessionStopped,
     _on_signals,
     _partitions,
-    _settings_env,
-    _wait_caught_up,
     drive_session,
+    supervised_session,
 )
-from orchestration.supervisor import Supervisor
 from settings import Settings
 from streaming.calendar import TradingCalendar
 from streaming.gateways.http_api import TOKEN_TTL_S, Gateway, create_app
@@ -45,7 +41,6 @@ from streaming.gateways.venue import Venue
 from streaming.refdata import load_calendar
 from streaming.services.clock import ExchangeClock
 from streaming.services.day import PRE_OPEN_NS, session_seed, session_state
-from streaming.services.handlers import BarService, MatcherService
 from streaming.services.runner import ServiceMetrics
 from streaming.topics import TOPICS
 
@@ -236,34 +231,13 @@ def _run_session(
     on_session: Callable[[date, ExchangeClock], None] | None,
 ) -> int:
     """One day: its services as supervised children on the day's log, the session driven."""
-    from assets.platform.event_logs import open_event_log
 
-    log = open_event_log(settings, day=day)
-    log.create_topics(TOPICS, _partitions(settings))
-    env = {**os.environ, **_settings_env(settings)}
-    base = [sys.executable, "-m", "orchestration.cli", "sidecar"]
-    children: dict[str, list[str]] = {}
-    for i in range(matchers):
-        args = ["matcher", "--session", day.isoformat(), "--port", str(port + 1 + i)]
-        if matchers > 1:
-            args += ["--shared", "--instance", f"m{i}"]
-        children[f"matcher-{i}"] = [*base, *args]
-    children["bars"] = [*base, "bars", "--session", day.isoformat(), "--port",
-                        str(port + 1 + matchers)]  # fmt: skip
-    metrics = ServiceMetrics("exchange")
-    supervisor = Supervisor(children, env, metrics.registry)
-    supervisor.start()
-    try:
+    def drive(metrics: ServiceMetrics) -> int:
         if on_session is not None:
             on_session(day, clock)
-        sent = drive_session(
+        return drive_session(
             settings, day, seed, port, simulator=simulator, members=members, stop=stop,
             metrics=metrics, clock=clock, day_log=True,
         )  # fmt: skip
-        for group, inputs in ((MatcherService.group, MatcherService.inputs),
-                              (BarService.group, BarService.inputs)):  # fmt: skip
-            _wait_caught_up(log, group, inputs, stop)
-        return sent
-    finally:
-        supervisor.stop()
-        log.close()
+
+    return supervised_session(settings, port, matchers, "exchange", stop, drive, session=day)

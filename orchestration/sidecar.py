@@ -258,26 +258,49 @@ def run_all(
     speed: float = 0.0,
 ) -> int:
     """Every service as its own process; returns once the session is fully processed."""
-    logger = get_logger("sidecar.all")
-    log = open_event_log(settings)
+    stop = threading.Event()
+    _on_signals(stop)
+    return supervised_session(
+        settings, port, matchers, "simulator", stop,
+        lambda metrics: drive_session(settings, day, seed, port, speed=speed, stop=stop,
+                                      metrics=metrics),
+    )  # fmt: skip
+
+
+def supervised_session(
+    settings: Settings,
+    port: int,
+    matchers: int,
+    name: str,
+    stop: threading.Event,
+    drive: Callable[[ServiceMetrics], int],
+    session: date | None = None,
+) -> int:
+    """``drive`` a session while the matcher(s) and the bar builder run as supervised children.
+
+    ``session``: the services serve that day's log (``exchange run``), else the live
+    log of settings (``sidecar all``). Returns what ``drive`` returns, once the
+    matcher and the bars have consumed everything; the children are stopped then.
+    """
+    logger = get_logger(f"sidecar.{name}")
+    log = open_event_log(settings, day=session)
     log.create_topics(TOPICS, _partitions(settings))
     env = {**os.environ, **_settings_env(settings)}
     base = [sys.executable, "-m", "orchestration.cli", "sidecar"]
+    on_log = ["--session", session.isoformat()] if session is not None else []
     children: dict[str, list[str]] = {}
     for i in range(matchers):
-        args = ["matcher", "--port", str(port + 1 + i)]
+        args = ["matcher", *on_log, "--port", str(port + 1 + i)]
         if matchers > 1:
             args += ["--shared", "--instance", f"m{i}"]
         children[f"matcher-{i}"] = [*base, *args]
-    children["bars"] = [*base, "bars", "--port", str(port + 1 + matchers)]
-    metrics = ServiceMetrics("simulator")
+    children["bars"] = [*base, "bars", *on_log, "--port", str(port + 1 + matchers)]
+    metrics = ServiceMetrics(name)
     supervisor = Supervisor(children, env, metrics.registry)
-    stop = threading.Event()
-    _on_signals(stop)
     supervisor.start()
     logger.info("children started", pids=supervisor.pids())
     try:
-        sent = drive_session(settings, day, seed, port, speed=speed, stop=stop, metrics=metrics)
+        sent = drive(metrics)
         for group, inputs in ((MatcherService.group, MatcherService.inputs),
                               (BarService.group, BarService.inputs)):  # fmt: skip
             _wait_caught_up(log, group, inputs, stop)

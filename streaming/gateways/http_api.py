@@ -26,7 +26,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -63,6 +63,15 @@ def _price(value: str | float | int | None) -> int | None:
     return to_price(dec)
 
 
+def _checked_price(value: str | None) -> str | None:
+    _price(value)
+    return value
+
+
+Price = Annotated[str | None, AfterValidator(_checked_price)]
+"""A decimal price string, checked where the body is read (the field is named in the error)."""
+
+
 class Login(BaseModel, extra="forbid", strict=True):
     name: str = Field(max_length=64)
     password: str = Field(max_length=1024)
@@ -72,28 +81,16 @@ class NewOrderBody(BaseModel, extra="forbid", strict=True):
     symbol: str = Field(min_length=1, max_length=16)
     side: Literal["buy", "sell"]
     qty: int = Field(gt=0, le=10**8)
-    price: str | None = Field(default=None, description="Limit price as a decimal string.")
+    price: Price = Field(default=None, description="Limit price as a decimal string.")
     type: Literal["limit", "market"] = "limit"
     tif: Literal["day", "ioc", "fok"] = "day"
     cl_ord_id: str | None = Field(default=None, min_length=1, max_length=64)
 
-    @field_validator("price")
-    @classmethod
-    def _valid_price(cls, v: str | None) -> str | None:
-        _price(v)
-        return v
-
 
 class AmendBody(BaseModel, extra="forbid", strict=True):
     qty: int = Field(gt=0, le=10**8)
-    price: str | None = None
+    price: Price = None
     cl_ord_id: str | None = Field(default=None, min_length=1, max_length=64)
-
-    @field_validator("price")
-    @classmethod
-    def _valid_price(cls, v: str | None) -> str | None:
-        _price(v)
-        return v
 
 
 class ControlBody(BaseModel, extra="forbid", strict=True):
@@ -101,14 +98,8 @@ class ControlBody(BaseModel, extra="forbid", strict=True):
     reason: str = Field(min_length=1, max_length=500)
     symbol: str | None = Field(default=None, max_length=16)
     member: str | None = Field(default=None, max_length=16)
-    reference_price: str | None = None
+    reference_price: Price = None
     band_pct: float | None = Field(default=None, gt=0, le=100)
-
-    @field_validator("reference_price")
-    @classmethod
-    def _valid_price(cls, v: str | None) -> str | None:
-        _price(v)
-        return v
 
 
 # -- views -------------------------------------------------------------------------------------

@@ -95,6 +95,12 @@ class MatcherService:
         books = self.matcher.books
         for rec, event in decoded(records, outputs):
             events.clear()
+            if (rec.topic == "control") != isinstance(event, SessionControl):
+                # control only from the control topic (the platform's), orders only from
+                # orders: a writer of orders (a gateway, a member) cannot halt the market
+                why = f"unexpected_event: {type(event).__name__} on {rec.topic}"
+                outputs.append(dead_letter(rec, why))
+                continue
             try:
                 if isinstance(event, SessionControl):
                     try:

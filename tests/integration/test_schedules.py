@@ -107,8 +107,19 @@ def _run_failures(platform: PlatformResource, day: date) -> list[dict]:
     return table.scan(row_filter=equal_to("trading_day", day)).to_arrow().to_pylist()
 
 
+def _failure_context(instance, result, platform: PlatformResource):
+    """The run-failure sensor's context for ``result``'s failed run, as the daemon builds it."""
+    from dagster import build_run_status_sensor_context
+
+    return build_run_status_sensor_context(
+        sensor_name="record_run_failures", dagster_instance=instance,
+        dagster_run=result.dagster_run, dagster_event=result.get_run_failure_event(),
+        resources={"platform": platform},
+    ).for_run_failure()  # fmt: skip
+
+
 def test_a_failed_run_is_recorded_on_file_and_in_the_lake(tmp_path, monkeypatch):
-    from dagster import DagsterInstance, build_run_status_sensor_context
+    from dagster import DagsterInstance
 
     from orchestration.schedules import record_run_failures
 
@@ -117,12 +128,7 @@ def test_a_failed_run_is_recorded_on_file_and_in_the_lake(tmp_path, monkeypatch)
     instance = DagsterInstance.ephemeral()
     result = _fail(instance, "2026-11-20")
     assert not result.success
-    context = build_run_status_sensor_context(
-        sensor_name="record_run_failures", dagster_instance=instance,
-        dagster_run=result.dagster_run, dagster_event=result.get_run_failure_event(),
-        resources={"platform": platform},
-    ).for_run_failure()  # fmt: skip
-    record_run_failures(context)
+    record_run_failures(_failure_context(instance, result, platform))
     (line,) = (tmp_path / "run_failures.jsonl").read_text().splitlines()
     entry = json.loads(line)
     assert entry["run_id"] == result.run_id
@@ -140,12 +146,7 @@ def test_a_failed_run_is_recorded_on_file_and_in_the_lake(tmp_path, monkeypatch)
 
     # a second failure of the same day: the day is published again with both, none twice
     second = _fail(instance, "2026-11-20", "disk full")
-    context = build_run_status_sensor_context(
-        sensor_name="record_run_failures", dagster_instance=instance,
-        dagster_run=second.dagster_run, dagster_event=second.get_run_failure_event(),
-        resources={"platform": platform},
-    ).for_run_failure()  # fmt: skip
-    record_run_failures(context)
+    record_run_failures(_failure_context(instance, second, platform))
     rows = _run_failures(platform, date(2026, 11, 20))
     assert sorted(r["run_id"] for r in rows) == sorted([result.run_id, second.run_id])
     assert [r["run_id"] for r in rows] == sorted([r["run_id"] for r in rows],

@@ -162,7 +162,7 @@ def corpus(securities: list[Security], per_category: int = 56) -> Corpus:
                                                "buy_order_id": 1, "sell_order_id": 2,
                                                "buy_member": "USR01", "sell_member": "USR02",
                                                "ts": 1}),
-        "control_bad_action": lambda j: _dump({"type": "control", "action": "halt", "ts": j}),
+        "control_bad_action": lambda j: _dump({"type": "control", "action": "explode", "ts": j}),
         # ids and rules
         "member_too_long": lambda j: _dump(order(j, member="M" * (33 + j))),
         "member_empty": with_(member=""),

@@ -11,7 +11,7 @@ from lake.catalog import LakeConfig, open_catalog
 from lake.raw_landing import land_day
 from lake.tables import PARTITION_COLUMN
 from streaming.bars import BarBuilder
-from streaming.events import Bar, NewOrder, SessionControl, encode
+from streaming.events import Bar, NewOrder, SessionControl, decode, encode
 from streaming.matcher import Matcher
 from streaming.refdata import load_securities
 from streaming.services.handlers import BarService, MatcherService
@@ -125,3 +125,30 @@ def test_control_lands_once_per_event_as_the_audit_table(tmp_path):
         (c.action, c.symbol, c.actor, c.reason, c.member) for c in actions
     ]
     assert rows[3]["reference_price"] == ref and rows[3]["band_pct"] == 5.0
+
+
+def test_control_on_the_orders_topic_is_a_dead_letter_not_an_action(tmp_path):
+    """Only the control topic (written by the platform) moves the market: a suspend or a
+    kill switch arriving on orders, which gateways and members write, is dead-lettered."""
+    securities = load_securities()
+    log = SqliteEventLog(tmp_path / "day.sqlite")
+    log.create_topics(TOPICS)
+    log.produce([Output("control", None, encode(SessionControl("open", 1)), 1)])
+    ref = next(s for s in securities if s.symbol == "AAPL").reference_price
+    log.produce([
+        Output("orders", "AAPL", encode(NewOrder(1, "USR01", "AAPL", "buy", 1, ref, ts=2)), 2),
+        Output("orders", None, encode(SessionControl("suspend", 3)), 3),
+        Output("orders", None, encode(SessionControl("kill", 4, member="USR01")), 4),
+        Output("control", None, encode(NewOrder(2, "USR02", "AAPL", "sell", 1, ref, ts=5)), 5),
+    ])  # fmt: skip
+    matcher = MatcherService(Matcher(securities, None))
+    while log.step("matcher", MatcherService.inputs, matcher):
+        pass
+    assert matcher.matcher.books["AAPL"].status == "open"
+    assert [o.order_id for o in matcher.matcher.books["AAPL"].resting()] == [1]  # not killed
+    letters = [decode(r.value) for r in log.read("dlq", 0)]
+    assert sorted(d.reason for d in letters) == [  # type: ignore[union-attr]
+        "unexpected_event: NewOrder on control",
+        "unexpected_event: SessionControl on orders",
+        "unexpected_event: SessionControl on orders",
+    ]
