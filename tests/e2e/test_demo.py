@@ -31,7 +31,7 @@ pytestmark = pytest.mark.e2e
 RAW_TABLES = sorted(set(TOPIC_TABLES.values()))  # what the demo lands
 
 DAY = "2026-11-20"  # a Friday
-COUNT_KEYS = ["orders", "executions", "trades", "bbo", "bars", "dlq", "decisions"]
+COUNT_KEYS = ["orders", "executions", "trades", "bbo", "bars", "control", "dlq", "decisions"]
 
 
 def _run(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
