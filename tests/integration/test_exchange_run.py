@@ -161,3 +161,34 @@ def test_a_day_on_kafka_with_two_matchers_equals_the_in_process_session(kafka, t
             assert _per_key(broker, topic) == _per_key(reference, topic), topic
     finally:
         broker.close()
+
+
+def test_a_day_the_exchange_ran_lands_and_reconciles(tmp_path):
+    """The batch takes the exchange's day as it is (not simulated again) and it reconciles."""
+    import json
+
+    calendar = short_calendar(tmp_path)
+    env = {**_env(tmp_path, calendar), "DAGSTER_HOME": str(tmp_path / "dagster")}
+    day = DAYS[1]
+    proc = _exchange(env, "--from", day.isoformat(), "--days", "1", "--speed", "0")
+    _, errs = proc.communicate(timeout=600)
+    assert proc.returncode == 0, errs[-3000:]
+    log = SqliteEventLog(tmp_path / "data" / "sessions" / f"{day}.sqlite")
+    orders = _topic(log, "orders")
+    landed = subprocess.run(
+        [sys.executable, "-m", "orchestration.cli", "backfill", "--from", day.isoformat(),
+         "--to", day.isoformat(), "--json"],
+        env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert landed.returncode == 0, landed.stderr[-3000:]
+    (run,) = json.loads(landed.stdout)
+    assert run["success"]
+    assert _topic(log, "orders") == orders  # the exchange's session, not a new simulation
+    from assets.platform.resources import PlatformResource
+    from lake.row_filters import equal_to
+
+    catalog = PlatformResource(data_dir=str(tmp_path / "data")).catalog()
+    only = equal_to("trading_day", day)
+    assert catalog.load_table("core.recon_breaks").scan(row_filter=only).to_arrow().num_rows == 0
+    trades = catalog.load_table("raw.trades").scan(row_filter=only).to_arrow().num_rows
+    assert trades == len(_topic(log, "trades")) > 0
