@@ -174,17 +174,14 @@ def _run_days(
     if stop is None:
         stop = threading.Event()
         _on_signals(stop)
+    day = first or first_session(calendar, clock.now_ns() if clock else time.time_ns())
+    if not calendar.is_trading_day(day):
+        day = calendar.next_trading_day(day)
     if clock is None:
         if speed == 1.0 and first is None:
             clock = ExchangeClock(speed=1.0)  # the wall clock
-        else:
-            start = first or first_session(calendar, ExchangeClock(speed=1.0).now_ns())
-            if not calendar.is_trading_day(start):
-                start = calendar.next_trading_day(start)
-            clock = ExchangeClock(calendar.session_bounds(start)[0] - PRE_OPEN_NS, speed)
-    day = first or first_session(calendar, clock.now_ns())
-    if not calendar.is_trading_day(day):
-        day = calendar.next_trading_day(day)
+        else:  # simulated: from the first day's pre-open
+            clock = ExchangeClock(calendar.session_bounds(day)[0] - PRE_OPEN_NS, speed)
     runs: list[SessionRun] = []
     while not stop.is_set() and (days is None or len(runs) < days):
         open_ns, close_ns = calendar.session_bounds(day)

@@ -226,17 +226,16 @@ def drive_session(
         clock = ExchangeClock(participants.open_ns, speed)
     start_ns = clock.now_ns() if clock is not None and clock.speed else None
 
-    def pace(ts: int) -> None:
+    def alive() -> None:  # waiting for the clock is not being stuck
         nonlocal last_cycle
+        last_cycle = time.monotonic()
+
+    def pace(ts: int) -> None:
         if clock is None:
             return
         if clock.wall_seconds_until(ts) > 10:
             logger.info("waiting for the clock", until_ns=ts, wall_s=clock.wall_seconds_until(ts))
-        while clock.wall_seconds_until(ts) > 0:  # a second at a time: waiting is not being stuck
-            if not clock.sleep_until(min(ts, clock.now_ns() + int(clock.speed * 1e9)), stop):
-                raise SessionStopped
-            last_cycle = time.monotonic()
-        if not clock.sleep_until(ts, stop):  # unpaced: the clock is set to ts
+        if not clock.sleep_until(ts, stop, tick=alive):
             raise SessionStopped
 
     logger.info("session starting", day=day.isoformat(), seed=seed, namespace=settings.namespace)

@@ -125,15 +125,6 @@ def _decimal(notional: int, qty: int) -> str:
     return f"{value.normalize():f}"
 
 
-def _answer(update: Update, created: bool = False) -> JSONResponse:
-    """The matcher's answer as HTTP: refused requests are 422 with the reason code."""
-    body = {"order": order_view(update.order), "exec_type": update.report.exec_type,
-            "cl_ord_id": update.cl_ord_id}  # fmt: skip
-    if update.report.exec_type == "rejected":
-        return JSONResponse({"reason": update.report.reason, **body}, status_code=422)
-    return JSONResponse(body, status_code=201 if created else 200)
-
-
 # -- the app -----------------------------------------------------------------------------------
 class Gateway:
     """What the routes need: the accounts, the token codec, the day's venue (None between days)."""
@@ -145,6 +136,15 @@ class Gateway:
         self.venue: Venue | None = None
         self._idempotent: dict[tuple[str, str, str], tuple[int, dict[str, Any]]] = {}
         self._lock = threading.Lock()
+
+    def answered(self, key: tuple[str, str, str]) -> tuple[int, dict[str, Any]] | None:
+        """The answer already given under an idempotency key (day, member, key), if any."""
+        with self._lock:
+            return self._idempotent.get(key)
+
+    def remember(self, key: tuple[str, str, str], status: int, body: dict[str, Any]) -> None:
+        with self._lock:
+            self._idempotent[key] = (status, body)
 
     def switch(self, venue: Venue | None) -> None:
         """The exchange moved to another day (or closed): new requests go there."""
@@ -261,7 +261,7 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
         v: Annotated[Venue, Depends(venue)],
     ) -> dict[str, Any]:
         """The book's top levels as the matcher last published them."""
-        top = v.books.get(symbol)
+        top = v.top(symbol)
         if top is None:
             return {"symbol": symbol, "ts": None, "bids": [], "asks": []}
         return {"symbol": symbol, "ts": top.ts,
@@ -276,7 +276,7 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[dict[str, Any]]:
         """The latest trades, newest last (who traded is not shown)."""
-        tape = list(v.tape.get(symbol, ()))[-limit:]
+        tape = v.recent_trades(symbol, limit)
         return [{"trade_id": t.trade_id, "ts": t.ts, "price": _px(t.price), "qty": t.qty,
                  "aggressor": t.aggressor_side} for t in tape]  # fmt: skip
 
@@ -289,7 +289,7 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> list[dict[str, Any]]:
         """The latest closed bars of one interval, oldest first."""
-        got = list(v.bars.get((symbol, interval), ()))[-limit:]
+        got = v.recent_bars(symbol, interval, limit)
         return [{"start": b.start, "end": b.end, "open": _px(b.open), "high": _px(b.high),
                  "low": _px(b.low), "close": _px(b.close), "volume": b.volume,
                  "vwap": _decimal(round(b.vwap * 1_000), 1_000),
@@ -325,8 +325,7 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
         member = who[1]
         key = (v.day, member, idempotency_key) if idempotency_key else None
         if key is not None:
-            with gateway._lock:
-                done = gateway._idempotent.get(key)
+            done = gateway.answered(key)
             if done is not None:
                 return JSONResponse(
                     done[1], status_code=done[0], headers={"Idempotent-Replay": "1"}
@@ -334,12 +333,11 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
         cl = body.cl_ord_id or f"api-{secrets.token_hex(8)}"
         if body.type == "limit" and body.price is None:
             raise HTTPException(422, {"reason": "missing_price", "field": "price"})
-        response = await _call(v.submit, member, cl, body.symbol, body.side, body.qty,
-                               _price(body.price), body.type, body.tif, created=True)  # fmt: skip
+        status, answer = await _call(v.submit, member, cl, body.symbol, body.side, body.qty,
+                                     _price(body.price), body.type, body.tif, created=True)  # fmt: skip
         if key is not None:
-            with gateway._lock:
-                gateway._idempotent[key] = (response.status_code, _body(response))
-        return response
+            gateway.remember(key, status, answer)
+        return _json((status, answer))
 
     @app.get(f"{API}/orders")
     def orders(
@@ -368,7 +366,7 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
         v: Annotated[Venue, Depends(venue)],
     ) -> JSONResponse:
         """Cancel what is left of the order (any id of its replace chain names it)."""
-        return await _call(v.cancel, who[1], f"api-{secrets.token_hex(8)}", cl_ord_id)
+        return _json(await _call(v.cancel, who[1], f"api-{secrets.token_hex(8)}", cl_ord_id))
 
     @app.patch(f"{API}/orders/{{cl_ord_id}}")
     async def amend(
@@ -379,7 +377,7 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
     ) -> JSONResponse:
         """Replace the total quantity and/or the price (FIX OrderQty semantics)."""
         cl = body.cl_ord_id or f"api-{secrets.token_hex(8)}"
-        return await _call(v.amend, who[1], cl, cl_ord_id, body.qty, _price(body.price))
+        return _json(await _call(v.amend, who[1], cl, cl_ord_id, body.qty, _price(body.price)))
 
     @app.post(f"{API}/control", status_code=202)
     def control(
@@ -406,20 +404,24 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
     return app
 
 
-async def _call(fn: Callable[..., Update], *args: Any, created: bool = False) -> JSONResponse:
-    """Run a venue request off the event loop; gateway refusals become 4xx with their reason."""
+def _json(answer: tuple[int, dict[str, Any]]) -> JSONResponse:
+    return JSONResponse(answer[1], status_code=answer[0])
+
+
+async def _call(
+    fn: Callable[..., Update], *args: Any, created: bool = False
+) -> tuple[int, dict[str, Any]]:
+    """Run a venue request off the event loop: (status, body). Gateway refusals are 4xx with
+    their reason, the matcher's refusals 422 with its reason code."""
     try:
         update = await run_in_threadpool(fn, *args)
     except EntryRejected as exc:
-        status = 404 if exc.reason == "unknown_order" else 409
-        return JSONResponse({"reason": exc.reason, "detail": str(exc)}, status_code=status)
+        return 404 if exc.reason == "unknown_order" else 409, {"reason": exc.reason,
+                                                               "detail": str(exc)}  # fmt: skip
     except NoAnswer as exc:
-        return JSONResponse({"reason": "no_answer", "detail": str(exc)}, status_code=504)
-    return _answer(update, created)
-
-
-def _body(response: JSONResponse) -> dict[str, Any]:
-    import json
-
-    body: dict[str, Any] = json.loads(bytes(response.body))
-    return body
+        return 504, {"reason": "no_answer", "detail": str(exc)}
+    body = {"order": order_view(update.order), "exec_type": update.report.exec_type,
+            "cl_ord_id": update.cl_ord_id}  # fmt: skip
+    if update.report.exec_type == "rejected":
+        return 422, {"reason": update.report.reason, **body}
+    return (201 if created else 200), body

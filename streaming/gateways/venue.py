@@ -12,6 +12,7 @@ stays the truth: nothing here decides whether an order trades.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections import deque
@@ -40,6 +41,7 @@ from streaming.session import SessionError, next_status
 from streaming.topics import BAR_TOPICS
 from streaming.transport.base import EventLog, Output, broadcast
 
+log = logging.getLogger("marketlake.gateway.venue")
 _REPORT = msgspec.json.Decoder(ExecutionReport)
 _CONTROL = msgspec.json.Decoder(SessionControl)
 _TOP = msgspec.json.Decoder(BookTop)
@@ -187,6 +189,19 @@ class Venue:
         with self._lock:
             return dict(self.view.marks())
 
+    def top(self, symbol: str) -> BookTop | None:
+        with self._lock:
+            return self.books.get(symbol)
+
+    def recent_trades(self, symbol: str, limit: int) -> list[Trade]:
+        """The latest ``limit`` trades (copied under the lock: the follower appends meanwhile)."""
+        with self._lock:
+            return list(self.tape.get(symbol, ()))[-limit:]
+
+    def recent_bars(self, symbol: str, interval: str, limit: int) -> list[Bar]:
+        with self._lock:
+            return list(self.bars.get((symbol, interval), ()))[-limit:]
+
     def listen(self, callback: Callable[[Update], None]) -> None:
         """Call ``callback`` (from the follower thread) with every update of our orders."""
         self._listeners.append(callback)
@@ -241,7 +256,10 @@ class Venue:
             for rec in self.reader.read(topic, part, start, ends[part]):
                 n += 1
                 self._positions[(topic, part)] = rec.offset + 1
-                self._apply(topic, rec.value)
+                try:
+                    self._apply(topic, rec.value)
+                except Exception:  # one record never stops the gateway's view of the day
+                    log.exception("record %s-%d@%d not applied", topic, part, rec.offset)
         return n
 
     def _apply(self, topic: str, value: bytes) -> None:

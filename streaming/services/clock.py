@@ -61,12 +61,19 @@ class ExchangeClock:
             return 0.0
         return max(0.0, (ns - self.now_ns()) / 1e9 / self.speed)
 
-    def sleep_until(self, ns: int, stop: threading.Event) -> bool:
-        """Wait until the clock shows ``ns`` (unpaced: set it there); False if ``stop`` was set."""
+    def sleep_until(
+        self, ns: int, stop: threading.Event, tick: Callable[[], None] | None = None
+    ) -> bool:
+        """Wait until the clock shows ``ns`` (unpaced: set it there); False if ``stop`` was set.
+
+        ``tick`` runs at least once a wall second while waiting (a health check's heartbeat).
+        """
         if self.speed == 0:
             self.jump(ns)
             return not stop.is_set()
         while (wait := self.wall_seconds_until(ns)) > 0:
             if stop.wait(min(wait, 1.0)):
                 return False
+            if tick is not None:
+                tick()
         return not stop.is_set()
