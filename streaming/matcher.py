@@ -52,7 +52,7 @@ from streaming.limits import (
     request_bounds_reason,
 )
 from streaming.refdata import Security
-from streaming.session import SessionError, next_status
+from streaming.session import SessionError, transition
 
 StpMode = Literal["cancel_resting", "cancel_aggressor", "cancel_both", "none"]
 STP_MODES: tuple[StpMode, ...] = get_args(StpMode)
@@ -293,13 +293,9 @@ class Matcher:
             return self._kill(ctl, books, out)
         if ctl.action == "reference":
             return self._reference(ctl)
-        if ctl.action == "halt" and ctl.symbol is None:
-            raise SessionError("a halt names its symbol; to stop every symbol, suspend")
-        if ctl.symbol is None and ctl.action != "close":
-            # a halt is lifted per symbol: market-wide actions leave halted books halted
-            books = [b for b in books if b.status != "halted"]
-        targets = [next_status(b.status, ctl.action) for b in books]  # validate all first
-        for book, target in zip(books, targets, strict=True):
+        moves = transition({b.security.symbol: b.status for b in books}, ctl.action, ctl.symbol)
+        for symbol, target in moves.items():  # all validated before any book changes
+            book = self.books[symbol]
             book.status = target
             if target == "closed":
                 self._expire_all(book, ctl.ts, out)

@@ -6,6 +6,7 @@ Driven by ``control`` events. Pure: the caller decides when events happen
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 SessionStatus = Literal["pre_open", "open", "suspended", "halted", "closed"]
@@ -43,3 +44,22 @@ def next_status(status: str, action: str) -> SessionStatus:
         raise SessionError(
             f"cannot {action!r} a session that is {status!r}; allowed: {', '.join(allowed) or 'none'}"
         ) from None
+
+
+def transition(
+    statuses: Mapping[str, str], action: str, symbol: str | None
+) -> dict[str, SessionStatus]:
+    """The new status of each book an action moves: one symbol's, or every book's.
+
+    All or nothing: ``SessionError`` if any of them cannot make the move. A halt
+    names its symbol; a market-wide action other than the close leaves a halted
+    book halted (a halt is lifted per symbol). The matcher applies the result to
+    its books; a gateway follows the same rule to know the market's state.
+    """
+    if symbol is None and action == "halt":
+        raise SessionError("a halt names its symbol; to stop every symbol, suspend")
+    if symbol is not None:
+        targets = [symbol]
+    else:
+        targets = [s for s, st in statuses.items() if st != "halted" or action == "close"]
+    return {s: next_status(statuses[s], action) for s in targets}

@@ -37,7 +37,7 @@ from streaming.events import (
 from streaming.gateways.order_entry import ClientOrder, OrderEntry, Update
 from streaming.portfolio import Account, MarketView
 from streaming.refdata import Security
-from streaming.session import SessionError, next_status
+from streaming.session import SessionError, transition
 from streaming.topics import BAR_TOPICS
 from streaming.transport.base import EventLog, Output, broadcast
 
@@ -64,16 +64,15 @@ class MarketState:
     actions: int = 0
 
     def apply(self, ctl: SessionControl, symbols: list[str]) -> None:
+        """Follow one control event by the matcher's own rule (``session.transition``)."""
         self.actions += 1
         if ctl.action in ("kill", "reference"):
             return
-        targets = [ctl.symbol] if ctl.symbol else ["*", *symbols]
-        for s in targets:
-            current = self.status.get(s, self.status["*"])
-            if ctl.symbol is None and current == "halted" and ctl.action != "close":
-                continue
-            with contextlib.suppress(SessionError):  # the matcher dead-letters it: unchanged
-                self.status[s] = next_status(current, ctl.action)
+        current = {"*": self.status["*"]} | {
+            s: self.status.get(s, self.status["*"]) for s in symbols
+        }
+        with contextlib.suppress(SessionError, KeyError):  # refused by the matcher too: unchanged
+            self.status.update(transition(current, ctl.action, ctl.symbol))
 
 
 class Venue:
