@@ -29,9 +29,9 @@ from typing import Any
 from orchestration.logging import get_logger
 from orchestration.sidecar import (
     SessionStopped,
-    _on_signals,
-    _partitions,
     drive_session,
+    on_signals,
+    partitions_for,
     supervised_session,
 )
 from settings import Settings
@@ -54,7 +54,7 @@ def _state(settings: Settings, day: date) -> str:
 
     log = open_event_log(settings, day=day)
     try:
-        log.create_topics(TOPICS, _partitions(settings))  # as many shards as the services use
+        log.create_topics(TOPICS, partitions_for(settings))  # as many shards as the services use
         return session_state(log)
     finally:
         log.close()
@@ -148,7 +148,7 @@ def _venue(settings: Settings, day: date, clock: ExchangeClock) -> Venue:
     from streaming.refdata import load_members, load_securities
 
     log = open_event_log(settings, day=day, instance="gateway")
-    log.create_topics(TOPICS, _partitions(settings))
+    log.create_topics(TOPICS, partitions_for(settings))
     reader = open_event_log(settings, day=day, instance="gateway-reader")
     capital = {m.member_id: m.capital for m in load_members(settings.members_csv)}
     return Venue(day.isoformat(), log, clock.now_ns, load_securities(settings.securities_csv),
@@ -173,7 +173,7 @@ def _run_days(
     calendar = load_calendar(settings.calendar_toml)
     if stop is None:
         stop = threading.Event()
-        _on_signals(stop)
+        on_signals(stop)
     day = first or first_session(calendar, clock.now_ns() if clock else time.time_ns())
     if not calendar.is_trading_day(day):
         day = calendar.next_trading_day(day)

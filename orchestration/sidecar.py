@@ -84,11 +84,11 @@ DRIVERS = ("simulator", "members")
 NAMES = (*DRIVERS, *SERVICES, "all")
 
 
-def _partitions(settings: Settings) -> int:
+def partitions_for(settings: Settings) -> int:
     return settings.kafka_partitions if settings.event_log == "kafka" else 1
 
 
-def _on_signals(stop: threading.Event) -> None:
+def on_signals(stop: threading.Event) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
 
@@ -112,7 +112,7 @@ def run_sidecar(
     log = open_event_log(
         settings, read_your_writes=False, shared_groups=shared, instance=instance, day=day
     )
-    log.create_topics(TOPICS, _partitions(settings))
+    log.create_topics(TOPICS, partitions_for(settings))
     logger = get_logger(f"sidecar.{name}")
     metrics = ServiceMetrics(name)
     runner = ServiceRunner(
@@ -122,7 +122,7 @@ def run_sidecar(
         ),
     )  # fmt: skip
     stop = threading.Event()
-    _on_signals(stop)
+    on_signals(stop)
     server = serve_http(port, metrics, runner.healthy)
     logger.info(
         "service starting",
@@ -176,7 +176,7 @@ def drive_session(
     cfg = day_config(settings, day, seed)
     log = open_event_log(settings, read_your_writes=True, instance=name,
                          day=day if day_log else None)  # fmt: skip
-    log.create_topics(TOPICS, _partitions(settings))
+    log.create_topics(TOPICS, partitions_for(settings))
     if any(log.end_offsets("orders").values()) or any(log.end_offsets("control").values()):
         log.close()
         raise ValueError(
@@ -188,7 +188,7 @@ def drive_session(
     metrics = metrics or ServiceMetrics(name)
     if stop is None:
         stop = threading.Event()
-        _on_signals(stop)
+        on_signals(stop)
     last_cycle = time.monotonic()
     server = serve_http(port, metrics, lambda: time.monotonic() - last_cycle < timeout)
     counted = 0
@@ -258,7 +258,7 @@ def run_all(
 ) -> int:
     """Every service as its own process; returns once the session is fully processed."""
     stop = threading.Event()
-    _on_signals(stop)
+    on_signals(stop)
     return supervised_session(
         settings, port, matchers, "simulator", stop,
         lambda metrics: drive_session(settings, day, seed, port, speed=speed, stop=stop,
@@ -283,7 +283,7 @@ def supervised_session(
     """
     logger = get_logger(f"sidecar.{name}")
     log = open_event_log(settings, day=session)
-    log.create_topics(TOPICS, _partitions(settings))
+    log.create_topics(TOPICS, partitions_for(settings))
     env = {**os.environ, **_settings_env(settings)}
     base = [sys.executable, "-m", "orchestration.cli", "sidecar"]
     on_log = ["--session", session.isoformat()] if session is not None else []
