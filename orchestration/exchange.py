@@ -14,7 +14,8 @@ alongside them.
 The clock is the wall clock (speed 1) or a simulated one (``--speed``):
 simulated, it starts at the first day's pre-open and jumps over nights and
 weekends; on the wall clock the exchange waits for each pre-open, and a day
-whose open has passed starts at the current time.
+whose open has passed starts at the current time. Stopped mid-session (or
+found interrupted on restart), a day is closed as it stands, never thrown away.
 """
 
 from __future__ import annotations
@@ -33,16 +34,21 @@ from orchestration.sidecar import (
     on_signals,
     partitions_for,
     supervised_session,
+    wait_caught_up,
 )
 from settings import Settings
 from streaming.calendar import TradingCalendar
+from streaming.events import SessionControl, encode
 from streaming.gateways.http_api import TOKEN_TTL_S, Gateway, create_app
-from streaming.gateways.venue import Venue
+from streaming.gateways.venue import Opening, Venue
+from streaming.portfolio import Position
 from streaming.refdata import load_calendar
 from streaming.services.clock import ExchangeClock
 from streaming.services.day import PRE_OPEN_NS, session_seed, session_state
+from streaming.services.handlers import MatcherService, ParticipantsService
 from streaming.services.runner import ServiceMetrics
 from streaming.topics import TOPICS
+from streaming.transport.base import broadcast
 
 
 class ExchangeError(RuntimeError):
@@ -152,7 +158,29 @@ def _venue(settings: Settings, day: date, clock: ExchangeClock) -> Venue:
     reader = open_event_log(settings, day=day, instance="gateway-reader")
     capital = {m.member_id: m.capital for m in load_members(settings.members_csv)}
     return Venue(day.isoformat(), log, clock.now_ns, load_securities(settings.securities_csv),
-                 capital, reader=reader)  # fmt: skip
+                 capital, reader=reader, opening=opening_positions(settings, day, capital),
+                 allow_short=settings.allow_short)  # fmt: skip
+
+
+def opening_positions(settings: Settings, day: date, capital: dict[str, int]) -> dict[str, Opening]:
+    """Each member's opening state for the gateway's pre-trade check: the lake's latest close.
+
+    What clearing will open the day with (if the day before has landed by then);
+    capital and no holdings before the first landed day.
+    """
+    from assets.clearing.clearing_assets import opening_state
+    from assets.platform.lake_engines import catalog as lake_catalog
+
+    state, previous = opening_state(lake_catalog(settings), day, capital)
+    get_logger("exchange").info("opening positions", day=day.isoformat(),
+                                from_close=previous.isoformat() if previous else None)  # fmt: skip
+    return {
+        member: Opening(
+            round(s.cash),
+            {sym: Position(h.qty, round(h.cost)) for sym, h in s.holdings.items() if h.qty},
+        )
+        for member, s in state.items()
+    }
 
 
 def _run_days(
@@ -197,22 +225,66 @@ def _run_days(
             day = calendar.next_trading_day(day)
             continue
         if state == "truncated":
-            raise ExchangeError(
-                f"the session of {day} was interrupted before its close (its log keeps what was "
-                f"sent); start with the next day: marketlake exchange run --from "
-                f"{calendar.next_trading_day(day)}"
-            )
+            logger.warning("session interrupted before its close: closing it as it stands",
+                           day=day.isoformat())  # fmt: skip
+            close_as_it_stands(settings, day, None, matchers, port, "the exchange restarted "
+                               "after the session was interrupted")  # fmt: skip
+            runs.append(SessionRun(day, session_seed(base_seed, day), 0))
+            day = calendar.next_trading_day(day)
+            continue
         seed = session_seed(base_seed, day)
         try:
             sent = _run_session(settings, day, seed, clock, simulator, members, matchers, port,
                                 stop, on_session)  # fmt: skip
         except SessionStopped:
-            logger.info("stopped during the session", day=day.isoformat())
+            logger.info("stopped during the session: closing it", day=day.isoformat())
+            close_as_it_stands(settings, day, min(clock.now_ns(), close_ns), matchers, port,
+                               "the exchange was stopped before the calendar's close")  # fmt: skip
             break
         runs.append(SessionRun(day, seed, sent))
         logger.info("session done", day=day.isoformat(), orders=sent)
         day = calendar.next_trading_day(day)
     return runs
+
+
+EXCHANGE_ACTOR = "exchange"
+"""The actor of a close the exchange itself sends (a stop or restart mid-session)."""
+
+
+def close_as_it_stands(
+    settings: Settings, day: date, at_ns: int | None, matchers: int, port: int, reason: str
+) -> None:
+    """Close a day's session early, keeping everything it holds.
+
+    A real venue that stops mid-session ends the session; nothing on the log is
+    thrown away (outside orders could not be sent again), and the day becomes
+    complete, so the batch lands and settles it as it is. The services restart
+    on the log (they recover their state from it), the close goes to
+    ``control`` at ``at_ns`` (default: just after the log's last event), and the
+    participants' group is moved past it: nobody drives that day any more.
+    """
+    from assets.platform.event_logs import open_event_log
+
+    def drive(_: ServiceMetrics) -> int:
+        log = open_event_log(settings, read_your_writes=True, instance="exchange", day=day)
+        try:
+            log.create_topics(TOPICS, partitions_for(settings))
+            last = max((rec.timestamp for topic in ("control", "orders")
+                        for part in range(log.partitions(topic))
+                        for rec in log.read(topic, part)), default=0)  # fmt: skip
+            ts = max(last + 1, at_ns or 0)
+            ctl = SessionControl("close", ts, None, day.isoformat(), actor=EXCHANGE_ACTOR,
+                                 reason=reason)  # fmt: skip
+            log.produce(broadcast("control", encode(ctl), ts, log.partitions("control")))
+            wait_caught_up(log, MatcherService.group, MatcherService.inputs, threading.Event())
+            log.settle(ParticipantsService.inputs)
+            while log.step(ParticipantsService.group, ParticipantsService.inputs, lambda _: ()):
+                pass
+            return 0
+        finally:
+            log.close()
+
+    supervised_session(settings, port, matchers, "exchange", threading.Event(), drive, session=day)
 
 
 def _run_session(

@@ -302,14 +302,14 @@ def supervised_session(
         sent = drive(metrics)
         for group, inputs in ((MatcherService.group, MatcherService.inputs),
                               (BarService.group, BarService.inputs)):  # fmt: skip
-            _wait_caught_up(log, group, inputs, stop)
+            wait_caught_up(log, group, inputs, stop)
         return sent
     finally:
         supervisor.stop()
         log.close()
 
 
-def _wait_caught_up(
+def wait_caught_up(
     log: EventLog, group: str, inputs: tuple[str, ...], stop: threading.Event
 ) -> None:
     log.settle(inputs)

@@ -78,6 +78,11 @@ class AmendOrder(msgspec.Struct, tag="amend", forbid_unknown_fields=True, **_BAS
 
 OrderRequest = NewOrder | CancelOrder | AmendOrder
 
+GATEWAY_ID_BASE = 5 * 10**15
+"""Where gateway order ids start: above the members' (``i * 10**10``) and the
+simulator's (``10**12`` on), below the bound of valid ids (``2**63 - 1``). An
+order id from here on came from outside the seeded simulation."""
+
 
 class ExecutionReport(msgspec.Struct, tag="exec", **_BASE):
     """The exchange's answer to a request, or a fill/expiry of a resting order.

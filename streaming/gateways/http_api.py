@@ -300,7 +300,7 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
         who: Annotated[tuple[Account, str], Depends(trader)],
         v: Annotated[Venue, Depends(venue)],
     ) -> dict[str, Any]:
-        """The member's day: positions from its fills, cash from its capital, P&L marked to
+        """The member's day: the previous close plus its fills (cash, positions), P&L marked to
         the last trade (the reference price before one)."""
         acct, marks = v.account(who[1]), v.marks()
         positions = [
@@ -408,6 +408,11 @@ def _json(answer: tuple[int, dict[str, Any]]) -> JSONResponse:
     return JSONResponse(answer[1], status_code=answer[0])
 
 
+_ENTRY_STATUS = {"unknown_order": 404, "insufficient_position": 422, "insufficient_cash": 422}
+"""The gateway's refusals: an unknown id is not found, the pre-trade check refuses the
+content like the matcher does (422), the rest conflicts with the member's orders (409)."""
+
+
 async def _call(
     fn: Callable[..., Update], *args: Any, created: bool = False
 ) -> tuple[int, dict[str, Any]]:
@@ -416,8 +421,7 @@ async def _call(
     try:
         update = await run_in_threadpool(fn, *args)
     except EntryRejected as exc:
-        return 404 if exc.reason == "unknown_order" else 409, {"reason": exc.reason,
-                                                               "detail": str(exc)}  # fmt: skip
+        return _ENTRY_STATUS.get(exc.reason, 409), {"reason": exc.reason, "detail": str(exc)}
     except NoAnswer as exc:
         return 504, {"reason": "no_answer", "detail": str(exc)}
     body = {"order": order_view(update.order), "exec_type": update.report.exec_type,

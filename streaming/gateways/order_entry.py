@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from streaming.events import (
+    GATEWAY_ID_BASE,
+    PRICE_SCALE,
     AmendOrder,
     CancelOrder,
     ExecutionReport,
@@ -38,14 +40,19 @@ from streaming.events import (
     Side,
     TimeInForce,
 )
+from streaming.portfolio import Account
 
-GATEWAY_ID_BASE = 5 * 10**15
-"""Where gateway order ids start: above the members' (``i * 10**10``) and the
-simulator's (``10**12`` on), below the bound of valid ids (``2**63 - 1``)."""
 MAX_CL_ORD_ID = 64
 """Longest client order id kept (FIX leaves it open; venues cap it around here)."""
 
-EntryReason = Literal["duplicate_cl_ord_id", "invalid_cl_ord_id", "unknown_order", "order_not_open"]
+EntryReason = Literal[
+    "duplicate_cl_ord_id",
+    "invalid_cl_ord_id",
+    "unknown_order",
+    "order_not_open",
+    "insufficient_position",
+    "insufficient_cash",
+]
 ClientStatus = Literal[
     "pending_new", "new", "partially_filled", "filled", "canceled", "rejected", "expired"
 ]
@@ -297,3 +304,39 @@ class OrderEntry:
 
     def _queue(self, order: ClientOrder) -> deque[Pending]:
         return self._pending.setdefault((order.symbol, order.order_id), deque())
+
+
+def check_funds(
+    account: Account,
+    symbol: str,
+    side: Side,
+    leaves: int,
+    price: int,
+    released: int = 0,
+    allow_short: bool = False,
+) -> None:
+    """Pre-trade check of what an order would commit, as a venue's risk gate does.
+
+    ``account`` holds the gateway's orders of one member on top of its opening
+    state (the previous close): a sale needs that many shares not already
+    offered (clearing refuses shorts unless they are allowed), a purchase that
+    much cash not already bid (``price``: the limit, or the best estimate for
+    a market order). ``released``: what the order being replaced already
+    reserves (shares for a sale, cash for a purchase). ``EntryRejected`` if not.
+    """
+    if side == "sell":
+        free = account.free_qty(symbol) + released
+        if leaves > free and not allow_short:
+            raise EntryRejected(
+                "insufficient_position",
+                f"selling {leaves} {symbol} needs as many shares held and not already offered: "
+                f"{max(free, 0)} are",
+            )
+        return
+    need, free = leaves * price, account.free_cash() + released
+    if need > free:
+        raise EntryRejected(
+            "insufficient_cash",
+            f"buying {leaves} {symbol} commits {need / PRICE_SCALE:.2f}; the cash not already "
+            f"bid is {max(free, 0) / PRICE_SCALE:.2f}",
+        )

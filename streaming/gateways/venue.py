@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from streaming.events import (
+    GATEWAY_ID_BASE,
     Bar,
     BookTop,
     ControlAction,
@@ -34,8 +35,8 @@ from streaming.events import (
     Trade,
     encode,
 )
-from streaming.gateways.order_entry import ClientOrder, OrderEntry, Update
-from streaming.portfolio import Account, MarketView
+from streaming.gateways.order_entry import ClientOrder, OrderEntry, Update, check_funds
+from streaming.portfolio import Account, MarketView, OpenOrder, Position
 from streaming.refdata import Security
 from streaming.session import SessionError, transition
 from streaming.topics import BAR_TOPICS
@@ -50,6 +51,14 @@ _BAR = msgspec.json.Decoder(Bar)
 KEEP_TRADES = 1_000  # per symbol: the recent tape
 KEEP_BARS = 500  # per symbol and interval (a whole day of 1-minute bars)
 FOLLOWED = ("control", "executions", "trades", "bbo", *BAR_TOPICS)
+
+
+@dataclass(frozen=True)
+class Opening:
+    """A member's state at the open: the previous close as clearing settled it."""
+
+    cash: int
+    holdings: dict[str, Position] = field(default_factory=dict)
 
 
 class NoAnswer(TimeoutError):
@@ -88,6 +97,8 @@ class Venue:
         entry: OrderEntry | None = None,
         poll_s: float = 0.002,
         reader: EventLog | None = None,
+        opening: dict[str, Opening] | None = None,
+        allow_short: bool = False,
     ) -> None:
         self.day = day
         self.log = log
@@ -105,6 +116,12 @@ class Venue:
         self.bars: dict[tuple[str, str], deque[Bar]] = {}
         self._capital = capital or {}
         self.accounts: dict[str, Account] = {}  # per member: the day's fills, cash and P&L
+        # per member: its opening state and the gateway's own orders on it (the pre-trade
+        # check's view; the simulated members keep to what they bought themselves, so the
+        # two together never sell what clearing does not hold)
+        self._opening = opening or {}
+        self._risk: dict[str, Account] = {}
+        self.allow_short = allow_short
         self._poll = poll_s
         self._lock = threading.Condition()
         self._answers: dict[tuple[str, str], Update] = {}
@@ -129,8 +146,15 @@ class Venue:
     ) -> Update:
         """Enter a new order and return the matcher's first answer (ack or reject)."""
         with self._lock:
+            risk = self._risk_account(member)
+            if symbol in self.securities:  # an unknown symbol is the matcher's to refuse
+                check_funds(risk, symbol, side, qty, self._price_for(symbol, side, price),
+                            allow_short=self.allow_short)  # fmt: skip
             request = self.entry.new(
                 member, cl_ord_id, symbol, side, qty, price, order_type, tif, self.clock()
+            )
+            risk.open_orders[request.order_id] = OpenOrder(
+                symbol, side, self._price_for(symbol, side, price), qty, request.ts
             )
             self._write(request)
         return self._await(member, cl_ord_id, timeout)
@@ -150,6 +174,15 @@ class Venue:
         timeout: float = 10.0,
     ) -> Update:
         with self._lock:
+            order = self.entry.order(member, orig)
+            held = self._risk_account(member).open_orders.get(order.order_id)
+            if held is not None and order.open:
+                leaves = qty - order.cum_qty
+                new_price = self._price_for(order.symbol, order.side,
+                                            price if price is not None else order.price)  # fmt: skip
+                released = held.leaves if order.side == "sell" else held.leaves * held.price
+                check_funds(self._risk_account(member), order.symbol, order.side, leaves,
+                            new_price, released, self.allow_short)  # fmt: skip
             self._write(self.entry.amend(member, cl_ord_id, orig, qty, price, self.clock()))
         return self._await(member, cl_ord_id, timeout)
 
@@ -180,7 +213,7 @@ class Venue:
             return self.entry.order(member, cl_ord_id)
 
     def account(self, member: str) -> Account:
-        """The member's day so far: positions from its fills, cash from its capital."""
+        """The member's day so far: its opening state (the previous close) and its fills."""
         with self._lock:
             return self._account(member)
 
@@ -229,11 +262,29 @@ class Venue:
                 self._lock.wait(left)
             return self._answers.pop((member, cl_ord_id))
 
+    def _risk_account(self, member: str) -> Account:
+        acct = self._risk.get(member)
+        if acct is None:
+            acct = self._risk[member] = self._opening_account(member)
+        return acct
+
+    def _price_for(self, symbol: str, side: Side, price: int | None) -> int:
+        """The price an order commits at: its limit, or for a market order the far touch."""
+        if price is not None:
+            return price
+        book = self.view.ask if side == "buy" else self.view.bid
+        return book.get(symbol) or self.view.marks().get(symbol, 0)
+
     def _account(self, member: str) -> Account:
         acct = self.accounts.get(member)
         if acct is None:
-            cash = self._capital.get(member, 0)
-            acct = self.accounts[member] = Account(member, cash, cash)
+            acct = self.accounts[member] = self._opening_account(member)
+        return acct
+
+    def _opening_account(self, member: str) -> Account:
+        start = self._opening.get(member) or Opening(self._capital.get(member, 0))
+        acct = Account(member, start.cash, start.cash)
+        acct.positions = {s: Position(p.qty, p.cost) for s, p in start.holdings.items()}
         return acct
 
     def _follow(self) -> None:
@@ -271,6 +322,8 @@ class Venue:
         with self._lock:
             if report.exec_type == "trade" or report.member in self.accounts:
                 self._account(report.member).apply(report)
+            if report.order_id >= GATEWAY_ID_BASE:
+                self._risk_account(report.member).apply(report)
             update = self.entry.on_report(report)
             if update is None:
                 return None

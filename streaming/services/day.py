@@ -20,7 +20,7 @@ import msgspec
 
 from streaming.advice import AdviceConfig
 from streaming.calendar import TradingCalendar
-from streaming.events import ControlAction, OrderRequest, SessionControl, encode
+from streaming.events import GATEWAY_ID_BASE, ControlAction, OrderRequest, SessionControl, encode
 from streaming.limits import MalformedMessage, decode_untrusted
 from streaming.matcher import StpMode
 from streaming.members import DEFAULT_OBLIGATION, Members
@@ -273,6 +273,35 @@ def session_state(log: EventLog) -> SessionState:
     return "truncated"
 
 
+class SessionKept(RuntimeError):
+    """An interrupted session holds what a simulation cannot give again; it is not discarded."""
+
+
+_ORDER = msgspec.json.Decoder(OrderRequest)
+
+
+def outside_activity(log: EventLog) -> int:
+    """How many of the day's orders and control events came from outside its seeded simulation.
+
+    Gateway orders (ids from ``GATEWAY_ID_BASE``) and operators' control
+    (any actor but the calendar) were sent by people and programs; simulating
+    the day again from its seed cannot give them back.
+    """
+    count = 0
+    for part in range(log.partitions("orders")):
+        for rec in log.read("orders", part):
+            try:
+                count += decode_untrusted(rec.value, _ORDER).order_id >= GATEWAY_ID_BASE
+            except MalformedMessage:
+                continue
+    for rec in log.read("control", 0):  # broadcast: partition 0 holds each event once
+        try:
+            count += decode_untrusted(rec.value, _CONTROL).actor != CALENDAR_ACTOR
+        except MalformedMessage:
+            continue
+    return count
+
+
 def ensure_session(
     log: EventLog, cfg: DayConfig, progress: Callable[[int, int], None] | None = None
 ) -> tuple[SessionState, DayResult | None]:
@@ -280,13 +309,22 @@ def ensure_session(
 
     A truncated log (a run killed mid-session) is discarded, its consumer
     groups too, and the day simulated again from the start; the seeded
-    simulation then gives exactly the log an uninterrupted run gives.
+    simulation then gives exactly the log an uninterrupted run gives. Unless
+    the log holds orders or control from outside the simulation (the live
+    exchange's gateways and operators): those are never discarded, and
+    ``SessionKept`` says how to close the day as it stands.
     Returns the state found and, if it simulated, the day's result.
     """
     state = session_state(log)
     if state == "complete":
         return state, None
     if state == "truncated":
+        if outside := outside_activity(log):
+            raise SessionKept(
+                f"the session of {cfg.day} was interrupted before its close and holds {outside} "
+                "orders or control events from outside the simulation, which are kept: close the "
+                f"day as it stands with `marketlake exchange run --from {cfg.day} --days 1`"
+            )
         log.discard(SESSION_TOPICS, [group for group, _ in SESSION_GROUPS])
     return state, run_day(log, cfg, progress)
 

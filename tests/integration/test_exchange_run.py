@@ -9,6 +9,7 @@ a gateway is) and answers them, between the calendar's pre-open, open and close.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -19,7 +20,15 @@ import pytest
 
 from assets.platform.resources import day_config
 from settings import Settings
-from streaming.events import ExecutionReport, NewOrder, SessionControl, Trade, decode, encode
+from streaming.events import (
+    GATEWAY_ID_BASE,
+    ExecutionReport,
+    NewOrder,
+    SessionControl,
+    Trade,
+    decode,
+    encode,
+)
 from streaming.services.day import run_day, session_seed, session_state
 from streaming.transport.base import Output
 from streaming.transport.sqlite import SqliteEventLog
@@ -192,3 +201,141 @@ def test_a_day_the_exchange_ran_lands_and_reconciles(tmp_path):
     assert catalog.load_table("core.recon_breaks").scan(row_filter=only).to_arrow().num_rows == 0
     trades = catalog.load_table("raw.trades").scan(row_filter=only).to_arrow().num_rows
     assert trades == len(_topic(log, "trades")) > 0
+
+
+def _wait_for_open(log_path: Path, deadline: float) -> tuple[SqliteEventLog, int]:
+    while not log_path.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    log = SqliteEventLog(log_path)
+    while time.monotonic() < deadline:
+        log.create_topics(["control"])
+        controls = _topic(log, "control")
+        if any(decode(v).action == "open" for v, _ in controls):  # type: ignore[union-attr]
+            return log, controls[-1][1]
+        time.sleep(0.05)
+    raise AssertionError("the session did not open")
+
+
+def _gateway_orders(open_ts: int) -> list[NewOrder]:
+    """Orders as the gateways send them (ids from GATEWAY_ID_BASE): two that cross, one that rests."""
+    base = GATEWAY_ID_BASE
+    return [
+        NewOrder(base + 1, "USR02", "AAPL", "sell", 10, 1_950_000, "limit", "day", open_ts + 1),
+        NewOrder(base + 2, "USR01", "AAPL", "buy", 10, None, "market", "ioc", open_ts + 2),
+        NewOrder(base + 3, "USR01", "AAPL", "buy", 5, 1_940_000, "limit", "day", open_ts + 3),
+    ]
+
+
+def _wait_processed(log: SqliteEventLog, n: int, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        log.create_topics(["executions"])
+        if len(_topic(log, "executions")) >= n:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the matcher did not answer the orders")
+
+
+def _closed_by_the_exchange(log: SqliteEventLog) -> SessionControl:
+    controls = [decode(v) for v, _ in _topic(log, "control")]
+    assert [c.action for c in controls] == ["pre_open", "open", "close"]  # type: ignore[union-attr]
+    close = controls[-1]
+    assert isinstance(close, SessionControl) and close.actor == "exchange", close
+    return close
+
+
+def test_a_stopped_exchange_closes_the_day_and_keeps_outside_orders(tmp_path):
+    """SIGTERM mid-session: the exchange closes the day as it stands (a venue does not throw a
+    session away); the gateways' orders stay, the resting one ends at the close."""
+    calendar = short_calendar(tmp_path)
+    env = _env(tmp_path, calendar)
+    day = DAYS[1]
+    proc = _exchange(env, "--from", day.isoformat(), "--days", "2", "--speed", "60",
+                     "--no-simulator", "--no-members")  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        log, open_ts = _wait_for_open(tmp_path / "data" / "sessions" / f"{day}.sqlite", deadline)
+        orders = _gateway_orders(open_ts)
+        for o in orders:
+            log.produce([Output("orders", o.symbol, encode(o), o.ts)])
+        _wait_processed(log, 5, deadline)  # new, new+trade, new for the resting one... at least
+        proc.send_signal(signal.SIGTERM)
+        _, errs = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, errs[-3000:]
+    assert session_state(log) == "complete"
+    _closed_by_the_exchange(log)
+    sent = [decode(v) for v, _ in _topic(log, "orders")]
+    assert sent == orders
+    resting = [r for r in (decode(v) for v, _ in _topic(log, "executions"))
+               if isinstance(r, ExecutionReport) and r.order_id == GATEWAY_ID_BASE + 3]  # fmt: skip
+    assert [r.exec_type for r in resting][-1] in ("expired", "canceled"), resting
+
+
+def test_a_crashed_exchange_day_is_kept_closed_on_restart_and_reconciles(tmp_path):
+    """Killed mid-session (no chance to close): the batch refuses to simulate the day again over
+    the gateways' orders; the exchange, restarted on it, closes it as it stands; it lands and
+    reconciles with no breaks, the outside orders included."""
+    import json
+
+    from assets.platform.resources import PlatformResource
+    from lake.row_filters import equal_to
+    from streaming.services.day import SessionKept, ensure_session
+
+    calendar = short_calendar(tmp_path)
+    # the outside orders sell what no one holds before the first landed day: shorts allowed
+    env = {**_env(tmp_path, calendar), "DAGSTER_HOME": str(tmp_path / "dagster"),
+           "MARKETLAKE_ALLOW_SHORT": "true"}  # fmt: skip
+    day = DAYS[0]
+    # no simulator: nothing moves event time on while the test writes (a gateway stamps its
+    # orders with the exchange clock; the test writes them by hand)
+    proc = _exchange(env, "--from", day.isoformat(), "--days", "1", "--speed", "60",
+                     "--no-simulator", "--no-members", start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        log, open_ts = _wait_for_open(tmp_path / "data" / "sessions" / f"{day}.sqlite", deadline)
+        orders = _gateway_orders(open_ts + 1_000_000_000)  # a second after the open
+        for o in orders:
+            log.produce([Output("orders", o.symbol, encode(o), o.ts)])
+        while time.monotonic() < deadline:  # until the matcher has answered all three
+            mine = {
+                decode(v).order_id
+                for v, _ in _topic(log, "executions")  # type: ignore[union-attr]
+                if decode(v).order_id >= GATEWAY_ID_BASE
+            }  # type: ignore[union-attr]
+            if len(mine) == 3:
+                break
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)  # the exchange and its services, no goodbye
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert session_state(log) == "truncated"
+    before = _topic(log, "orders")
+    settings = Settings(data_dir=tmp_path / "data", calendar_toml=calendar)
+    with pytest.raises(SessionKept, match="3 orders or control events from outside"):
+        ensure_session(log, day_config(settings, day, session_seed(42, day)))
+    assert _topic(log, "orders") == before  # refused, and nothing discarded
+
+    again = _exchange(env, "--from", day.isoformat(), "--days", "1", "--speed", "0")
+    _, errs = again.communicate(timeout=300)
+    assert again.returncode == 0, errs[-3000:]
+    assert session_state(log) == "complete"
+    _closed_by_the_exchange(log)
+    assert _topic(log, "orders") == before
+
+    landed = subprocess.run(
+        [sys.executable, "-m", "orchestration.cli", "backfill", "--from", day.isoformat(),
+         "--to", day.isoformat(), "--json"],
+        env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert landed.returncode == 0, landed.stderr[-3000:]
+    assert json.loads(landed.stdout)[0]["success"]
+    catalog = PlatformResource(data_dir=str(tmp_path / "data")).catalog()
+    only = equal_to("trading_day", day)
+    assert catalog.load_table("core.recon_breaks").scan(row_filter=only).to_arrow().num_rows == 0
+    landed_orders = catalog.load_table("raw.orders").scan(row_filter=only).to_arrow()
+    ids = set(landed_orders.column("order_id").to_pylist())
+    assert {o.order_id for o in orders} <= ids

@@ -26,9 +26,10 @@ from hypothesis import strategies as st
 from streaming.accounts import AccountStore
 from streaming.events import NewOrder, SessionControl, decode, encode
 from streaming.gateways.http_api import Gateway, create_app
-from streaming.gateways.venue import Venue
+from streaming.gateways.venue import Opening, Venue
 from streaming.login import SessionCodec
 from streaming.matcher import Matcher
+from streaming.portfolio import Position
 from streaming.refdata import load_members, load_securities
 from streaming.services.handlers import MatcherService
 from streaming.topics import TOPICS
@@ -43,6 +44,7 @@ pytestmark = pytest.mark.integration
 
 VALID: dict[str, Any] = {"symbol": "AAPL", "side": "buy", "qty": 1, "price": "190.00",
                          "type": "limit", "tif": "day"}  # fmt: skip
+HELD = 10  # AAPL shares alice's member holds from the previous close
 HOSTILE = ["", " ", "\x00", "A" * 10_000, "195.40; DROP TABLE", "Müller", "\ud7ff", "1e309",
            "NaN", "-0", "0x10", "１９５", "195,40", "[]", "{}", None, True, -1, 0, 2**63,
            1e308, -1e-308, [1], {"$gt": 0}]  # fmt: skip
@@ -70,9 +72,11 @@ def api(tmp_path) -> Iterator[tuple[TestClient, SqliteEventLog]]:
     accounts.add("alice", "trader", "sells-AAPL-at-noon", member="USR01")
     gateway = Gateway(accounts, SessionCodec(b"k" * 32, purpose="api"))
     clock = iter(range(10, 10**12))
+    capital = {m.member_id: m.capital for m in load_members()}
+    opening = {"USR01": Opening(capital["USR01"], {"AAPL": Position(HELD, HELD * 1_900_000)})}
     gateway.switch(Venue("2026-11-20", SqliteEventLog(tmp_path / "day.sqlite"),
-                         lambda: next(clock), securities,
-                         reader=SqliteEventLog(tmp_path / "day.sqlite")))  # fmt: skip
+                         lambda: next(clock), securities, capital,
+                         reader=SqliteEventLog(tmp_path / "day.sqlite"), opening=opening))  # fmt: skip
     client = TestClient(create_app(gateway), raise_server_exceptions=False)
     token = client.post("/api/v1/login", json={"name": "alice", "password": "sells-AAPL-at-noon"})
     client.headers["Authorization"] = f"Bearer {token.json()['token']}"
@@ -172,3 +176,42 @@ def test_any_json_object_is_answered_or_refused_with_a_reason(api, body):
     assert r.status_code < 500, (body, r.text)
     if r.status_code not in (200, 201):
         assert _is_refusal_with_a_reason(r.status_code, r.json()), r.text
+
+
+def test_the_pre_trade_check_refuses_what_clearing_could_not_settle(api):
+    """A sale needs shares held and not already offered, a purchase cash not already bid:
+    refused before the matcher with the reason; a cancel gives the reservation back."""
+    client, log = api
+    too_many = client.post("/api/v1/orders", json={**VALID, "side": "sell", "qty": HELD + 1,
+                                                   "price": "195.00", "cl_ord_id": "s-1"})  # fmt: skip
+    assert too_many.status_code == 422 and too_many.json()["reason"] == "insufficient_position"
+    assert "10 are" in too_many.json()["detail"]
+    first = client.post("/api/v1/orders", json={**VALID, "side": "sell", "qty": 6,
+                                                "price": "195.00", "cl_ord_id": "s-2"})  # fmt: skip
+    assert first.status_code == 201, first.text
+    second = client.post("/api/v1/orders", json={**VALID, "side": "sell", "qty": 5,
+                                                 "price": "195.10", "cl_ord_id": "s-3"})  # fmt: skip
+    assert second.json()["reason"] == "insufficient_position"  # 6 of the 10 already offered
+    up = client.patch("/api/v1/orders/s-2", json={"cl_ord_id": "s-2b", "qty": 11})
+    assert up.status_code == 422 and up.json()["reason"] == "insufficient_position", up.text
+    down = client.patch("/api/v1/orders/s-2", json={"cl_ord_id": "s-2c", "qty": 10})
+    assert down.status_code == 200, down.text
+    assert client.delete("/api/v1/orders/s-2c").status_code == 200
+    again = client.post("/api/v1/orders", json={**VALID, "side": "sell", "qty": 10,
+                                                "price": "195.20", "cl_ord_id": "s-4"})  # fmt: skip
+    assert again.status_code == 201, again.text
+    never_held = client.post("/api/v1/orders", json={**VALID, "symbol": "MSFT", "side": "sell",
+                                                     "cl_ord_id": "s-5"})  # fmt: skip
+    assert never_held.json()["reason"] == "insufficient_position"
+    capital = {m.member_id: m.capital for m in load_members()}["USR01"]
+    shares = capital // 1_900_000 + 1  # one more than the capital buys at 190.00
+    rich = client.post("/api/v1/orders", json={**VALID, "qty": shares, "cl_ord_id": "b-1"})
+    assert rich.status_code == 422 and rich.json()["reason"] == "insufficient_cash", rich.text
+    ok = client.post("/api/v1/orders", json={**VALID, "qty": shares - 1, "cl_ord_id": "b-2"})
+    assert ok.status_code == 201, ok.text
+    more = client.post("/api/v1/orders", json={**VALID, "qty": 1, "cl_ord_id": "b-3"})
+    assert more.json()["reason"] == "insufficient_cash"  # the first bid holds the cash
+    sent = [decode(r.value) for r in log.read("orders", 0)]
+    # s-2 with its replace and cancel, s-4, b-2: the refusals never reached the log
+    assert [type(o).__name__ for o in sent] == ["NewOrder", "AmendOrder", "CancelOrder",
+                                                "NewOrder", "NewOrder"]  # fmt: skip

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streaming.events import ExecutionReport
-from streaming.gateways.order_entry import GATEWAY_ID_BASE, EntryRejected, OrderEntry, Update
+from streaming.events import GATEWAY_ID_BASE, ExecutionReport
+from streaming.gateways.order_entry import EntryRejected, OrderEntry, Update
 from streaming.matcher import Matcher
 from streaming.refdata import load_securities
 
@@ -202,3 +202,23 @@ def test_replay_rebuilds_the_same_view_and_continues_the_ids():
     assert again.next_id == v.entry.next_id
     assert again.new("USR01", "n", "AAPL", "buy", 1, P, "limit", "day", 9).order_id == (
         v.entry.next_id + 1)  # fmt: skip
+
+
+@pytest.mark.unit
+def test_check_funds_counts_what_open_orders_already_commit() -> None:
+    from streaming.gateways.order_entry import check_funds
+    from streaming.portfolio import Account, OpenOrder, Position
+
+    acct = Account("USR01", 1_000_000, 1_000_000, positions={"AAPL": Position(10, 100)})
+    check_funds(acct, "AAPL", "sell", 10, 1)
+    acct.open_orders[1] = OpenOrder("AAPL", "sell", 1, 7, 0)
+    with pytest.raises(EntryRejected, match="3 are") as sold:
+        check_funds(acct, "AAPL", "sell", 4, 1)
+    assert sold.value.reason == "insufficient_position"
+    check_funds(acct, "AAPL", "sell", 10, 1, released=7)  # replacing the order that holds 7
+    check_funds(acct, "AAPL", "sell", 50, 1, allow_short=True)
+    check_funds(acct, "AAPL", "buy", 100, 10_000)  # 100 x 1.00 = the whole cash
+    acct.open_orders[2] = OpenOrder("AAPL", "buy", 10_000, 1, 0)
+    with pytest.raises(EntryRejected) as bought:
+        check_funds(acct, "AAPL", "buy", 100, 10_000)
+    assert bought.value.reason == "insufficient_cash"
