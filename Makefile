@@ -17,13 +17,18 @@ $(UV):
 	python3 -m venv $(CACHE)/bootstrap
 	$(CACHE)/bootstrap/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+# QuickFIX comes as C++ source: a compiler (apt, only when missing), built at -O1 without debug
+# symbols (2.5 min instead of 5.5 on one core); uv keeps the built wheel in its cache
 .venv/.synced: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --python 3.11
+	@command -v g++ >/dev/null || (echo "installing g++ (apt)" && \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq g++)
+	CFLAGS="-O1 -g0" CXXFLAGS="-O1 -g0" $(UV) sync --frozen --python 3.11
 	@touch $@
 
 setup: .venv/.synced ## install uv and the locked dependencies
 
-SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT_MISSING = $(strip \
 	$(if $(shell command -v java),,default-jdk-headless) \
 	$(if $(shell command -v mvn),,maven) \

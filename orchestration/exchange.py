@@ -39,7 +39,8 @@ from orchestration.sidecar import (
 from settings import Settings
 from streaming.calendar import TradingCalendar
 from streaming.events import SessionControl, encode
-from streaming.gateways.http_api import TOKEN_TTL_S, Gateway, create_app
+from streaming.gateways.gateway import Gateway
+from streaming.gateways.http_api import TOKEN_TTL_S, create_app
 from streaming.gateways.venue import Opening, Venue
 from streaming.portfolio import Position
 from streaming.refdata import load_calendar

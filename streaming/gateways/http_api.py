@@ -15,11 +15,8 @@ signatures at runtime, and their dependencies are closures of ``create_app``.)
 """
 
 import logging
-import re
 import secrets
-import threading
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
@@ -30,11 +27,14 @@ from pydantic import AfterValidator, BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from streaming.accounts import Account, AccountStore, Role
-from streaming.events import PRICE_SCALE, ControlAction, from_price, to_price
+from streaming.accounts import Account, Role
+from streaming.events import ControlAction
+from streaming.gateways.gateway import Gateway
 from streaming.gateways.order_entry import ClientOrder, EntryRejected, Update
 from streaming.gateways.venue import NoAnswer, Venue
-from streaming.login import LoginThrottle, SessionCodec
+from streaming.gateways.wire import format_avg_price as _decimal
+from streaming.gateways.wire import format_price as _px
+from streaming.gateways.wire import parse_price as _price
 
 log = logging.getLogger("marketlake.gateway.http")
 API = "/api/v1"
@@ -42,27 +42,6 @@ TOKEN_TTL_S = 3600
 
 
 # -- bodies ------------------------------------------------------------------------------------
-_DECIMAL = re.compile(r"[0-9]{1,12}(\.[0-9]{1,12})?")
-
-
-def _price(value: str | float | int | None) -> int | None:
-    """A decimal price -> integer units; refuses what is not a finite, positive decimal."""
-    if value is None:
-        return None
-    if not isinstance(value, str) or not _DECIMAL.fullmatch(value):
-        # ASCII digits only: Decimal would read "１９５" (full-width) or "1e2" as numbers
-        raise ValueError("a price is a decimal string of ASCII digits such as 195.40")
-    try:
-        dec = Decimal(value)
-    except InvalidOperation:
-        raise ValueError("a price is a decimal such as 195.40") from None
-    if not dec.is_finite() or dec <= 0:
-        raise ValueError("a price is a positive decimal")
-    if dec * PRICE_SCALE != (dec * PRICE_SCALE).to_integral_value():
-        raise ValueError(f"a price has at most {len(str(PRICE_SCALE)) - 1} decimals")
-    return to_price(dec)
-
-
 def _checked_price(value: str | None) -> str | None:
     _price(value)
     return value
@@ -114,47 +93,7 @@ def order_view(o: ClientOrder) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _px(units: int) -> str:
-    """Integer price units as a plain decimal string."""
-    return f"{from_price(units).normalize():f}"
-
-
-def _decimal(notional: int, qty: int) -> str:
-    """An average price as a plain decimal (at most 6 places, no trailing zeros)."""
-    value = (Decimal(notional) / qty / PRICE_SCALE).quantize(Decimal("0.000001"))
-    return f"{value.normalize():f}"
-
-
 # -- the app -----------------------------------------------------------------------------------
-class Gateway:
-    """What the routes need: the accounts, the token codec, the day's venue (None between days)."""
-
-    def __init__(self, accounts: AccountStore, codec: SessionCodec) -> None:
-        self.accounts = accounts
-        self.codec = codec
-        self.throttle = LoginThrottle()
-        self.venue: Venue | None = None
-        self._idempotent: dict[tuple[str, str, str], tuple[int, dict[str, Any]]] = {}
-        self._lock = threading.Lock()
-
-    def answered(self, key: tuple[str, str, str]) -> tuple[int, dict[str, Any]] | None:
-        """The answer already given under an idempotency key (day, member, key), if any."""
-        with self._lock:
-            return self._idempotent.get(key)
-
-    def remember(self, key: tuple[str, str, str], status: int, body: dict[str, Any]) -> None:
-        with self._lock:
-            self._idempotent[key] = (status, body)
-
-    def switch(self, venue: Venue | None) -> None:
-        """The exchange moved to another day (or closed): new requests go there."""
-        old, self.venue = self.venue, venue
-        with self._lock:
-            self._idempotent.clear()
-        if old is not None:
-            old.close()
-
-
 def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> FastAPI:
     app = FastAPI(
         title="marketlake exchange API",
@@ -414,12 +353,13 @@ content like the matcher does (422), the rest conflicts with the member's orders
 
 
 async def _call(
-    fn: Callable[..., Update], *args: Any, created: bool = False
+    fn: Callable[..., Update | None], *args: Any, created: bool = False
 ) -> tuple[int, dict[str, Any]]:
     """Run a venue request off the event loop: (status, body). Gateway refusals are 4xx with
     their reason, the matcher's refusals 422 with its reason code."""
     try:
         update = await run_in_threadpool(fn, *args)
+        assert update is not None  # the API waits for its answers
     except EntryRejected as exc:
         return _ENTRY_STATUS.get(exc.reason, 409), {"reason": exc.reason, "detail": str(exc)}
     except NoAnswer as exc:

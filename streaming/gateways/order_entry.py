@@ -84,6 +84,7 @@ class ClientOrder:
     leaves_qty: int = 0
     notional: int = 0  # sum of fill price x quantity: the average price's numerator
     reason: str | None = None  # of the reject or the last cancel/expiry
+    origin: str = "api"  # the gateway that entered it ("api", "fix")
 
     @property
     def cl_ord_id(self) -> str:
@@ -153,13 +154,17 @@ class OrderEntry:
         order_type: OrderType,
         tif: TimeInForce,
         ts: int,
+        origin: str = "api",
     ) -> NewOrder:
-        """The matcher's request for a new client order (``EntryRejected`` if the id is used)."""
+        """The matcher's request for a new client order (``EntryRejected`` if the id is used).
+
+        ``origin``: the gateway it came through, which sends its reports back.
+        """
         book = self._member(member)
         self._fresh(book, cl_ord_id)
         self.next_id += 1
         order = ClientOrder(member, self.next_id, [cl_ord_id], symbol, side, order_type, tif, qty,
-                            price, leaves_qty=qty)  # fmt: skip
+                            price, leaves_qty=qty, origin=origin)  # fmt: skip
         book.used.add(cl_ord_id)
         book.by_cl_ord_id[cl_ord_id] = order
         self._by_order[(symbol, order.order_id)] = order

@@ -126,6 +126,8 @@ class Venue:
         self._lock = threading.Condition()
         self._answers: dict[tuple[str, str], Update] = {}
         self._listeners: list[Callable[[Update], None]] = []
+        self._market_listeners: list[Callable[[BookTop | Trade], None]] = []
+        self._awaiting: set[tuple[str, str]] = set()
         self._positions: dict[tuple[str, int], int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._follow, name=f"venue-{day}", daemon=True)
@@ -143,26 +145,35 @@ class Venue:
         order_type: OrderType,
         tif: TimeInForce,
         timeout: float = 10.0,
-    ) -> Update:
-        """Enter a new order and return the matcher's first answer (ack or reject)."""
+        wait: bool = True,
+        origin: str = "api",
+    ) -> Update | None:
+        """Enter a new order and return the matcher's first answer (ack or reject).
+
+        ``wait=False``: return once it is on the log; the answer reaches the listeners
+        (the FIX gateway's way: its reports are asynchronous anyway).
+        """
         with self._lock:
             risk = self._risk_account(member)
             if symbol in self.securities:  # an unknown symbol is the matcher's to refuse
                 check_funds(risk, symbol, side, qty, self._price_for(symbol, side, price),
                             allow_short=self.allow_short)  # fmt: skip
             request = self.entry.new(
-                member, cl_ord_id, symbol, side, qty, price, order_type, tif, self.clock()
+                member, cl_ord_id, symbol, side, qty, price, order_type, tif, self.clock(), origin
             )
             risk.open_orders[request.order_id] = OpenOrder(
                 symbol, side, self._price_for(symbol, side, price), qty, request.ts
             )
-            self._write(request)
-        return self._await(member, cl_ord_id, timeout)
+            self._write(request, member, cl_ord_id, wait)
+        return self._await(member, cl_ord_id, timeout) if wait else None
 
-    def cancel(self, member: str, cl_ord_id: str, orig: str, timeout: float = 10.0) -> Update:
+    def cancel(
+        self, member: str, cl_ord_id: str, orig: str, timeout: float = 10.0, wait: bool = True
+    ) -> Update | None:
         with self._lock:
-            self._write(self.entry.cancel(member, cl_ord_id, orig, self.clock()))
-        return self._await(member, cl_ord_id, timeout)
+            self._write(self.entry.cancel(member, cl_ord_id, orig, self.clock()), member,
+                        cl_ord_id, wait)  # fmt: skip
+        return self._await(member, cl_ord_id, timeout) if wait else None
 
     def amend(
         self,
@@ -172,7 +183,8 @@ class Venue:
         qty: int,
         price: int | None,
         timeout: float = 10.0,
-    ) -> Update:
+        wait: bool = True,
+    ) -> Update | None:
         with self._lock:
             order = self.entry.order(member, orig)
             held = self._risk_account(member).open_orders.get(order.order_id)
@@ -183,8 +195,9 @@ class Venue:
                 released = held.leaves if order.side == "sell" else held.leaves * held.price
                 check_funds(self._risk_account(member), order.symbol, order.side, leaves,
                             new_price, released, self.allow_short)  # fmt: skip
-            self._write(self.entry.amend(member, cl_ord_id, orig, qty, price, self.clock()))
-        return self._await(member, cl_ord_id, timeout)
+            self._write(self.entry.amend(member, cl_ord_id, orig, qty, price, self.clock()),
+                        member, cl_ord_id, wait)  # fmt: skip
+        return self._await(member, cl_ord_id, timeout) if wait else None
 
     def control(
         self,
@@ -238,6 +251,10 @@ class Venue:
         """Call ``callback`` (from the follower thread) with every update of our orders."""
         self._listeners.append(callback)
 
+    def listen_market(self, callback: Callable[[BookTop | Trade], None]) -> None:
+        """Call ``callback`` (from the follower thread) with every book top and trade."""
+        self._market_listeners.append(callback)
+
     def close(self) -> None:
         self._stop.set()
         self._thread.join(5)
@@ -246,7 +263,9 @@ class Venue:
             self.reader.close()
 
     # -- internals -----------------------------------------------------------------------------
-    def _write(self, request: OrderRequest) -> None:
+    def _write(self, request: OrderRequest, member: str, cl_ord_id: str, wait: bool) -> None:
+        if wait:  # only awaited answers are kept for the caller; the listeners hear them all
+            self._awaiting.add((member, cl_ord_id))
         self.log.produce([Output("orders", request.symbol, encode(request), request.ts)])
 
     def _await(self, member: str, cl_ord_id: str, timeout: float) -> Update:
@@ -255,11 +274,13 @@ class Venue:
             while (member, cl_ord_id) not in self._answers:
                 left = deadline - time.monotonic()
                 if left <= 0:
+                    self._awaiting.discard((member, cl_ord_id))
                     raise NoAnswer(
                         f"no answer to {cl_ord_id!r} in {timeout:.0f} s: the matcher is not "
                         f"running on {self.day}'s log"
                     )
                 self._lock.wait(left)
+            self._awaiting.discard((member, cl_ord_id))
             return self._answers.pop((member, cl_ord_id))
 
     def _risk_account(self, member: str) -> Account:
@@ -327,26 +348,31 @@ class Venue:
             update = self.entry.on_report(report)
             if update is None:
                 return None
-            if report.request is not None:
-                self._answers[(update.order.member, update.cl_ord_id)] = update
+            key = (update.order.member, update.cl_ord_id)
+            if report.request is not None and key in self._awaiting:
+                self._answers[key] = update
                 self._lock.notify_all()
         for listener in self._listeners:
             listener(update)
         return None
 
     def _market_data(self, topic: str, value: bytes) -> None:
+        event: BookTop | Trade | None = None
         with self._lock:
             if topic == "control":
                 self.market.apply(_CONTROL.decode(value), self.symbols)
             elif topic == "bbo":
-                top = _TOP.decode(value)
+                event = top = _TOP.decode(value)
                 self.books[top.symbol] = top
                 self.view.on_top(top)
             elif topic == "trades":
-                trade = _TRADE.decode(value)
+                event = trade = _TRADE.decode(value)
                 self.tape.setdefault(trade.symbol, deque(maxlen=KEEP_TRADES)).append(trade)
                 self.view.on_trade_price(trade.symbol, trade.price)
             else:
                 bar = _BAR.decode(value)
                 key = (bar.symbol, bar.interval)
                 self.bars.setdefault(key, deque(maxlen=KEEP_BARS)).append(bar)
+        if event is not None:
+            for listener in self._market_listeners:
+                listener(event)

@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 
 from streaming.accounts import AccountStore
 from streaming.events import NewOrder, SessionControl, decode, encode
-from streaming.gateways.http_api import Gateway, create_app
+from streaming.gateways.gateway import Gateway
+from streaming.gateways.http_api import create_app
 from streaming.gateways.venue import Opening, Venue
 from streaming.login import SessionCodec
 from streaming.matcher import Matcher
