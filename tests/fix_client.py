@@ -147,3 +147,67 @@ def new_order(cl: str, symbol: str, side: str, qty: int, price: str | None,
     if price is not None:
         fields.append((44, price))
     return tuple(fields)
+
+
+def frame(msg_type: str, seq: int, body: list[tuple[int, str]] | str, sender: str = "USR01",
+          target: str = "MLX", checksum_delta: int = 0, length_delta: int = 0) -> bytes:  # fmt: skip
+    """A FIX 4.4 message framed by hand (the tests' raw sockets; deltas break the framing)."""
+    stamp = time.strftime("%Y%m%d-%H:%M:%S", time.gmtime()) + ".000"
+    fields = body if isinstance(body, str) else "".join(f"{t}={v}{SOH}" for t, v in body)
+    inner = (
+        f"35={msg_type}{SOH}34={seq}{SOH}49={sender}{SOH}52={stamp}{SOH}56={target}{SOH}{fields}"
+    )
+    head = f"8=FIX.4.4{SOH}9={len(inner.encode()) + length_delta}{SOH}"
+    data = (head + inner).encode()
+    return data + f"10={(sum(data) + checksum_delta) % 256:03d}{SOH}".encode()
+
+
+class RawSession:
+    """A FIX session over a bare socket, for what a FIX engine would never send."""
+
+    def __init__(self, port: int) -> None:
+        import socket
+
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.buffer = b""
+        self.seq = 1
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def send(self, msg_type: str, body: list[tuple[int, str]] | str) -> None:
+        self.sock.sendall(frame(msg_type, self.seq, body))
+        self.seq += 1
+
+    def receive(
+        self, timeout: float = 5.0, skip: tuple[str, ...] = ("0", "1")
+    ) -> dict[int, str] | None:
+        """The next message (heartbeats and test requests answered and skipped); None on timeout,
+        ``{}`` when the gateway closed the connection."""
+        deadline = time.monotonic() + timeout
+        while True:
+            end = self.buffer.find(b"\x0110=")
+            if end >= 0 and len(self.buffer) >= end + 8:
+                raw, self.buffer = self.buffer[: end + 8], self.buffer[end + 8 :]
+                msg = parse(raw.decode("latin-1"))
+                if msg.get(35) == "1":  # a test request: answer it, as every client must
+                    self.send("0", [(112, msg.get(112, ""))])
+                if msg.get(35) not in skip:
+                    return msg
+                continue
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(65536)
+            except TimeoutError:
+                return None
+            except OSError:
+                return {}
+            if not chunk:
+                return {}
+            self.buffer += chunk
+
+    def close(self) -> None:
+        self.sock.close()
