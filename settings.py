@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     )
     clearing_fee_per_fill: float = Field(default=0.0, description="fixed fee per fill (currency)")
     allow_short: bool = Field(default=False, description="clearing accepts short positions")
+    fix_comp_id: str = Field(
+        default="MLX", pattern=r"^[A-Z0-9]{2,16}$",
+        description="the exchange's CompID on FIX (members' sessions target it)",
+    )  # fmt: skip
     partitions_start: str = Field(
         default="2025-01-02", description="first trading-day partition (YYYY-MM-DD)"
     )

@@ -99,18 +99,21 @@ def run_exchange(
     clock: ExchangeClock | None = None,
     on_session: Callable[[date, ExchangeClock], None] | None = None,
     api_port: int | None = None,
+    fix_port: int | None = None,
 ) -> list[SessionRun]:
     """Run sessions day after day until ``days`` are done or ``stop`` is set.
 
     ``first`` defaults to today's session (if not closed) on the wall clock.
     ``on_session(day, clock)`` is called once the day's services run, before
     its pre-open (tests and gateways learn the day and the clock there).
-    ``api_port``: serve the HTTP API there (127.0.0.1), following the day.
+    ``api_port``: serve the HTTP API there (127.0.0.1); ``fix_port``: the FIX 4.4
+    acceptor; both follow the day, on one venue (one set of client order ids).
     """
     logger = get_logger("exchange")
-    api = _start_api(settings, api_port) if api_port is not None else None
-    if api is not None:
-        gateway = api[0]
+    gateway = _gateway(settings) if api_port is not None or fix_port is not None else None
+    api = _start_api(gateway, api_port) if gateway is not None and api_port is not None else None
+    acceptor = _start_fix(settings, gateway, fix_port) if gateway and fix_port else None
+    if gateway is not None:
         follow = on_session
 
         def on_session(day: date, clock: ExchangeClock) -> None:
@@ -122,21 +125,44 @@ def run_exchange(
         return _run_days(settings, first, days, speed, simulator, members, matchers, port,
                          base_seed, stop, clock, on_session, logger)  # fmt: skip
     finally:
+        if acceptor is not None:
+            acceptor.stop()
+        if gateway is not None:
+            gateway.switch(None)
         if api is not None:
-            api[0].switch(None)
-            api[1].should_exit = True
+            api.should_exit = True
 
 
-def _start_api(settings: Settings, port: int) -> tuple[Gateway, Any]:
-    """The HTTP API on 127.0.0.1:``port`` in a thread of this process (it shares the clock)."""
-    import uvicorn
-
+def _gateway(settings: Settings) -> Gateway:
+    """What the gateways share: the accounts, the API's token key, the day's venue."""
     from streaming.accounts import AccountStore
     from streaming.login import SessionCodec, load_or_create_key
 
     key = load_or_create_key(settings.data_dir / "gateway" / "api-token.key")
-    gateway = Gateway(AccountStore(settings.accounts_path),
-                      SessionCodec(key, TOKEN_TTL_S, purpose="api"))  # fmt: skip
+    return Gateway(AccountStore(settings.accounts_path),
+                   SessionCodec(key, TOKEN_TTL_S, purpose="api"))  # fmt: skip
+
+
+def _start_fix(settings: Settings, gateway: Gateway, port: int) -> Any:
+    """The FIX 4.4 acceptor on 127.0.0.1:``port``: a session per clearing member."""
+    from streaming.gateways.fix_acceptor import FixAcceptor, acceptor_config
+    from streaming.refdata import load_members
+
+    base = settings.data_dir / "gateway" / "fix"
+    members = [m.member_id for m in load_members(settings.members_csv)]
+    config = acceptor_config(base / "acceptor.cfg", base / "store", port, settings.fix_comp_id,
+                             members)  # fmt: skip
+    acceptor = FixAcceptor(gateway, config)
+    acceptor.start()
+    get_logger("exchange").info("fix acceptor listening", host="127.0.0.1", port=port,
+                                comp_id=settings.fix_comp_id)  # fmt: skip
+    return acceptor
+
+
+def _start_api(gateway: Gateway, port: int) -> Any:
+    """The HTTP API on 127.0.0.1:``port`` in a thread of this process (it shares the clock)."""
+    import uvicorn
+
     config = uvicorn.Config(create_app(gateway), host="127.0.0.1", port=port,
                             log_level="warning", access_log=False)  # fmt: skip
     server = uvicorn.Server(config)
@@ -147,7 +173,7 @@ def _start_api(settings: Settings, port: int) -> tuple[Gateway, Any]:
             raise ExchangeError(f"the HTTP API did not start on 127.0.0.1:{port}")
         time.sleep(0.05)
     get_logger("exchange").info("http api listening", url=f"http://127.0.0.1:{port}/docs")
-    return gateway, server
+    return server
 
 
 def _venue(settings: Settings, day: date, clock: ExchangeClock) -> Venue:

@@ -48,6 +48,13 @@ def run(
         int | None,
         typer.Option(help="Serve the HTTP API (order entry, control; /docs) on 127.0.0.1 here."),
     ] = None,
+    fix_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Accept FIX 4.4 sessions (one per member, SenderCompID = member id) "
+            "on 127.0.0.1 here."
+        ),
+    ] = None,
 ) -> None:
     """Run the live exchange continuously: pre-open, open and close on the trading calendar.
 
@@ -56,8 +63,8 @@ def run(
     The matcher(s) and the bar builder run as supervised processes (restarted
     if they crash); the simulator and the clearing members are optional
     participants; programs trade alongside them through the gateways. Stops
-    cleanly on Ctrl-C or SIGTERM (a session stopped before its close stays on
-    its log as it was).
+    cleanly on Ctrl-C or SIGTERM: a session stopped before its close is closed
+    as it stands (nothing on its log is thrown away).
     """
     from orchestration.exchange import ExchangeError, run_exchange
 
@@ -66,7 +73,7 @@ def run(
         runs = run_exchange(
             settings, first=date.fromisoformat(first) if first else None, days=days, speed=speed,
             simulator=simulator, members=members, matchers=matchers, port=port, base_seed=seed,
-            api_port=api_port,
+            api_port=api_port, fix_port=fix_port,
         )  # fmt: skip
     except (ExchangeError, ValueError, TimeoutError) as exc:
         err.print(f"[red]error:[/red] {exc}")

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -31,9 +32,13 @@ DAY = date(2026, 11, 20)
 PASSWORD = {"alice": "sells-AAPL-at-noon", "bob": "buys-AAPL-at-dawn", "olga": "runs-the-market-9"}
 
 
+FIX: dict[str, Any] = {}  # the exchange's FIX port and a work dir for the clients
+
+
 @pytest.fixture(scope="module")
 def exchange(tmp_path_factory) -> Iterator[tuple[str, Path]]:
     tmp = tmp_path_factory.mktemp("http-api")
+    FIX.update(port=free_port(), tmp=tmp)
     data = tmp / "data"
     accounts = AccountStore(data / "accounts.sqlite")
     accounts.add("alice", "trader", PASSWORD["alice"], member="USR01")
@@ -49,7 +54,7 @@ def exchange(tmp_path_factory) -> Iterator[tuple[str, Path]]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "orchestration.cli", "exchange", "run", "--from", DAY.isoformat(),
          "--days", "1", "--speed", "40", "--no-simulator", "--no-members",
-         "--port", str(free_port()), "--api-port", str(port)],
+         "--port", str(free_port()), "--api-port", str(port), "--fix-port", str(FIX["port"])],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -224,3 +229,34 @@ def test_an_operator_suspends_resumes_and_kills(exchange):
            if isinstance(c, SessionControl) and c.actor == "olga"]  # fmt: skip
     assert ops == [("suspend", "olga", "news pending"), ("resume", "olga", "news out"),
                    ("kill", "olga", "runaway algo")]  # fmt: skip
+
+
+def test_a_fix_order_and_an_api_order_trade_on_one_venue(exchange):
+    """The FIX acceptor of the same exchange: alice buys over FIX, bob sells over HTTP; one
+    trade, each side told in its own protocol; client order ids are one space per member."""
+    from tests.fix_client import FixClient, new_order, parse
+
+    url, _ = exchange
+    bob = _client(url, "bob")
+    _wait_open(bob)
+    alice_fix = FixClient(FIX["tmp"], FIX["port"], "USR01", "alice", PASSWORD["alice"]).start()
+    try:
+        rest = bob.post("/orders", json={"symbol": "MSFT", "side": "sell", "qty": 7,
+                                         "price": "390.00", "cl_ord_id": "bob-fix-1"})  # fmt: skip
+        assert rest.status_code == 201, rest.text
+        alice_fix.send("D", *new_order("alice-fix-1", "MSFT", "1", 7, "390.00"))
+        ack = parse(alice_fix.next())
+        fill = parse(alice_fix.next()) if ack[150] != "F" else ack
+        assert (fill[35], fill[150], fill[39], fill[14], fill[31]) == ("8", "F", "2", "7", "390")
+        deadline = time.monotonic() + 10
+        while bob.get("/orders/bob-fix-1").json()["status"] != "filled":
+            assert time.monotonic() < deadline, bob.get("/orders/bob-fix-1").text
+            time.sleep(0.1)
+        alice = _client(url, "alice")
+        dup = alice.post("/orders", json={"symbol": "MSFT", "side": "buy", "qty": 1,
+                                          "price": "400.00", "cl_ord_id": "alice-fix-1"})  # fmt: skip
+        assert dup.status_code == 409 and dup.json()["reason"] == "duplicate_cl_ord_id"
+        order = alice.get("/orders/alice-fix-1").json()  # the API shows the FIX order too
+        assert (order["status"], order["avg_px"]) == ("filled", "390")
+    finally:
+        alice_fix.stop()
