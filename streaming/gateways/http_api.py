@@ -14,23 +14,35 @@ first answer instead of entering a second order.
 signatures at runtime, and their dependencies are closures of ``create_app``.)
 """
 
+import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import (
+    Depends,
+    FastAPI,
+    Header,
+    HTTPException,
+    Query,
+    Request,
+    WebSocket,
+    WebSocketDisconnect,
+)
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from streaming.accounts import Account, Role
-from streaming.events import ControlAction
+from streaming.events import Bar, BookTop, ControlAction, Trade
 from streaming.gateways.gateway import Gateway
 from streaming.gateways.order_entry import ClientOrder, EntryRejected, Update
+from streaming.gateways.streams import CHANNELS, StreamEvent, Subscriber
 from streaming.gateways.venue import NoAnswer, Venue
 from streaming.gateways.wire import format_avg_price as _decimal
 from streaming.gateways.wire import format_price as _px
@@ -94,6 +106,56 @@ def order_view(o: ClientOrder) -> dict[str, Any]:
 
 
 # -- the app -----------------------------------------------------------------------------------
+def book_view(symbol: str, top: BookTop | None) -> dict[str, Any]:
+    if top is None:
+        return {"symbol": symbol, "ts": None, "bids": [], "asks": []}
+    return {"symbol": symbol, "ts": top.ts, "bids": [[_px(p), q] for p, q in top.bids],
+            "asks": [[_px(p), q] for p, q in top.asks]}  # fmt: skip
+
+
+def trade_view(t: Trade) -> dict[str, Any]:
+    return {"trade_id": t.trade_id, "ts": t.ts, "price": _px(t.price), "qty": t.qty,
+            "aggressor": t.aggressor_side}  # fmt: skip
+
+
+def bar_view(b: Bar) -> dict[str, Any]:
+    return {"start": b.start, "end": b.end, "open": _px(b.open), "high": _px(b.high),
+            "low": _px(b.low), "close": _px(b.close), "volume": b.volume,
+            "vwap": _decimal(round(b.vwap * 1_000), 1_000), "trades": b.trades}  # fmt: skip
+
+
+def update_view(update: Update) -> dict[str, Any]:
+    """One report of a member's order as its owner sees it."""
+    er = update.report
+    view = {"cl_ord_id": update.cl_ord_id, "exec_type": er.exec_type, "ts": er.ts,
+            "order": order_view(update.order), "reason": er.reason,
+            "refused": update.refused is not None}  # fmt: skip
+    if er.exec_type == "trade":
+        view |= {"last_qty": er.last_qty, "last_px": _px(er.last_price or 0)}
+    return view
+
+
+def stream_view(ev: StreamEvent) -> dict[str, Any]:
+    data: Any = ev.data
+    if ev.channel == "bbo":
+        data = book_view(data.symbol, data)
+    elif ev.channel == "trades":
+        data = trade_view(data)
+    elif ev.channel.startswith("bars."):
+        data = bar_view(data)
+    elif ev.channel == "orders":
+        data = update_view(data)
+    return {"seq": ev.seq, "channel": ev.channel, "symbol": ev.symbol, "data": data}
+
+
+class StreamRequest(BaseModel, extra="forbid", strict=True):
+    """The first message on the stream: what to follow, and where to resume."""
+
+    symbols: list[str] = Field(default_factory=list, max_length=100)
+    channels: list[str] = Field(min_length=1, max_length=20)
+    since: int | None = Field(default=None, ge=0)
+
+
 def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> FastAPI:
     app = FastAPI(
         title="marketlake exchange API",
@@ -122,15 +184,21 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
             body = {"reason": reason, "detail": detail}
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
+    def token_account(token: str | None) -> Account | None:
+        session = gateway.codec.verify(token) if token else None
+        found = gateway.accounts.lookup(session.name) if session is not None else None
+        if session is None or found is None or found[1] != session.stamp:
+            return None
+        return found[0]
+
     def account(
         creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> Account:
-        session = gateway.codec.verify(creds.credentials) if creds is not None else None
-        found = gateway.accounts.lookup(session.name) if session is not None else None
-        if session is None or found is None or found[1] != session.stamp:
+        acct = token_account(creds.credentials if creds is not None else None)
+        if acct is None:
             raise HTTPException(401, "a valid bearer token is needed (POST /api/v1/login)",
                                 headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
-        return found[0]
+        return acct
 
     def trader(acct: Annotated[Account, Depends(account)]) -> tuple[Account, str]:
         if acct.role != Role.TRADER or not acct.member:
@@ -200,12 +268,7 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
         v: Annotated[Venue, Depends(venue)],
     ) -> dict[str, Any]:
         """The book's top levels as the matcher last published them."""
-        top = v.top(symbol)
-        if top is None:
-            return {"symbol": symbol, "ts": None, "bids": [], "asks": []}
-        return {"symbol": symbol, "ts": top.ts,
-                "bids": [[_px(p), q] for p, q in top.bids],
-                "asks": [[_px(p), q] for p, q in top.asks]}  # fmt: skip
+        return book_view(symbol, v.top(symbol))
 
     @app.get(f"{API}/market/{{symbol}}/trades")
     def trades(
@@ -216,8 +279,7 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
     ) -> list[dict[str, Any]]:
         """The latest trades, newest last (who traded is not shown)."""
         tape = v.recent_trades(symbol, limit)
-        return [{"trade_id": t.trade_id, "ts": t.ts, "price": _px(t.price), "qty": t.qty,
-                 "aggressor": t.aggressor_side} for t in tape]  # fmt: skip
+        return [trade_view(t) for t in tape]
 
     @app.get(f"{API}/market/{{symbol}}/bars")
     def bars(
@@ -228,11 +290,7 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> list[dict[str, Any]]:
         """The latest closed bars of one interval, oldest first."""
-        got = v.recent_bars(symbol, interval, limit)
-        return [{"start": b.start, "end": b.end, "open": _px(b.open), "high": _px(b.high),
-                 "low": _px(b.low), "close": _px(b.close), "volume": b.volume,
-                 "vwap": _decimal(round(b.vwap * 1_000), 1_000),
-                 "trades": b.trades} for b in got]  # fmt: skip
+        return [bar_view(b) for b in v.recent_bars(symbol, interval, limit)]
 
     @app.get(f"{API}/account")
     def account_view(
@@ -318,6 +376,80 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
         cl = body.cl_ord_id or f"api-{secrets.token_hex(8)}"
         return _json(await _call(v.amend, who[1], cl, cl_ord_id, body.qty, _price(body.price)))
 
+    @app.websocket(f"{API}/stream")
+    async def stream(ws: WebSocket) -> None:
+        """Live events: ``bbo`` (conflated per symbol), ``trades``, ``bars.1m`` (any interval),
+        ``session``, and (traders) ``orders``: the member's own order updates.
+
+        The token comes as ``Authorization: Bearer`` or, for browsers, ``?token=``. The
+        first message says what to follow: ``{"symbols": [...], "channels": [...],
+        "since": N}``; every event carries its sequence number, and ``since`` (the last
+        one seen) resumes after a reconnect without a duplicate. A reader that falls too
+        far behind gets ``{"type": "dropped", "reason": "slow_consumer"}`` and may resume.
+        """
+        header = ws.headers.get("authorization", "")
+        token = header[7:] if header.lower().startswith("bearer ") else ws.query_params.get("token")
+        acct = token_account(token)
+        if acct is None:
+            await ws.close(code=1008, reason="a valid token is needed")
+            return
+        await ws.accept()
+        try:
+            raw = await asyncio.wait_for(ws.receive_text(), timeout=30)
+            req = StreamRequest.model_validate_json(raw)
+        except (TimeoutError, ValidationError, WebSocketDisconnect) as exc:
+            detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+            with contextlib.suppress(Exception):
+                await ws.send_json({"type": "error", "reason": "invalid_subscription",
+                                    "detail": detail})  # fmt: skip
+                await ws.close(code=1008)
+            return
+        v = gateway.venue
+        unknown = sorted(set(req.channels) - CHANNELS)
+        refusal = ("no_session" if v is None else f"unknown channel {unknown}" if unknown
+                   else "orders are a trader's own" if "orders" in req.channels
+                   and acct.role != Role.TRADER else None)  # fmt: skip
+        if refusal is not None or v is None:
+            await ws.send_json({"type": "error", "reason": refusal})
+            await ws.close(code=1008)
+            return
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+        sub = Subscriber(acct.member if acct.role == Role.TRADER else None,
+                         frozenset(req.symbols), frozenset(req.channels),
+                         wake=lambda: loop.call_soon_threadsafe(wake.set))  # fmt: skip
+        gap = v.stream.subscribe(sub, req.since)
+        await ws.send_json({"type": "subscribed", "day": v.day, "seq": v.stream.seq,
+                            "gap_from": gap})  # fmt: skip
+        closed = asyncio.ensure_future(_until_closed(ws))
+        try:
+            while not closed.done():
+                waiter = asyncio.ensure_future(wake.wait())
+                await asyncio.wait({waiter, closed}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                wake.clear()
+                if sub.overflowed:
+                    await ws.send_json(
+                        {
+                            "type": "dropped",
+                            "reason": "slow_consumer",
+                            "detail": "resume with since = the last seq seen",
+                        }
+                    )
+                    break
+                for ev in v.stream.take(sub):
+                    await ws.send_json(stream_view(ev))
+                if sub.closed:
+                    await ws.send_json({"type": "end_of_day", "day": v.day})
+                    break
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            v.stream.unsubscribe(sub)
+            closed.cancel()
+            with contextlib.suppress(Exception):
+                await ws.close()
+
     @app.post(f"{API}/control", status_code=202)
     def control(
         body: ControlBody,
@@ -350,6 +482,13 @@ def _json(answer: tuple[int, dict[str, Any]]) -> JSONResponse:
 _ENTRY_STATUS = {"unknown_order": 404, "insufficient_position": 422, "insufficient_cash": 422}
 """The gateway's refusals: an unknown id is not found, the pre-trade check refuses the
 content like the matcher does (422), the rest conflicts with the member's orders (409)."""
+
+
+async def _until_closed(ws: WebSocket) -> None:
+    """Read (and ignore) what the client sends until it goes away."""
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        while True:
+            await ws.receive_text()
 
 
 async def _call(

@@ -36,6 +36,7 @@ from streaming.events import (
     encode,
 )
 from streaming.gateways.order_entry import ClientOrder, OrderEntry, Update, check_funds
+from streaming.gateways.streams import StreamHub
 from streaming.portfolio import Account, MarketView, OpenOrder, Position
 from streaming.refdata import Security
 from streaming.session import SessionError, transition
@@ -128,6 +129,7 @@ class Venue:
         self._listeners: list[Callable[[Update], None]] = []
         self._market_listeners: list[Callable[[BookTop | Trade], None]] = []
         self._awaiting: set[tuple[str, str]] = set()
+        self.stream = StreamHub()  # the day's numbered events for the gateways' subscribers
         self._positions: dict[tuple[str, int], int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._follow, name=f"venue-{day}", daemon=True)
@@ -258,6 +260,7 @@ class Venue:
     def close(self) -> None:
         self._stop.set()
         self._thread.join(5)
+        self.stream.close()
         self.log.close()
         if self.reader is not self.log:
             self.reader.close()
@@ -352,6 +355,7 @@ class Venue:
             if report.request is not None and key in self._awaiting:
                 self._answers[key] = update
                 self._lock.notify_all()
+        self.stream.publish("orders", update.order.symbol, update, member=update.order.member)
         for listener in self._listeners:
             listener(update)
         return None
@@ -361,6 +365,7 @@ class Venue:
         with self._lock:
             if topic == "control":
                 self.market.apply(_CONTROL.decode(value), self.symbols)
+                status = dict(self.market.status)
             elif topic == "bbo":
                 event = top = _TOP.decode(value)
                 self.books[top.symbol] = top
@@ -373,6 +378,11 @@ class Venue:
                 bar = _BAR.decode(value)
                 key = (bar.symbol, bar.interval)
                 self.bars.setdefault(key, deque(maxlen=KEEP_BARS)).append(bar)
-        if event is not None:
+        if topic == "control":
+            self.stream.publish("session", None, status)
+        elif event is None:
+            self.stream.publish(f"bars.{bar.interval}", bar.symbol, bar)
+        else:
+            self.stream.publish("bbo" if topic == "bbo" else "trades", event.symbol, event)
             for listener in self._market_listeners:
                 listener(event)

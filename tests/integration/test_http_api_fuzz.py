@@ -71,10 +71,13 @@ def api(tmp_path) -> Iterator[tuple[TestClient, SqliteEventLog]]:
     thread.start()
     accounts = AccountStore(tmp_path / "accounts.sqlite")
     accounts.add("alice", "trader", "sells-AAPL-at-noon", member="USR01")
+    accounts.add("bob", "trader", "buys-AAPL-at-dawn", member="USR02")
+    accounts.add("vera", "viewer", "watches-AAPL-all-day")
     gateway = Gateway(accounts, SessionCodec(b"k" * 32, purpose="api"))
     clock = iter(range(10, 10**12))
     capital = {m.member_id: m.capital for m in load_members()}
-    opening = {"USR01": Opening(capital["USR01"], {"AAPL": Position(HELD, HELD * 1_900_000)})}
+    opening = {m: Opening(capital[m], {"AAPL": Position(HELD, HELD * 1_900_000)})
+               for m in ("USR01", "USR02")}  # fmt: skip
     gateway.switch(Venue("2026-11-20", SqliteEventLog(tmp_path / "day.sqlite"),
                          lambda: next(clock), securities, capital,
                          reader=SqliteEventLog(tmp_path / "day.sqlite"), opening=opening))  # fmt: skip

@@ -1,0 +1,138 @@
+"""The day's event streams for the gateways' subscribers: numbered, resumable, never blocking.
+
+The venue's follower thread publishes every book top, trade, bar, session
+change and order update here, each numbered in the order it was read (one
+sequence per day). A subscriber (a WebSocket, a screen) names symbols and
+channels; it gets what matches, and a member's order updates only if they
+are its own. A reconnecting subscriber passes the last number it saw and is
+given what it missed from a bounded backlog, with no duplicate; if that is
+older than the backlog it is told so (a ``gap``) and starts from a snapshot.
+
+Publishing never waits for a subscriber: book tops are conflated per symbol
+(a slow reader gets the latest, not every one), and a subscriber whose queue
+of other events overflows is cut off with a notice (it can resume from its
+last number). The core's pace is never a reader's.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+Channel = Literal["bbo", "trades", "bars.1s", "bars.1m", "bars.5m", "bars.15m", "bars.3m",
+                  "orders", "session"]  # fmt: skip
+CHANNELS: frozenset[str] = frozenset(Channel.__args__)  # type: ignore[attr-defined]
+CONFLATED = frozenset({"bbo"})
+"""Channels where only the latest event per symbol matters to a reader that fell behind."""
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    seq: int
+    channel: str
+    symbol: str | None  # None: the whole market (session changes)
+    member: str | None  # set: only that member may see it (its order updates)
+    data: object
+
+
+@dataclass
+class Subscriber:
+    """One reader: what it wants, what waits for it, and how to wake it."""
+
+    member: str | None
+    symbols: frozenset[str]
+    channels: frozenset[str]
+    wake: Callable[[], object] = lambda: None
+    max_pending: int = 10_000
+    pending: deque[StreamEvent] = field(default_factory=deque)
+    latest: dict[tuple[str, str | None], StreamEvent] = field(default_factory=dict)
+    overflowed: bool = False
+    closed: bool = False
+
+    def wants(self, ev: StreamEvent) -> bool:
+        if ev.channel not in self.channels:
+            return False
+        if ev.member is not None and ev.member != self.member:
+            return False
+        return ev.symbol is None or ev.symbol in self.symbols
+
+    def offer(self, ev: StreamEvent) -> None:
+        """Queue ``ev`` if wanted (the publisher's thread; never blocks)."""
+        if self.overflowed or self.closed or not self.wants(ev):
+            return
+        if ev.channel in CONFLATED:
+            self.latest[(ev.channel, ev.symbol)] = ev
+        elif len(self.pending) >= self.max_pending:
+            self.overflowed = True
+            self.pending.clear()
+            self.latest.clear()
+        else:
+            self.pending.append(ev)
+        self.wake()
+
+
+class StreamHub:
+    """The day's numbered events, a backlog for resumes, and the subscribers."""
+
+    def __init__(self, backlog: int = 50_000) -> None:
+        self._lock = threading.Lock()
+        self._backlog: deque[StreamEvent] = deque(maxlen=backlog)
+        self._subscribers: list[Subscriber] = []
+        self.seq = 0
+
+    def publish(self, channel: str, symbol: str | None, data: object,
+                member: str | None = None) -> StreamEvent:  # fmt: skip
+        with self._lock:
+            self.seq += 1
+            ev = StreamEvent(self.seq, channel, symbol, member, data)
+            self._backlog.append(ev)
+            for sub in self._subscribers:
+                sub.offer(ev)
+        return ev
+
+    def subscribe(self, sub: Subscriber, since: int | None = None) -> int | None:
+        """Add ``sub``; with ``since``, queue what it missed after that number first.
+
+        Returns None if resumed (or nothing asked), else the oldest number still
+        kept: the events between ``since`` and it are gone (the reader starts over).
+        """
+        with self._lock:
+            gap = None
+            if since is not None and since < self.seq:
+                oldest = self._backlog[0].seq if self._backlog else self.seq + 1
+                if since + 1 < oldest:
+                    gap = oldest
+                else:
+                    for ev in self._backlog:
+                        if ev.seq > since:
+                            sub.offer(ev)
+            self._subscribers.append(sub)
+            return gap
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        with self._lock:
+            if sub in self._subscribers:
+                self._subscribers.remove(sub)
+
+    def take(self, sub: Subscriber) -> list[StreamEvent]:
+        """Everything waiting for ``sub``, in sequence order (conflated tops included)."""
+        with self._lock:
+            out = list(sub.pending) + list(sub.latest.values())
+            sub.pending.clear()
+            sub.latest.clear()
+        return sorted(out, key=lambda ev: ev.seq)
+
+    def close(self) -> None:
+        """The day is over: every subscriber is woken to find itself closed."""
+        with self._lock:
+            subs, self._subscribers = self._subscribers, []
+        for sub in subs:
+            sub.closed = True
+            sub.wake()
+
+    def subscribers(self) -> Iterable[Subscriber]:
+        with self._lock:
+            return list(self._subscribers)
