@@ -15,7 +15,9 @@ The clock is the wall clock (speed 1) or a simulated one (``--speed``):
 simulated, it starts at the first day's pre-open and jumps over nights and
 weekends; on the wall clock the exchange waits for each pre-open, and a day
 whose open has passed starts at the current time. Stopped mid-session (or
-found interrupted on restart), a day is closed as it stands, never thrown away.
+found interrupted on restart after its close time), a day is closed as it stands,
+never thrown away; found interrupted while its session still runs on the clock, it
+resumes until its close (gateways and calendar; the seeded participants cannot).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from orchestration.sidecar import (
     drive_session,
     on_signals,
     partitions_for,
+    session_so_far,
     supervised_session,
     wait_caught_up,
 )
@@ -54,6 +57,16 @@ from streaming.transport.base import broadcast
 
 class ExchangeError(RuntimeError):
     """The exchange cannot run a day (what to do instead is in the message)."""
+
+
+def _last_event_ns(settings: Settings, day: date) -> int:
+    from assets.platform.event_logs import open_event_log
+
+    log = open_event_log(settings, day=day)
+    try:
+        return session_so_far(log)[1]
+    finally:
+        log.close()
 
 
 def _state(settings: Settings, day: date) -> str:
@@ -152,7 +165,7 @@ def _start_fix(settings: Settings, gateway: Gateway, port: int) -> Any:
     members = [m.member_id for m in load_members(settings.members_csv)]
     config = acceptor_config(base / "acceptor.cfg", base / "store", port, settings.fix_comp_id,
                              members)  # fmt: skip
-    acceptor = FixAcceptor(gateway, config)
+    acceptor = FixAcceptor(gateway, config, state=base / "sent")
     acceptor.start()
     get_logger("exchange").info("fix acceptor listening", host="127.0.0.1", port=port,
                                 comp_id=settings.fix_comp_id)  # fmt: skip
@@ -186,7 +199,8 @@ def _venue(settings: Settings, day: date, clock: ExchangeClock) -> Venue:
     capital = {m.member_id: m.capital for m in load_members(settings.members_csv)}
     return Venue(day.isoformat(), log, clock.now_ns, load_securities(settings.securities_csv),
                  capital, reader=reader, opening=opening_positions(settings, day, capital),
-                 allow_short=settings.allow_short)  # fmt: skip
+                 allow_short=settings.allow_short,
+                 journal=settings.data_dir / "gateway" / "journal" / f"{day}.jsonl")  # fmt: skip
 
 
 def opening_positions(settings: Settings, day: date, capital: dict[str, int]) -> dict[str, Opening]:
@@ -251,18 +265,25 @@ def _run_days(
             logger.info("session already on its log: next day", day=day.isoformat())
             day = calendar.next_trading_day(day)
             continue
-        if state == "truncated":
-            logger.warning("session interrupted before its close: closing it as it stands",
-                           day=day.isoformat())  # fmt: skip
-            close_as_it_stands(settings, day, None, matchers, port, "the exchange restarted "
-                               "after the session was interrupted")  # fmt: skip
-            runs.append(SessionRun(day, session_seed(base_seed, day), 0))
-            day = calendar.next_trading_day(day)
-            continue
+        resume = state == "truncated"
+        if resume:
+            last_ns = _last_event_ns(settings, day)
+            if not clock.realtime:
+                clock.jump(max(clock.now_ns(), last_ns))
+            if clock.now_ns() >= close_ns:
+                logger.warning("session interrupted before its close: closing it as it stands",
+                               day=day.isoformat())  # fmt: skip
+                close_as_it_stands(settings, day, None, matchers, port, "the exchange restarted "
+                                   "after the session was interrupted")  # fmt: skip
+                runs.append(SessionRun(day, session_seed(base_seed, day), 0))
+                day = calendar.next_trading_day(day)
+                continue
+            logger.warning("session interrupted: resuming it until its close, without the "
+                           "simulator and the members", day=day.isoformat())  # fmt: skip
         seed = session_seed(base_seed, day)
         try:
             sent = _run_session(settings, day, seed, clock, simulator, members, matchers, port,
-                                stop, on_session)  # fmt: skip
+                                stop, on_session, resume)  # fmt: skip
         except SessionStopped:
             logger.info("stopped during the session: closing it", day=day.isoformat())
             close_as_it_stands(settings, day, min(clock.now_ns(), close_ns), matchers, port,
@@ -325,6 +346,7 @@ def _run_session(
     port: int,
     stop: threading.Event,
     on_session: Callable[[date, ExchangeClock], None] | None,
+    resume: bool = False,
 ) -> int:
     """One day: its services as supervised children on the day's log, the session driven."""
 
@@ -333,7 +355,7 @@ def _run_session(
             on_session(day, clock)
         return drive_session(
             settings, day, seed, port, simulator=simulator, members=members, stop=stop,
-            metrics=metrics, clock=clock, day_log=True,
+            metrics=metrics, clock=clock, day_log=True, resume=resume,
         )  # fmt: skip
 
     return supervised_session(settings, port, matchers, "exchange", stop, drive, session=day)

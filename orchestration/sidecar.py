@@ -12,6 +12,7 @@ a crash loop reported) and stops them once the session is processed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
+import msgspec
 from pydantic import SecretStr
 
 from assets.platform.event_logs import open_event_log
@@ -29,9 +31,10 @@ from assets.platform.resources import day_config
 from orchestration.logging import get_logger
 from orchestration.supervisor import Supervisor
 from settings import Settings
+from streaming.events import SessionControl
 from streaming.refdata import load_calendar, load_members, load_securities
 from streaming.services.clock import ExchangeClock
-from streaming.services.day import Participants
+from streaming.services.day import CALENDAR_ACTOR, Participants
 from streaming.services.handlers import (
     BarService,
     MatcherService,
@@ -153,6 +156,7 @@ def drive_session(
     metrics: ServiceMetrics | None = None,
     clock: ExchangeClock | None = None,
     day_log: bool = False,
+    resume: bool = False,
 ) -> int:
     """Send one session's orders, cycle by cycle, waiting for the matcher after each write.
 
@@ -165,8 +169,11 @@ def drive_session(
     from the open; ``clock`` (the live exchange's) paces it instead, and a
     session whose open it has passed starts at the clock's time. ``day_log``:
     the session goes to the day's log (as ``exchange run`` and the batch use
-    it), not to the live log of settings. Returns the number of order requests
-    sent.
+    it), not to the live log of settings. ``resume``: the log holds the start of
+    this session (the exchange stopped without closing it): the calendar goes
+    on from the log's last event, without the simulator and the members (their
+    seeded state cannot be picked up mid-day). Returns the number of order
+    requests sent.
     """
     name = "simulator" if simulator else "members"
     logger = get_logger(f"sidecar.{name}")
@@ -177,7 +184,12 @@ def drive_session(
     log = open_event_log(settings, read_your_writes=True, instance=name,
                          day=day if day_log else None)  # fmt: skip
     log.create_topics(TOPICS, partitions_for(settings))
-    if any(log.end_offsets("orders").values()) or any(log.end_offsets("control").values()):
+    sent_controls: frozenset[str] = frozenset()
+    resume_ns = 0
+    if resume:
+        simulator = members = False
+        sent_controls, resume_ns = session_so_far(log)
+    elif any(log.end_offsets("orders").values()) or any(log.end_offsets("control").values()):
         log.close()
         raise ValueError(
             "the orders topic already holds a session: drive each session on fresh topics "
@@ -225,6 +237,8 @@ def drive_session(
     if clock is None and speed > 0:  # the simulated clock may not run ahead of the wall clock
         clock = ExchangeClock(participants.open_ns, speed)
     start_ns = clock.now_ns() if clock is not None and clock.speed else None
+    if resume:
+        start_ns = max(start_ns or 0, resume_ns)
 
     def alive() -> None:  # waiting for the clock is not being stuck
         nonlocal last_cycle
@@ -240,12 +254,31 @@ def drive_session(
 
     logger.info("session starting", day=day.isoformat(), seed=seed, namespace=settings.namespace)
     try:
-        sent = participants.run(settle, start_ns=start_ns, pace=pace)
+        sent = participants.run(settle, start_ns=start_ns, pace=pace, sent_controls=sent_controls)
     finally:
         server.shutdown()
         log.close()
     logger.info("session closed", day=day.isoformat(), orders=sent)
     return sent
+
+
+_CONTROL = msgspec.json.Decoder(SessionControl)
+
+
+def session_so_far(log: EventLog) -> tuple[frozenset[str], int]:
+    """The calendar's actions already on a day's log, and the time of its last event."""
+    actions: set[str] = set()
+    last = 0
+    for topic in ("control", "orders"):
+        for part in range(log.partitions(topic)):
+            for rec in log.read(topic, part):
+                last = max(last, rec.timestamp)
+                if topic == "control" and part == 0:
+                    with contextlib.suppress(msgspec.DecodeError):
+                        ctl = _CONTROL.decode(rec.value)
+                        if ctl.actor == CALENDAR_ACTOR:
+                            actions.add(ctl.action)
+    return frozenset(actions), last + 1
 
 
 def run_all(

@@ -122,28 +122,46 @@ class _Subscription:
 class FixGateway(fix.Application):  # type: ignore[misc]
     """The application: logons checked against the accounts, orders to the day's venue."""
 
-    def __init__(self, gateway: Gateway, clock: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self, gateway: Gateway, clock: Callable[[], int] | None = None, state: Path | None = None
+    ) -> None:
         super().__init__()
         self.gateway = gateway
         self._clock = clock
+        self._state = state  # where the ExecIDs sent each day are kept (a restart sends the rest)
+        self._sent: set[str] = set()
+        self._sent_file: Any = None
+        self._day = ""
         self._lock = threading.Lock()
         # member -> its session, logged on or not: what is sent while a member is away is
         # stored under its sequence number and resent when it asks for the gap
         self._sessions: dict[str, fix.SessionID] = {}
         self._subs: dict[tuple[str, str], _Subscription] = {}  # (member, MDReqID)
         self._exec_ids = 0
-        gateway.on_switch(self._follow)
-        if gateway.venue is not None:
-            self._follow(gateway.venue)
+        gateway.on_switch(self.follow)
 
     # -- the day ---------------------------------------------------------------------------------
-    def _follow(self, venue: Venue | None) -> None:
+    def follow(self, venue: Venue | None) -> None:
+        """Serve ``venue``'s day (its sessions must exist: the acceptor has started)."""
         with self._lock:
             for sub in self._subs.values():
                 sub.books.clear()
+            if self._sent_file is not None:
+                self._sent_file.close()
+                self._sent_file = None
+            self._sent = set()
+            self._day = venue.day if venue is not None else ""
+            if venue is not None and self._state is not None:
+                path = self._state / f"sent-{venue.day}.txt"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if path.exists():
+                    self._sent = set(path.read_text().split())
+                self._sent_file = path.open("a")
         if venue is not None:
             venue.listen(self._on_update)
             venue.listen_market(self._on_market)
+            for update in venue.recovered_updates:  # what a crashed gateway may not have sent
+                self._on_update(update)
 
     def _now(self) -> int:
         venue = self.gateway.venue
@@ -231,6 +249,8 @@ class FixGateway(fix.Application):  # type: ignore[misc]
             log.warning("failed fix logon for %r as %s", name[:64], member)
             return "wrong username or password, or not a trader of this member"
         self.gateway.throttle.succeeded(name)
+        if self.gateway.venue is None:  # starting, or between two days: come back shortly
+            return "no trading day is open yet: log on again shortly"
         return None
 
     # -- orders ----------------------------------------------------------------------------------
@@ -252,7 +272,8 @@ class FixGateway(fix.Application):  # type: ignore[misc]
             self._venue().submit(member, req.cl_ord_id, req.symbol, req.side, req.qty, req.price,
                                  req.order_type, req.tif, wait=False, origin="fix")  # fmt: skip
         except EntryRejected as exc:
-            self._send(session, fm.refused_new_order(req, exc.reason, str(exc), self._exec_id(),
+            detail = str(exc).removeprefix(f"{exc.reason}: ")
+            self._send(session, fm.refused_new_order(req, exc.reason, detail, self._exec_id(),
                                                      self._now()))  # fmt: skip
 
     def _cancel(self, member: str, session: fix.SessionID, message: fix.Message) -> None:
@@ -295,12 +316,21 @@ class FixGateway(fix.Application):  # type: ignore[misc]
         if update.order.origin != "fix":
             return
         member = update.order.member
+        # one ExecID per matcher report, the same after a restart: sent once, ever (a
+        # symbol's sequence, with the order and request for the unsequenced unknown symbols)
+        er = update.report
+        exec_id = f"{self._day}:{er.symbol}:{er.exec_id}:{er.order_id}:{er.request or ''}"
         with self._lock:
             session = self._sessions.get(member)
-        if session is None:
-            return
+            if session is None or exec_id in self._sent:
+                return
+            self._sent.add(exec_id)
         try:
-            self._send(session, fm.execution_report(update, self._exec_id()))
+            self._send(session, fm.execution_report(update, exec_id))
+            with self._lock:
+                if self._sent_file is not None:
+                    self._sent_file.write(exec_id + "\n")
+                    self._sent_file.flush()
         except Exception:
             log.exception("fix report to %s not sent", member)
 
@@ -382,8 +412,14 @@ class FixGateway(fix.Application):  # type: ignore[misc]
 class FixAcceptor:
     """The acceptor on 127.0.0.1: ``start()`` listens, ``stop()`` logs everyone out."""
 
-    def __init__(self, gateway: Gateway, config: Path, clock: Callable[[], int] | None = None):
-        self.application = FixGateway(gateway, clock)
+    def __init__(
+        self,
+        gateway: Gateway,
+        config: Path,
+        clock: Callable[[], int] | None = None,
+        state: Path | None = None,
+    ) -> None:
+        self.application = FixGateway(gateway, clock, state)
         self._settings = fix.SessionSettings(str(config))
         self._store = fix.FileStoreFactory(self._settings)
         # ThreadedSocketAcceptor: a thread per session, and a clean stop (the single-threaded
@@ -391,7 +427,9 @@ class FixAcceptor:
         self._acceptor = fix.ThreadedSocketAcceptor(self.application, self._store, self._settings)
 
     def start(self) -> None:
-        self._acceptor.start()
+        self._acceptor.start()  # creates the sessions
+        if self.application.gateway.venue is not None:  # a day already running
+            self.application.follow(self.application.gateway.venue)
 
     def stop(self) -> None:
         """Log every member out and free the sessions: QuickFIX keeps one registry of

@@ -154,6 +154,7 @@ class StreamRequest(BaseModel, extra="forbid", strict=True):
     symbols: list[str] = Field(default_factory=list, max_length=100)
     channels: list[str] = Field(min_length=1, max_length=20)
     since: int | None = Field(default=None, ge=0)
+    epoch: int | None = Field(default=None, description="the epoch ``since`` is from")
 
 
 def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> FastAPI:
@@ -383,8 +384,9 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
 
         The token comes as ``Authorization: Bearer`` or, for browsers, ``?token=``. The
         first message says what to follow: ``{"symbols": [...], "channels": [...],
-        "since": N}``; every event carries its sequence number, and ``since`` (the last
-        one seen) resumes after a reconnect without a duplicate. A reader that falls too
+        "since": N, "epoch": E}``; every event carries its sequence number, and ``since``
+        (the last one seen, with the ``epoch`` of the answer it came in) resumes after a
+        reconnect without a duplicate, or says from where it cannot (``gap_from``). A reader that falls too
         far behind gets ``{"type": "dropped", "reason": "slow_consumer"}`` and may resume.
         """
         header = ws.headers.get("authorization", "")
@@ -418,9 +420,9 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
         sub = Subscriber(acct.member if acct.role == Role.TRADER else None,
                          frozenset(req.symbols), frozenset(req.channels),
                          wake=lambda: loop.call_soon_threadsafe(wake.set))  # fmt: skip
-        gap = v.stream.subscribe(sub, req.since)
+        gap = v.stream.subscribe(sub, req.since, req.epoch)
         await ws.send_json({"type": "subscribed", "day": v.day, "seq": v.stream.seq,
-                            "gap_from": gap})  # fmt: skip
+                            "epoch": v.stream.epoch, "gap_from": gap})  # fmt: skip
         closed = asyncio.ensure_future(_until_closed(ws))
         try:
             while not closed.done():

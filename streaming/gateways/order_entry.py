@@ -257,33 +257,41 @@ class OrderEntry:
 
     # -- recovery ------------------------------------------------------------------------------
     def replay(
-        self, sent: list[tuple[OrderRequest, str, str | None]], reports: list[ExecutionReport]
-    ) -> None:
+        self,
+        sent: list[tuple[OrderRequest, str, str | None]],
+        reports: list[ExecutionReport],
+        origins: dict[int, str] | None = None,
+    ) -> list[Update]:
         """Rebuild from the day's log: our requests (with their client ids) and the reports.
 
         ``sent`` holds (request, cl_ord_id, orig_cl_ord_id) in the order they
         were written, ``reports`` the matcher's in theirs. A report carries
         its request's time, so merging by time (requests first) puts every
         answer after its request, as it happened; the next order id continues
-        after the highest seen.
+        after the highest seen. Returns the updates the reports made, in order.
         """
         timeline = sorted(
             [(item[0].ts, 0, i) for i, item in enumerate(sent)]
             + [(er.ts, 1, i) for i, er in enumerate(reports)]
         )
+        updates: list[Update] = []
         for _, is_report, i in timeline:
             if is_report:
-                self.on_report(reports[i])
+                update = self.on_report(reports[i])
+                if update is not None:
+                    updates.append(update)
                 continue
             request, cl_ord_id, orig = sent[i]
             if isinstance(request, NewOrder):
                 self.next_id = max(self.next_id, request.order_id - 1)
                 self.new(request.member, cl_ord_id, request.symbol, request.side, request.qty,
-                         request.price, request.order_type, request.tif, request.ts)  # fmt: skip
+                         request.price, request.order_type, request.tif, request.ts,
+                         (origins or {}).get(request.order_id, "api"))  # fmt: skip
             elif isinstance(request, CancelOrder) and orig is not None:
                 self.cancel(request.member, cl_ord_id, orig, request.ts)
             elif isinstance(request, AmendOrder) and orig is not None:
                 self.amend(request.member, cl_ord_id, orig, request.qty, request.price, request.ts)
+        return updates
 
     # -- helpers -------------------------------------------------------------------------------
     def _member(self, member: str) -> _Member:

@@ -17,6 +17,7 @@ last number). The core's pace is never a reader's.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -77,7 +78,10 @@ class Subscriber:
 class StreamHub:
     """The day's numbered events, a backlog for resumes, and the subscribers."""
 
-    def __init__(self, backlog: int = 50_000) -> None:
+    def __init__(self, backlog: int = 50_000, epoch: int | None = None) -> None:
+        # numbers are the process's own: a reader resuming across a gateway restart (another
+        # epoch) cannot trust them and is told it has a gap
+        self.epoch = epoch if epoch is not None else time.time_ns()
         self._lock = threading.Lock()
         self._backlog: deque[StreamEvent] = deque(maxlen=backlog)
         self._subscribers: list[Subscriber] = []
@@ -93,15 +97,22 @@ class StreamHub:
                 sub.offer(ev)
         return ev
 
-    def subscribe(self, sub: Subscriber, since: int | None = None) -> int | None:
+    def subscribe(
+        self, sub: Subscriber, since: int | None = None, epoch: int | None = None
+    ) -> int | None:
         """Add ``sub``; with ``since``, queue what it missed after that number first.
 
         Returns None if resumed (or nothing asked), else the oldest number still
         kept: the events between ``since`` and it are gone (the reader starts over).
+        ``epoch``: the one the reader's numbers came from (another one is a gap).
         """
         with self._lock:
             gap = None
-            if since is not None and since < self.seq:
+            oldest_kept = self._backlog[0].seq if self._backlog else self.seq + 1
+            if since is not None and ((epoch is not None and epoch != self.epoch)
+                                      or since > self.seq):  # fmt: skip
+                gap = oldest_kept
+            elif since is not None and since < self.seq:
                 oldest = self._backlog[0].seq if self._backlog else self.seq + 1
                 if since + 1 < oldest:
                     gap = oldest

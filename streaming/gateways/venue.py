@@ -18,15 +18,19 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import msgspec
 
 from streaming.events import (
     GATEWAY_ID_BASE,
+    AmendOrder,
     Bar,
     BookTop,
+    CancelOrder,
     ControlAction,
     ExecutionReport,
+    NewOrder,
     OrderRequest,
     OrderType,
     SessionControl,
@@ -60,6 +64,20 @@ class Opening:
 
     cash: int
     holdings: dict[str, Position] = field(default_factory=dict)
+
+
+class _JournalLine(msgspec.Struct, array_like=True):
+    """One request as the gateway sent it, with what only the gateway knows of it."""
+
+    request: NewOrder | CancelOrder | AmendOrder
+    cl_ord_id: str
+    orig: str | None
+    origin: str
+    commit: int  # the price a new order reserves at (its limit, or the far touch)
+
+
+_JOURNAL = msgspec.json.Decoder(_JournalLine)
+_REQUEST = msgspec.json.Decoder(NewOrder | CancelOrder | AmendOrder)
 
 
 class NoAnswer(TimeoutError):
@@ -100,6 +118,7 @@ class Venue:
         reader: EventLog | None = None,
         opening: dict[str, Opening] | None = None,
         allow_short: bool = False,
+        journal: Path | None = None,
     ) -> None:
         self.day = day
         self.log = log
@@ -130,7 +149,14 @@ class Venue:
         self._market_listeners: list[Callable[[BookTop | Trade], None]] = []
         self._awaiting: set[tuple[str, str]] = set()
         self.stream = StreamHub()  # the day's numbered events for the gateways' subscribers
-        self._positions: dict[tuple[str, int], int] = {}
+        self._positions: dict[tuple[str, int], int] = {}  # the follower's, per topic/partition
+        self._journal = None
+        self.recovered = 0
+        self.recovered_updates: list[Update] = []  # what the reports meant, for the gateways
+        if journal is not None:  # a gateway restarted during the day picks up where it was
+            journal.parent.mkdir(parents=True, exist_ok=True)
+            self.recovered = self._recover(journal)
+            self._journal = journal.open("ab")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._follow, name=f"venue-{day}", daemon=True)
         self._thread.start()
@@ -163,10 +189,9 @@ class Venue:
             request = self.entry.new(
                 member, cl_ord_id, symbol, side, qty, price, order_type, tif, self.clock(), origin
             )
-            risk.open_orders[request.order_id] = OpenOrder(
-                symbol, side, self._price_for(symbol, side, price), qty, request.ts
-            )
-            self._write(request, member, cl_ord_id, wait)
+            commit = self._price_for(symbol, side, price)
+            risk.open_orders[request.order_id] = OpenOrder(symbol, side, commit, qty, request.ts)
+            self._write(request, member, cl_ord_id, wait, origin=origin, commit=commit)
         return self._await(member, cl_ord_id, timeout) if wait else None
 
     def cancel(
@@ -174,7 +199,7 @@ class Venue:
     ) -> Update | None:
         with self._lock:
             self._write(self.entry.cancel(member, cl_ord_id, orig, self.clock()), member,
-                        cl_ord_id, wait)  # fmt: skip
+                        cl_ord_id, wait, orig)  # fmt: skip
         return self._await(member, cl_ord_id, timeout) if wait else None
 
     def amend(
@@ -198,7 +223,7 @@ class Venue:
                 check_funds(self._risk_account(member), order.symbol, order.side, leaves,
                             new_price, released, self.allow_short)  # fmt: skip
             self._write(self.entry.amend(member, cl_ord_id, orig, qty, price, self.clock()),
-                        member, cl_ord_id, wait)  # fmt: skip
+                        member, cl_ord_id, wait, orig)  # fmt: skip
         return self._await(member, cl_ord_id, timeout) if wait else None
 
     def control(
@@ -261,15 +286,90 @@ class Venue:
         self._stop.set()
         self._thread.join(5)
         self.stream.close()
+        if self._journal is not None:
+            self._journal.close()
         self.log.close()
         if self.reader is not self.log:
             self.reader.close()
 
     # -- internals -----------------------------------------------------------------------------
-    def _write(self, request: OrderRequest, member: str, cl_ord_id: str, wait: bool) -> None:
+    def _write(
+        self,
+        request: OrderRequest,
+        member: str,
+        cl_ord_id: str,
+        wait: bool,
+        orig: str | None = None,
+        origin: str = "api",
+        commit: int = 0,
+    ) -> None:
         if wait:  # only awaited answers are kept for the caller; the listeners hear them all
             self._awaiting.add((member, cl_ord_id))
+        if self._journal is not None:  # first the client's ids, then the request on the log
+            line = _JournalLine(request, cl_ord_id, orig, origin, commit)
+            self._journal.write(msgspec.json.encode(line) + b"\n")
+            self._journal.flush()
         self.log.produce([Output("orders", request.symbol, encode(request), request.ts)])
+
+    def _recover(self, journal: Path) -> int:
+        """Rebuild the client ids, orders and accounts from the journal and the day's log.
+
+        The journal holds each request with its client ids, written before the
+        request went to the log. A request the log does not have (the gateway
+        died between the two) is left out: its sender never had an answer and
+        sends it again (a FIX client resends it by its sequence number). The
+        reports are read once here; the follower goes on after them. Returns
+        the number of requests recovered.
+        """
+        lines: list[_JournalLine] = []
+        if journal.exists():
+            for raw in journal.read_bytes().splitlines():
+                try:
+                    lines.append(_JOURNAL.decode(raw))
+                except msgspec.DecodeError:  # a line cut by the crash: never reached the log
+                    continue
+        on_log: set[tuple[str, int, int]] = set()
+        max_id = 0
+        for part in range(self.reader.partitions("orders")) if lines else ():
+            for rec in self.reader.read("orders", part):
+                try:
+                    req = _REQUEST.decode(rec.value)
+                except msgspec.DecodeError:
+                    continue
+                if req.order_id >= GATEWAY_ID_BASE:
+                    on_log.add((type(req).__name__, req.order_id, req.ts))
+                    max_id = max(max_id, req.order_id)
+        kept = [ln for ln in lines
+                if (type(ln.request).__name__, ln.request.order_id, ln.request.ts) in on_log]  # fmt: skip
+        reports: list[ExecutionReport] = []
+        for part, end in sorted(self.reader.end_offsets("executions").items()) if kept else ():
+            for rec in self.reader.read("executions", part, 0, end):
+                with contextlib.suppress(msgspec.DecodeError):
+                    reports.append(_REPORT.decode(rec.value))
+            self._positions[("executions", part)] = end
+        origins = {
+            ln.request.order_id: ln.origin for ln in kept if isinstance(ln.request, NewOrder)
+        }
+        self.recovered_updates = self.entry.replay(
+            [(ln.request, ln.cl_ord_id, ln.orig) for ln in kept],
+            [r for r in reports if r.order_id >= GATEWAY_ID_BASE], origins,
+        )  # fmt: skip
+        self.entry.next_id = max(self.entry.next_id, max_id)
+        for ln in kept:
+            req = ln.request
+            if isinstance(req, NewOrder):
+                self._risk_account(req.member).open_orders[req.order_id] = OpenOrder(
+                    req.symbol, req.side, ln.commit, req.qty, req.ts
+                )
+        for report in reports:
+            if report.exec_type == "trade" or report.member in self.accounts:
+                self._account(report.member).apply(report)
+            if report.order_id >= GATEWAY_ID_BASE:
+                self._risk_account(report.member).apply(report)
+        if kept:
+            log.info("gateway recovered %d requests of %s (%d not on the log)", len(kept),
+                     self.day, len(lines) - len(kept))  # fmt: skip
+        return len(kept)
 
     def _await(self, member: str, cl_ord_id: str, timeout: float) -> Update:
         deadline = time.monotonic() + timeout

@@ -150,6 +150,7 @@ class Participants:
         progress: Callable[[int, int], None] | None = None,
         start_ns: int | None = None,
         pace: Callable[[int], None] | None = None,
+        sent_controls: frozenset[str] = frozenset(),
     ) -> int:
         """Drive the whole session; ``settle(positions)`` runs after every write.
 
@@ -157,12 +158,16 @@ class Participants:
         live exchange waits there for its clock). ``start_ns`` (a live exchange
         started during the session): the cycles before it send nothing, so the
         session starts late instead of sending the morning's orders in a burst.
+        ``sent_controls``: the calendar's actions already on the log (a resumed
+        session), not sent again.
         """
         wait = pace or (lambda _: None)
-        wait(self.open_ns - PRE_OPEN_NS)
-        settle(self.control("pre_open", self.open_ns - PRE_OPEN_NS))
-        wait(self.open_ns)
-        settle(self.control("open", self.open_ns))
+        if "pre_open" not in sent_controls:
+            wait(self.open_ns - PRE_OPEN_NS)
+            settle(self.control("pre_open", self.open_ns - PRE_OPEN_NS))
+        if "open" not in sent_controls:
+            wait(self.open_ns)
+            settle(self.control("open", self.open_ns))
         cycle_ns = self.cfg.simulator.cycle_ms * 1_000_000
         schedule = iter(self.simulator.schedule(self.open_ns, self.close_ns))
         pending = next(schedule, None)

@@ -273,10 +273,11 @@ def test_a_stopped_exchange_closes_the_day_and_keeps_outside_orders(tmp_path):
     assert [r.exec_type for r in resting][-1] in ("expired", "canceled"), resting
 
 
-def test_a_crashed_exchange_day_is_kept_closed_on_restart_and_reconciles(tmp_path):
+def test_a_crashed_exchange_day_is_kept_resumed_on_restart_and_reconciles(tmp_path):
     """Killed mid-session (no chance to close): the batch refuses to simulate the day again over
-    the gateways' orders; the exchange, restarted on it, closes it as it stands; it lands and
-    reconciles with no breaks, the outside orders included."""
+    the gateways' orders; the exchange, restarted on it while its session still runs on the
+    clock, resumes it until the calendar's close; it lands and reconciles with no breaks, the
+    outside orders included."""
     import json
 
     from assets.platform.resources import PlatformResource
@@ -322,8 +323,14 @@ def test_a_crashed_exchange_day_is_kept_closed_on_restart_and_reconciles(tmp_pat
     again = _exchange(env, "--from", day.isoformat(), "--days", "1", "--speed", "0")
     _, errs = again.communicate(timeout=300)
     assert again.returncode == 0, errs[-3000:]
+    assert "resuming it until its close" in errs
     assert session_state(log) == "complete"
-    _closed_by_the_exchange(log)
+    controls = [decode(v) for v, _ in _topic(log, "control")]
+    assert [(c.action, c.actor) for c in controls] == [  # type: ignore[union-attr]
+        ("pre_open", "calendar"),
+        ("open", "calendar"),
+        ("close", "calendar"),
+    ]  # none twice
     assert _topic(log, "orders") == before
 
     landed = subprocess.run(

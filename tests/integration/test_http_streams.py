@@ -71,7 +71,12 @@ def test_own_orders_and_trades_stream_and_a_resume_misses_nothing(api):  # noqa:
         r = client.post("/api/v1/orders", headers=headers,
                         json={**VALID, "price": "195.00", "qty": 5, "cl_ord_id": "b-1"})  # fmt: skip
         assert r.status_code == 201, r.text
-        seen = _events(ws, 4)
+        seen: list[dict[str, Any]] = []
+        while (
+            not {"trades", "orders"} <= {e["channel"] for e in seen}
+            or sum(e["channel"] == "orders" for e in seen) < 2
+        ):
+            seen += _events(ws, 1)
         kinds = [(e["channel"], e["data"].get("exec_type")) for e in seen]
         assert ("orders", "new") in kinds and ("orders", "trade") in kinds, kinds
         assert ("trades", None) in kinds, kinds
