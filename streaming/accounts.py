@@ -23,6 +23,8 @@ Why it looks like this:
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import re
 import secrets
@@ -56,6 +58,31 @@ CREATE TABLE IF NOT EXISTS accounts (
     last_login TEXT
 )
 """
+KEYS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    secret_sha256 TEXT NOT NULL,
+    label TEXT,
+    created_at TEXT NOT NULL,
+    last_used TEXT
+)
+"""
+KEY_PREFIX = "mlk_"
+KEY_RE = re.compile(r"mlk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
+"""An API key: ``mlk_`` + its public id + a 256-bit secret. Only the secret's SHA-256 is
+stored (a random 256-bit secret needs no slow hash: there is nothing to guess)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A key as anyone may see it: its id, owner and label, never the secret."""
+
+    key_id: str
+    name: str
+    label: str | None
+    created_at: datetime
+    last_used: datetime | None
 
 
 class Role(StrEnum):
@@ -136,6 +163,10 @@ def generate_password() -> str:
             return candidate
 
 
+def _sha256(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
 def _ts(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="seconds")
 
@@ -186,6 +217,7 @@ class AccountStore:
         with closing(sqlite3.connect(self.path, timeout=10.0)) as conn:
             conn.row_factory = sqlite3.Row
             conn.execute(SCHEMA)
+            conn.execute(KEYS_SCHEMA)
             with conn:  # one transaction, committed on success
                 yield conn
 
@@ -253,8 +285,57 @@ class AccountStore:
     def remove(self, name: str) -> None:
         with self._connect() as conn:
             cur = conn.execute("DELETE FROM accounts WHERE name = ?", (name,))
+            conn.execute("DELETE FROM api_keys WHERE name = ?", (name,))
         if cur.rowcount == 0:
             raise AccountError(f"no account {name!r}")
+
+    # -- API keys (for programs) ------------------------------------------------------------
+    def add_key(self, name: str, label: str | None = None) -> str:
+        """A new API key acting as account ``name``: returned once, only its hash is kept."""
+        if self.get(name) is None:
+            raise AccountError(f"no account {name!r}")
+        key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
+        with self._connect() as conn:
+            conn.execute(
+                "INSERT INTO api_keys (key_id, name, secret_sha256, label, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (key_id, name, _sha256(secret), label, _ts(self._clock())),
+            )
+        return f"{KEY_PREFIX}{key_id}_{secret}"
+
+    def keys(self, name: str | None = None) -> tuple[ApiKey, ...]:
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT * FROM api_keys WHERE ? IS NULL OR name = ? ORDER BY name, created_at",
+                (name, name),
+            ).fetchall()
+        return tuple(
+            ApiKey(r["key_id"], r["name"], r["label"], datetime.fromisoformat(r["created_at"]),
+                   datetime.fromisoformat(r["last_used"]) if r["last_used"] else None)
+            for r in rows
+        )  # fmt: skip
+
+    def revoke_key(self, key_id: str) -> None:
+        with self._connect() as conn:
+            cur = conn.execute("DELETE FROM api_keys WHERE key_id = ?", (key_id,))
+        if cur.rowcount == 0:
+            raise AccountError(f"no API key {key_id!r}")
+
+    def authenticate_key(self, key: str) -> Account | None:
+        """The account an API key acts as, or None (unknown, revoked, malformed)."""
+        m = KEY_RE.fullmatch(key)
+        if m is None:
+            return None
+        with self._connect() as conn:
+            row = conn.execute("SELECT * FROM api_keys WHERE key_id = ?", (m[1],)).fetchone()
+            if row is None or not hmac.compare_digest(row["secret_sha256"], _sha256(m[2])):
+                return None
+            now = self._clock()
+            last = row["last_used"]
+            if last is None or (now - datetime.fromisoformat(last)).total_seconds() > 60:
+                conn.execute("UPDATE api_keys SET last_used = ? WHERE key_id = ?",
+                             (_ts(now), m[1]))  # fmt: skip
+        return self.get(str(row["name"]))
 
     # -- login ---------------------------------------------------------------------------
     def authenticate(self, name: str, password: str) -> Account | None:

@@ -20,7 +20,7 @@ from settings import get_settings
 
 accounts_app = typer.Typer(
     help="Platform accounts: operators, traders (as a clearing member) and viewers. "
-    "The Dagster UI logs in with them; the order gateways will too."
+    "The Dagster UI, the HTTP API and the FIX gateway log in with them; programs use API keys."
 )
 
 
@@ -192,3 +192,60 @@ def accounts_remove(name: Annotated[str, typer.Argument(help="Account name.")]) 
     console.print(f"account {name} removed", highlight=False)
     if not store.has_role(Role.OPERATOR):
         err.print("note: no operator account is left; the Dagster UI lets no one change anything")
+
+
+key_app = typer.Typer(help="API keys: how programs act as an account over the HTTP API.")
+accounts_app.add_typer(key_app, name="key")
+
+
+@key_app.command("add")
+def key_add(
+    name: Annotated[str, typer.Argument(help="The account the key acts as.")],
+    label: Annotated[
+        str | None, typer.Option(help="What the key is for (shown in the list).")
+    ] = None,
+) -> None:
+    """A new API key for NAME, printed once (only its hash is kept).
+
+    Programs send it as X-API-Key or Authorization: Bearer.
+    """
+    from streaming.accounts import AccountError
+
+    try:
+        key = _accounts().add_key(name, label)
+    except AccountError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    sys.stdout.write(key + "\n")
+    err.print(
+        "keep it now: it is not shown again (revoke with `marketlake accounts key revoke ID`)"
+    )
+
+
+@key_app.command("list")
+def key_list(
+    name: Annotated[str | None, typer.Argument(help="Only this account's keys.")] = None,
+) -> None:
+    """Every API key: id, account, label, created, last used (never the secret)."""
+    t = Table(title="API keys")
+    for col in ("id", "account", "label", "created", "last used"):
+        t.add_column(col)
+    for k in _accounts().keys(name):
+        t.add_row(k.key_id, k.name, k.label or "-", k.created_at.isoformat(timespec="seconds"),
+                  k.last_used.isoformat(timespec="seconds") if k.last_used else "-")  # fmt: skip
+    console.print(t)
+
+
+@key_app.command("revoke")
+def key_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (from the list).")],
+) -> None:
+    """Revoke a key: its next request is refused."""
+    from streaming.accounts import AccountError
+
+    try:
+        _accounts().revoke_key(key_id)
+    except AccountError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    console.print(f"API key {key_id} revoked", highlight=False)

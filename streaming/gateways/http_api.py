@@ -1,7 +1,8 @@
 """The exchange's HTTP API: order entry for programs, control for operators (FastAPI).
 
 Every route but ``/health`` needs a bearer token from ``POST /api/v1/login``
-(the platform's accounts, argon2; failed logins slowed per name and logged).
+(the platform's accounts, argon2; failed logins slowed per name and logged)
+or, for programs, an API key of an account (``X-API-Key`` or as the bearer).
 A trader acts as its clearing member and only ever finds that member's
 orders; a viewer reads the session state; an operator controls the market.
 Prices are decimal strings at this edge (``"195.40"``) and integer units
@@ -38,7 +39,7 @@ from pydantic import AfterValidator, BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from streaming.accounts import Account, Role
+from streaming.accounts import KEY_PREFIX, Account, Role
 from streaming.events import Bar, BookTop, ControlAction, Trade
 from streaming.gateways.gateway import Gateway
 from streaming.gateways.order_entry import ClientOrder, EntryRejected, Update
@@ -186,6 +187,9 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     def token_account(token: str | None) -> Account | None:
+        """A login token's account, or an API key's (``mlk_...``), or None."""
+        if token and token.startswith(KEY_PREFIX):
+            return gateway.accounts.authenticate_key(token)
         session = gateway.codec.verify(token) if token else None
         found = gateway.accounts.lookup(session.name) if session is not None else None
         if session is None or found is None or found[1] != session.stamp:
@@ -194,10 +198,12 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
 
     def account(
         creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        x_api_key: Annotated[str | None, Header(max_length=128)] = None,
     ) -> Account:
-        acct = token_account(creds.credentials if creds is not None else None)
+        acct = token_account(creds.credentials if creds is not None else x_api_key)
         if acct is None:
-            raise HTTPException(401, "a valid bearer token is needed (POST /api/v1/login)",
+            raise HTTPException(401, "a valid bearer token (POST /api/v1/login) or API key is "
+                                "needed",
                                 headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
         return acct
 
@@ -390,7 +396,8 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
         far behind gets ``{"type": "dropped", "reason": "slow_consumer"}`` and may resume.
         """
         header = ws.headers.get("authorization", "")
-        token = header[7:] if header.lower().startswith("bearer ") else ws.query_params.get("token")
+        token = (header[7:] if header.lower().startswith("bearer ")
+                 else ws.headers.get("x-api-key") or ws.query_params.get("token"))  # fmt: skip
         acct = token_account(token)
         if acct is None:
             await ws.close(code=1008, reason="a valid token is needed")

@@ -252,3 +252,18 @@ def test_cli_duplicate_and_no_password_argument(cli) -> None:  # type: ignore[no
     # there is no way to pass a password as an argument (it would show in ps and shell history)
     r = cli("add", "bob", "--role", "viewer", "--password", PASSWORD)
     assert r.exit_code == 2 and "No such option" in r.output
+
+
+def test_api_keys_are_shown_once_hashed_and_end_with_their_account(tmp_path) -> None:
+    from streaming.accounts import AccountError, AccountStore
+
+    store = AccountStore(tmp_path / "a.sqlite")
+    store.add("bot", "trader", "a-long-passphrase-9", member="USR03")
+    key = store.add_key("bot")
+    acct = store.authenticate_key(key)
+    assert acct is not None and acct.member == "USR03"
+    assert store.authenticate_key(key.replace("mlk_", "mlx_")) is None
+    with pytest.raises(AccountError):
+        store.add_key("nobody")
+    store.remove("bot")
+    assert store.authenticate_key(key) is None and store.keys() == ()
