@@ -62,7 +62,9 @@ class _App(fix.Application):  # type: ignore[misc]
         return None
 
     def fromApp(self, message: Any, session: Any) -> None:
-        self.client.app.put(message.toString())
+        raw = message.toString()
+        self.client.history.append(raw)
+        self.client.app.put(raw)
 
 
 class FixClient:
@@ -75,6 +77,7 @@ class FixClient:
         self.logged_on, self.logged_out = threading.Event(), threading.Event()
         self.app: queue.Queue[str] = queue.Queue()
         self.admin: queue.Queue[str] = queue.Queue()
+        self.history: list[str] = []  # every application message received
         store = workdir / f"client-{member}"
         store.mkdir(parents=True, exist_ok=True)
         cfg = store / "client.cfg"

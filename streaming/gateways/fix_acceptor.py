@@ -132,6 +132,9 @@ class FixGateway(fix.Application):  # type: ignore[misc]
         self._sent: set[str] = set()
         self._sent_file: Any = None
         self._day = ""
+        self._venue_followed: Venue | None = None
+        self._stopped = False
+        self._in_flight = 0  # sends under way: QuickFIX's sessions must outlive them
         self._lock = threading.Lock()
         # member -> its session, logged on or not: what is sent while a member is away is
         # stored under its sequence number and resent when it asks for the gap
@@ -143,6 +146,8 @@ class FixGateway(fix.Application):  # type: ignore[misc]
     # -- the day ---------------------------------------------------------------------------------
     def follow(self, venue: Venue | None) -> None:
         """Serve ``venue``'s day (its sessions must exist: the acceptor has started)."""
+        if self._stopped:  # this acceptor was stopped: another one serves the days now
+            return
         with self._lock:
             for sub in self._subs.values():
                 sub.books.clear()
@@ -157,6 +162,9 @@ class FixGateway(fix.Application):  # type: ignore[misc]
                 if path.exists():
                     self._sent = set(path.read_text().split())
                 self._sent_file = path.open("a")
+        if self._venue_followed is not None:
+            self._venue_followed.unlisten(self._on_update, self._on_market)
+        self._venue_followed = venue
         if venue is not None:
             venue.listen(self._on_update)
             venue.listen_market(self._on_market)
@@ -399,7 +407,31 @@ class FixGateway(fix.Application):  # type: ignore[misc]
                 log.exception("fix market data to %s not sent", sub.session.toString())
 
     def _send(self, session: fix.SessionID, out: fm.Outgoing) -> None:
-        fix.Session.sendToTarget(_message(out), session)
+        with self._lock:
+            self._in_flight += 1
+            stopped = self._stopped
+        try:
+            if not stopped:
+                fix.Session.sendToTarget(_message(out), session)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def detach(self, timeout: float = 5.0) -> None:
+        """Stop sending, and wait for sends under way (before QuickFIX frees its sessions:
+        a send to a freed session would crash the process)."""
+        import time
+
+        with self._lock:
+            self._stopped = True
+        if self._venue_followed is not None:
+            self._venue_followed.unlisten(self._on_update, self._on_market)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._in_flight == 0:
+                    return
+            time.sleep(0.001)
 
     _handlers: ClassVar[dict[str, Callable[[FixGateway, str, Any, Any], None]]] = {
         "D": _new_order,
@@ -435,6 +467,7 @@ class FixAcceptor:
         """Log every member out and free the sessions: QuickFIX keeps one registry of
         sessions per process, and a session left registered would shadow a new acceptor's."""
         if self._acceptor is not None:
+            self.application.detach()
             self._acceptor.stop()
             self._acceptor = None
             gc.collect()

@@ -282,6 +282,11 @@ class Venue:
         """Call ``callback`` (from the follower thread) with every book top and trade."""
         self._market_listeners.append(callback)
 
+    def unlisten(self, *callbacks: Callable[..., None]) -> None:
+        """Stop calling ``callbacks`` (a gateway that stops)."""
+        self._listeners = [c for c in self._listeners if c not in callbacks]
+        self._market_listeners = [c for c in self._market_listeners if c not in callbacks]
+
     def close(self) -> None:
         self._stop.set()
         self._thread.join(5)

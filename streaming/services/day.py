@@ -242,6 +242,29 @@ def run_day(
     )
 
 
+def replay_session(source: EventLog, target: EventLog, cfg: DayConfig) -> None:
+    """The day's matcher and bar builder again over ``source``'s control and orders, on ``target``.
+
+    The log is the truth: whoever wrote ``orders`` (simulator, members,
+    gateways) and however the live services interleaved them, the outputs on
+    ``target`` must equal ``source``'s byte for byte. Both logs keep each
+    partition's records in their order.
+    """
+    target.create_topics(TOPICS, source.partitions("orders"))
+    for topic in ("control", "orders"):
+        for part in range(source.partitions(topic)):
+            records = list(source.read(topic, part))
+            if records:
+                target.produce([Output(topic, r.key, r.value, r.timestamp, part)
+                                for r in records])  # fmt: skip
+    members = [m.member_id for m in cfg.members]
+    partitions = shard_count(target)
+    matcher = sharded_matcher(cfg.securities, members, partitions, stp=cfg.stp,
+                              band_pct=cfg.band_pct)  # fmt: skip
+    _pump(target, MatcherService.group, MatcherService.inputs, matcher)
+    _pump(target, BarService.group, BarService.inputs, sharded_bars(cfg.grace_ns))
+
+
 SessionState = Literal["empty", "complete", "truncated"]
 _CONTROL = msgspec.json.Decoder(SessionControl)
 SESSION_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (

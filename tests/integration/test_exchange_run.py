@@ -268,6 +268,15 @@ def test_a_stopped_exchange_closes_the_day_and_keeps_outside_orders(tmp_path):
     _closed_by_the_exchange(log)
     sent = [decode(v) for v, _ in _topic(log, "orders")]
     assert sent == orders
+    # several writers (the gateways' orders, the calendar's and the exchange's control): the
+    # log is the truth, and the day's services over it again give the same outputs, byte for byte
+    from streaming.services.day import replay_session
+
+    again = SqliteEventLog(tmp_path / "replayed.sqlite")
+    settings = Settings(data_dir=tmp_path / "data", calendar_toml=calendar)
+    replay_session(log, again, day_config(settings, day, session_seed(42, day)))
+    for topic in ("executions", "trades", "bbo", "bars.1s", "bars.1m", "bars.5m", "dlq"):
+        assert _topic(again, topic) == _topic(log, topic), topic
     resting = [r for r in (decode(v) for v, _ in _topic(log, "executions"))
                if isinstance(r, ExecutionReport) and r.order_id == GATEWAY_ID_BASE + 3]  # fmt: skip
     assert [r.exec_type for r in resting][-1] in ("expired", "canceled"), resting

@@ -196,12 +196,44 @@ def test_orders_trade_replace_cancel_and_refusals_each_get_their_fix_answer(exch
                    (44, "190.00"), (60, "20261120-15:00:00.000"))  # fmt: skip
         frac = _er(alice.next())
         assert frac[150] == "8" and "invalid_qty" in frac[58]
+        _every_report_matches_the_matchers(exchange.log, alice.history + bob.history)
     finally:
         alice.stop()
         bob.stop()
     # only real orders reached the log: b-1 (+ its replace and cancel x2), a-1, a-3, a-4
     kinds = [type(o).__name__ for o in _orders(exchange.log)]
     assert kinds.count("NewOrder") == 4 and kinds.count("AmendOrder") == 1
+
+
+def _every_report_matches_the_matchers(log: SqliteEventLog, received: list[str]) -> None:
+    """Each ExecutionReport sent for a matcher report says what that report says."""
+    from streaming.events import ExecutionReport, decode
+    from streaming.gateways.fix_messages import EXEC_TYPES
+    from streaming.gateways.wire import format_price
+
+    time.sleep(0.3)
+    reports = {}
+    for p in sorted(log.end_offsets("executions")):
+        for r in log.read("executions", p):
+            er = decode(r.value)
+            assert isinstance(er, ExecutionReport)
+            reports[(er.symbol, er.exec_id, er.order_id)] = er
+    checked = 0
+    for raw in received:
+        msg = parse(raw)
+        if msg[35] != "8" or msg[37] == "NONE":
+            continue  # a refusal by the gateway itself: no matcher report
+        _, symbol, exec_id, order_id, _ = msg[17].split(":")
+        er = reports[(symbol, int(exec_id), int(order_id))]
+        assert (msg[55], msg[37], msg[150]) == (er.symbol, str(er.order_id),
+                                                 EXEC_TYPES[er.exec_type]), (msg, er)  # fmt: skip
+        assert (int(msg[14]), int(msg[151])) == (er.cum_qty, er.leaves_qty), (msg, er)
+        if er.exec_type == "trade":
+            assert (int(msg[32]), msg[31]) == (er.last_qty, format_price(er.last_price or 0))
+        if er.exec_type == "rejected":
+            assert er.reason and er.reason in msg[58], (msg, er)
+        checked += 1
+    assert checked >= 8, checked
 
 
 def _orders(log: SqliteEventLog) -> list[object]:

@@ -72,6 +72,22 @@ def exchange(tmp_path_factory) -> Iterator[tuple[str, Path]]:
     _, errs = proc.communicate(timeout=60)
     assert proc.returncode == 0, errs[-3000:]  # stopped cleanly, mid-session
     assert '"stopped during the session: closing it"' in errs
+    # the day's log had many writers (two members over HTTP and FIX, an operator, the
+    # calendar, the exchange's close): its services over it again give it back byte for byte
+    from assets.platform.resources import day_config
+    from settings import Settings
+    from streaming.services.day import replay_session, session_seed
+
+    day_log = SqliteEventLog(data / "sessions" / f"{DAY}.sqlite")
+    again = SqliteEventLog(tmp / "replayed.sqlite")
+    settings = Settings(data_dir=data, calendar_toml=Path(env["MARKETLAKE_CALENDAR_TOML"]))
+    replay_session(day_log, again, day_config(settings, DAY, session_seed(42, DAY)))
+    for topic in ("executions", "trades", "bbo", "bars.1s", "bars.1m", "dlq"):
+        mine = [(r.value, r.timestamp) for p in sorted(again.end_offsets(topic))
+                for r in again.read(topic, p)]  # fmt: skip
+        live = [(r.value, r.timestamp) for p in sorted(day_log.end_offsets(topic))
+                for r in day_log.read(topic, p)]  # fmt: skip
+        assert mine == live and (live or topic == "dlq"), topic
 
 
 def _client(url: str, name: str) -> httpx.Client:
