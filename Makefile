@@ -65,6 +65,7 @@ bench: setup system-deps ## print the benchmark figures
 	$(RUN) marketlake bench pipeline
 	$(RUN) marketlake bench intelligence
 	$(RUN) marketlake bench dashboards
+	$(RUN) marketlake bench gateway
 
 lint: setup ## ruff check + format check, the import contracts (layers point down), mypy strict
 	$(RUN) ruff check .

@@ -38,6 +38,7 @@ class BenchTarget(StrEnum):
     pipeline = "pipeline"
     intelligence = "intelligence"
     dashboards = "dashboards"
+    gateway = "gateway"
 
 
 @dataclass(frozen=True)
@@ -315,6 +316,27 @@ def _dashboards_table(r: Figures) -> Table:
     return table
 
 
+def _run_gateway(o: BenchOptions) -> Figures:
+    from orchestration.bench.gateway_bench import bench_gateway
+
+    with err.status("an exchange with both gateways; FIX then HTTP orders"):
+        return bench_gateway(o.n or 5_000)
+
+
+def _gateway_lines(r: Figures) -> list[str]:
+    fix, http = r["fix"], r["http"]
+    return [
+        f"gateway ({r['transport']}): FIX {fix['orders_per_s']:,} orders/s from one session "
+        f"(request to acknowledgement, {fix['orders']:,} orders; target 5,000/s), "
+        f"p50 {fix['p50_ms']} ms, p99 {fix['p99_ms']} ms at {fix['offered_per_s']:,}/s offered "
+        f"(target p99 < 20 ms)",
+        f"gateway ({r['transport']}): HTTP {http['orders_per_s']:,} orders/s over 8 connections "
+        f"({http['orders']:,} orders; target 2,000/s), p50 {http['p50_ms']} ms, "
+        f"p99 {http['p99_ms']} ms at {http['offered_per_s']:,}/s offered "
+        f"({http['achieved_per_s']:,}/s achieved)",
+    ]
+
+
 BENCHMARKS: dict[BenchTarget, BenchSpec] = {
     BenchTarget.matcher: BenchSpec(_run_matcher, _matcher_lines),
     BenchTarget.bars: BenchSpec(_run_bars, _bars_lines),
@@ -332,6 +354,7 @@ BENCHMARKS: dict[BenchTarget, BenchSpec] = {
         _dashboards_table,
         failed=lambda r: any(d["errors"] or d["pending"] for d in r["dashboards"]),
     ),
+    BenchTarget.gateway: BenchSpec(_run_gateway, _gateway_lines),
 }
 
 

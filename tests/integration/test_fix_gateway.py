@@ -19,6 +19,7 @@ import pytest
 from streaming.accounts import AccountStore
 from streaming.events import SessionControl, encode
 from streaming.gateways.fix_acceptor import FixAcceptor, acceptor_config
+from streaming.gateways.fix_client import FixClient, all_values, new_order, parse
 from streaming.gateways.gateway import Gateway
 from streaming.gateways.venue import Opening, Venue
 from streaming.login import SessionCodec
@@ -29,7 +30,6 @@ from streaming.services.handlers import MatcherService
 from streaming.topics import TOPICS
 from streaming.transport.base import Output
 from streaming.transport.sqlite import SqliteEventLog
-from tests.fix_client import FixClient, all_values, new_order, parse
 from tests.support import free_port
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fix_client import RawSession, frame
+from streaming.gateways.fix_client import RawSession, frame
 from tests.integration.test_fix_gateway import PASSWORD, exchange  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.integration

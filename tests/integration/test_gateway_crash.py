@@ -23,8 +23,8 @@ import pytest
 
 from streaming.accounts import AccountStore
 from streaming.events import GATEWAY_ID_BASE, NewOrder, decode
+from streaming.gateways.fix_client import FixClient, new_order, parse
 from streaming.transport.sqlite import SqliteEventLog
-from tests.fix_client import FixClient, new_order, parse
 from tests.support import free_port, short_calendar
 
 pytestmark = pytest.mark.integration

@@ -250,7 +250,7 @@ def test_an_operator_suspends_resumes_and_kills(exchange):
 def test_a_fix_order_and_an_api_order_trade_on_one_venue(exchange):
     """The FIX acceptor of the same exchange: alice buys over FIX, bob sells over HTTP; one
     trade, each side told in its own protocol; client order ids are one space per member."""
-    from tests.fix_client import FixClient, new_order, parse
+    from streaming.gateways.fix_client import FixClient, new_order, parse
 
     url, _ = exchange
     bob = _client(url, "bob")

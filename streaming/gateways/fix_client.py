@@ -1,8 +1,10 @@
-"""A FIX 4.4 client for the tests: a QuickFIX initiator, as a member's trading program runs one.
+"""A FIX 4.4 client of the exchange: a QuickFIX initiator, as a member's trading program runs one.
 
-Both ends of every FIX test are the real engine: this initiator logs on with
-Username/Password, keeps its own sequence store (so a reconnect asks for what
-it missed), and hands every message it receives to a queue as a tag dict.
+The tests and ``bench gateway`` use it, and it shows a member how to connect:
+it logs on with Username/Password, keeps its own sequence store (so a
+reconnect asks for what it missed) and hands every application message it
+receives to a queue. ``RawSession`` is the opposite: FIX over a bare socket,
+for what no engine would send (the malformed-input tests).
 """
 
 from __future__ import annotations

@@ -1,0 +1,196 @@
+"""``bench gateway``: orders through the FIX and the HTTP gateway, request to acknowledgement.
+
+A real ``exchange run`` (embedded log, its matcher and bar builder as
+processes, no simulator and no members) serves both gateways; the clients are
+a QuickFIX initiator (one session) and httpx. Two figures per gateway:
+throughput with every order sent as fast as the client can (FIX: pipelined on
+one session; HTTP: 8 connections in parallel, each waiting for its answer),
+and latency at a steady offered rate (1,000 orders/s), p50 and p99 from the
+send to the acknowledgement. Orders are day limit buys below the market, so
+they rest: every answer is the matcher's ``new``. The members get a large
+capital for the run, so the pre-trade check never refuses one.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from settings import get_settings
+from streaming.accounts import AccountStore
+from streaming.refdata import MEMBERS_CSV, load_calendar
+
+FIX_PASSWORD = "bench-the-fix-gateway"
+API_PASSWORD = "bench-the-http-gateway"
+RATE = 1_000  # orders/s offered for the latency figures
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def _members_csv(source: Path, target: Path) -> Path:
+    with source.open() as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        r["capital"] = "1000000000"
+    with target.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return target
+
+
+def _fix_figures(client: Any, n: int) -> dict[str, Any]:
+    from streaming.gateways.fix_client import new_order, parse
+
+    def acks(count: int, sent_at: dict[str, float]) -> dict[str, float]:
+        got: dict[str, float] = {}
+        while len(got) < count:
+            msg = parse(client.next(timeout=30))
+            if msg.get(11) in sent_at:
+                got[msg[11]] = time.perf_counter()
+        return got
+
+    # throughput: pipelined, as fast as one session sends
+    sent: dict[str, float] = {}
+    start = time.perf_counter()
+    for i in range(n):
+        cl = f"t{i}"
+        sent[cl] = time.perf_counter()
+        client.send("D", *new_order(cl, "AAPL", "1", 1, "180.00"))
+    got = acks(n, sent)
+    throughput = n / (max(got.values()) - start)
+    # latency at the offered rate
+    m = min(n, 3 * RATE)
+    sent = {}
+    start = time.perf_counter()
+    for i in range(m):
+        target = start + i / RATE
+        while (now := time.perf_counter()) < target:
+            time.sleep(min(0.0005, target - now))
+        cl = f"l{i}"
+        sent[cl] = time.perf_counter()
+        client.send("D", *new_order(cl, "AAPL", "1", 1, "180.00"))
+    got = acks(m, sent)
+    lat = [(got[c] - sent[c]) * 1000 for c in sent]
+    return {"orders": n, "orders_per_s": round(throughput),
+            "p50_ms": round(_percentile(lat, 0.5), 2), "p99_ms": round(_percentile(lat, 0.99), 2),
+            "offered_per_s": RATE, "latency_orders": m}  # fmt: skip
+
+
+def _http_figures(url: str, token: str, n: int) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"}
+    body = {"symbol": "AAPL", "side": "buy", "qty": 1, "price": "180.00"}
+
+    def post(client: httpx.Client, cl: str) -> float:
+        t0 = time.perf_counter()
+        r = client.post("/api/v1/orders", json={**body, "cl_ord_id": cl})
+        if r.status_code != 201:
+            raise RuntimeError(f"order {cl}: {r.status_code} {r.text}")
+        return (time.perf_counter() - t0) * 1000
+
+    clients = [httpx.Client(base_url=url, headers=headers, timeout=30) for _ in range(8)]
+    try:
+        start = time.perf_counter()
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda i: post(clients[i % 8], f"h{i}"), range(n)))
+        throughput = n / (time.perf_counter() - start)
+        m = min(n, 2 * RATE)
+        lat: list[float] = []
+        start = time.perf_counter()
+        with ThreadPoolExecutor(32) as pool:
+            futures = []
+            for i in range(m):
+                target = start + i / RATE
+                while (now := time.perf_counter()) < target:
+                    time.sleep(min(0.0005, target - now))
+                futures.append(pool.submit(post, clients[i % 8], f"hl{i}"))
+            lat = [f.result() for f in futures]
+        achieved = m / (time.perf_counter() - start)
+    finally:
+        for c in clients:
+            c.close()
+    return {"orders": n, "orders_per_s": round(throughput),
+            "p50_ms": round(_percentile(lat, 0.5), 2), "p99_ms": round(_percentile(lat, 0.99), 2),
+            "offered_per_s": RATE, "achieved_per_s": round(achieved),
+            "latency_orders": m}  # fmt: skip
+
+
+def bench_gateway(n: int = 5_000) -> dict[str, Any]:
+    """Start an exchange with both gateways in a temporary data dir, measure, stop it."""
+    from streaming.gateways.fix_client import FixClient
+
+    settings = get_settings()
+    calendar = load_calendar(settings.calendar_toml)
+    day = calendar.next_trading_day(date.today())
+    with tempfile.TemporaryDirectory(prefix="marketlake-bench-gateway-") as tmp:
+        data = Path(tmp) / "data"
+        accounts = AccountStore(data / "accounts.sqlite")
+        accounts.add("fixbench", "trader", FIX_PASSWORD, member="USR01")
+        accounts.add("apibench", "trader", API_PASSWORD, member="USR02")
+        env = {**os.environ, "MARKETLAKE_DATA_DIR": str(data), "MARKETLAKE_MODE": "embedded",
+               "MARKETLAKE_MEMBERS_CSV": str(_members_csv(settings.members_csv or MEMBERS_CSV,
+                                                           Path(tmp) / "members.csv"))}  # fmt: skip
+        api_port, fix_port = _port(), _port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "orchestration.cli", "exchange", "run", "--from",
+             day.isoformat(), "--days", "1", "--speed", "60", "--no-simulator", "--no-members",
+             "--port", str(_port()), "--api-port", str(api_port), "--fix-port", str(fix_port)],
+            env=env, stdout=subprocess.DEVNULL, stderr=(Path(tmp) / "exchange.err").open("w"),
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{api_port}"
+        client = None
+        try:
+            token = _wait_open(url, proc, Path(tmp) / "exchange.err")
+            client = FixClient(Path(tmp), fix_port, "USR01", "fixbench", FIX_PASSWORD).start(60)
+            fix = _fix_figures(client, n)
+            http = _http_figures(url, token, n)
+        finally:
+            if client is not None:
+                client.stop()
+            proc.terminate()
+            proc.wait(60)
+    return {"transport": "embedded", "day": day.isoformat(), "fix": fix, "http": http}
+
+
+def _wait_open(url: str, proc: subprocess.Popen[bytes], errors: Path) -> str:
+    """Log in, then wait for the session's open (at 60x the pre-open takes 15 s; the session
+    then lasts 6.5 minutes, longer than the measurements)."""
+    deadline = time.monotonic() + 300
+    token = None
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the exchange stopped: {errors.read_text()[-2000:]}")
+        try:
+            if token is None:
+                r = httpx.post(f"{url}/api/v1/login",
+                               json={"name": "apibench", "password": API_PASSWORD})  # fmt: skip
+                token = r.json()["token"] if r.status_code == 200 else None
+            if token is not None:
+                s = httpx.get(f"{url}/api/v1/session",
+                              headers={"Authorization": f"Bearer {token}"}).json()  # fmt: skip
+                if s["status"].get("AAPL", s["status"].get("*")) == "open":
+                    return str(token)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError("the session did not open in 5 minutes")
