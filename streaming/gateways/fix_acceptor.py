@@ -28,6 +28,7 @@ import gc
 import logging
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ from streaming.gateways.venue import Venue
 
 log = logging.getLogger("marketlake.gateway.fix")
 MAX_SUBSCRIPTIONS = 50  # per session
+VENUE_WAIT_S = 30.0
 SOH = "\x01"
 
 
@@ -104,6 +106,8 @@ def _message(out: fm.Outgoing) -> fix.Message:
     for tag, value in out.fields:
         msg.setField(fix.StringField(tag, value))
     for count_tag, delim, entries in out.groups:
+        if not entries:  # an empty group still says so (NoMDEntries=0 is required in a W)
+            msg.setField(fix.StringField(count_tag, "0"))
         for entry in entries:
             group = fix.Group(count_tag, delim)
             for tag, value in entry:
@@ -257,15 +261,17 @@ class FixGateway(fix.Application):  # type: ignore[misc]
             log.warning("failed fix logon for %r as %s", name[:64], member)
             return "wrong username or password, or not a trader of this member"
         self.gateway.throttle.succeeded(name)
-        if self.gateway.venue is None:  # starting, or between two days: come back shortly
-            return "no trading day is open yet: log on again shortly"
         return None
 
     # -- orders ----------------------------------------------------------------------------------
     def _venue(self) -> Venue:
-        venue = self.gateway.venue
-        if venue is None:
-            raise EntryRejected("order_not_open", "no trading day is running")
+        """The day's venue; while the exchange starts (or moves to the next day) a request
+        waits for it, up to ``VENUE_WAIT_S``, instead of being refused at once."""
+        deadline = time.monotonic() + VENUE_WAIT_S
+        while (venue := self.gateway.venue) is None or venue is not self._venue_followed:
+            if time.monotonic() > deadline:
+                raise EntryRejected("order_not_open", "no trading day is running")
+            time.sleep(0.05)
         return venue
 
     def _new_order(self, member: str, session: fix.SessionID, message: fix.Message) -> None:
@@ -420,8 +426,6 @@ class FixGateway(fix.Application):  # type: ignore[misc]
     def detach(self, timeout: float = 5.0) -> None:
         """Stop sending, and wait for sends under way (before QuickFIX frees its sessions:
         a send to a freed session would crash the process)."""
-        import time
-
         with self._lock:
             self._stopped = True
         if self._venue_followed is not None:
