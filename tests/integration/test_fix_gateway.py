@@ -8,7 +8,6 @@ initiator with its own sequence store, as a member's program would be.
 from __future__ import annotations
 
 import itertools
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,20 +16,15 @@ from pathlib import Path
 import pytest
 
 from streaming.accounts import AccountStore
-from streaming.events import SessionControl, encode
 from streaming.gateways.fix_acceptor import FixAcceptor, acceptor_config
 from streaming.gateways.fix_client import FixClient, all_values, new_order, parse
 from streaming.gateways.gateway import Gateway
 from streaming.gateways.venue import Opening, Venue
 from streaming.login import SessionCodec
-from streaming.matcher import Matcher
 from streaming.portfolio import Position
 from streaming.refdata import load_members, load_securities
-from streaming.services.handlers import MatcherService
-from streaming.topics import TOPICS
-from streaming.transport.base import Output
 from streaming.transport.sqlite import SqliteEventLog
-from tests.support import free_port
+from tests.support import free_port, open_day_with_matcher
 
 pytestmark = pytest.mark.integration
 
@@ -60,41 +54,26 @@ def exchange(tmp_path) -> Iterator[Exchange]:
     securities = load_securities()
     members = [m.member_id for m in load_members()]
     path = tmp_path / "day.sqlite"
-    log = SqliteEventLog(path)
-    log.create_topics(TOPICS)
-    log.produce([Output("control", None, encode(SessionControl("open", 1)), 1)])
-    service = MatcherService(Matcher(securities, members))
-    stop = threading.Event()
-    matcher_log = SqliteEventLog(path)
-
-    def run_matcher() -> None:
-        while not stop.is_set():
-            if not matcher_log.step("matcher", MatcherService.inputs, service):
-                time.sleep(0.001)
-
-    thread = threading.Thread(target=run_matcher, daemon=True)
-    thread.start()
-    accounts = AccountStore(tmp_path / "accounts.sqlite")
-    accounts.add("alice", "trader", PASSWORD["alice"], member="USR01")
-    accounts.add("bob", "trader", PASSWORD["bob"], member="USR02")
-    accounts.add("olga", "operator", PASSWORD["olga"])
-    gateway = Gateway(accounts, SessionCodec(b"k" * 32, purpose="api"))
-    clock = itertools.count(10)
-    capital = {m.member_id: m.capital for m in load_members()}
-    opening = {"USR02": Opening(capital["USR02"], {"AAPL": Position(1_000, 1_000 * 1_900_000)})}
-    gateway.switch(Venue("2026-11-20", SqliteEventLog(path), lambda: next(clock), securities,
-                         capital, reader=SqliteEventLog(path), opening=opening))  # fmt: skip
-    port = free_port()
-    config = acceptor_config(tmp_path / "fix" / "acceptor.cfg", tmp_path / "fix" / "store", port,
-                             "MLX", members, heartbeat_s=5)  # fmt: skip
-    acceptor = FixAcceptor(gateway, config)
-    acceptor.start()
-    ex = Exchange(tmp_path, port, gateway, acceptor, log, config)
-    yield ex
-    ex.acceptor.stop()
-    stop.set()
-    thread.join(5)
-    gateway.switch(None)
+    with open_day_with_matcher(path) as log:
+        accounts = AccountStore(tmp_path / "accounts.sqlite")
+        accounts.add("alice", "trader", PASSWORD["alice"], member="USR01")
+        accounts.add("bob", "trader", PASSWORD["bob"], member="USR02")
+        accounts.add("olga", "operator", PASSWORD["olga"])
+        gateway = Gateway(accounts, SessionCodec(b"k" * 32, purpose="api"))
+        clock = itertools.count(10)
+        capital = {m.member_id: m.capital for m in load_members()}
+        opening = {"USR02": Opening(capital["USR02"], {"AAPL": Position(1_000, 1_000 * 1_900_000)})}
+        gateway.switch(Venue("2026-11-20", SqliteEventLog(path), lambda: next(clock), securities,
+                             capital, reader=SqliteEventLog(path), opening=opening))  # fmt: skip
+        port = free_port()
+        config = acceptor_config(tmp_path / "fix" / "acceptor.cfg", tmp_path / "fix" / "store",
+                                 port, "MLX", members, heartbeat_s=5)  # fmt: skip
+        acceptor = FixAcceptor(gateway, config)
+        acceptor.start()
+        ex = Exchange(tmp_path, port, gateway, acceptor, log, config)
+        yield ex
+        ex.acceptor.stop()
+        gateway.switch(None)
 
 
 def _er(raw: str) -> dict[int, str]:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import random
-import threading
-import time
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -24,18 +22,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streaming.accounts import AccountStore
-from streaming.events import NewOrder, SessionControl, decode, encode
+from streaming.events import NewOrder, decode
 from streaming.gateways.gateway import Gateway
 from streaming.gateways.http_api import create_app
 from streaming.gateways.venue import Opening, Venue
 from streaming.login import SessionCodec
-from streaming.matcher import Matcher
 from streaming.portfolio import Position
 from streaming.refdata import load_members, load_securities
-from streaming.services.handlers import MatcherService
-from streaming.topics import TOPICS
-from streaming.transport.base import Output
 from streaming.transport.sqlite import SqliteEventLog
+from tests.support import open_day_with_matcher
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -54,40 +49,25 @@ HOSTILE = ["", " ", "\x00", "A" * 10_000, "195.40; DROP TABLE", "Müller", "\ud7
 @pytest.fixture
 def api(tmp_path) -> Iterator[tuple[TestClient, SqliteEventLog]]:
     securities = load_securities()
-    log = SqliteEventLog(tmp_path / "day.sqlite")
-    log.create_topics(TOPICS)
-    log.produce([Output("control", None, encode(SessionControl("open", 1)), 1)])
-    members = [m.member_id for m in load_members()]
-    service = MatcherService(Matcher(securities, members))
-    stop = threading.Event()
-    matcher_log = SqliteEventLog(tmp_path / "day.sqlite")
-
-    def run_matcher() -> None:
-        while not stop.is_set():
-            if not matcher_log.step("matcher", MatcherService.inputs, service):
-                time.sleep(0.001)
-
-    thread = threading.Thread(target=run_matcher, daemon=True)
-    thread.start()
-    accounts = AccountStore(tmp_path / "accounts.sqlite")
-    accounts.add("alice", "trader", "sells-AAPL-at-noon", member="USR01")
-    accounts.add("bob", "trader", "buys-AAPL-at-dawn", member="USR02")
-    accounts.add("vera", "viewer", "watches-AAPL-all-day")
-    gateway = Gateway(accounts, SessionCodec(b"k" * 32, purpose="api"))
-    clock = iter(range(10, 10**12))
-    capital = {m.member_id: m.capital for m in load_members()}
-    opening = {m: Opening(capital[m], {"AAPL": Position(HELD, HELD * 1_900_000)})
-               for m in ("USR01", "USR02")}  # fmt: skip
-    gateway.switch(Venue("2026-11-20", SqliteEventLog(tmp_path / "day.sqlite"),
-                         lambda: next(clock), securities, capital,
-                         reader=SqliteEventLog(tmp_path / "day.sqlite"), opening=opening))  # fmt: skip
-    client = TestClient(create_app(gateway), raise_server_exceptions=False)
-    token = client.post("/api/v1/login", json={"name": "alice", "password": "sells-AAPL-at-noon"})
-    client.headers["Authorization"] = f"Bearer {token.json()['token']}"
-    yield client, log
-    stop.set()
-    thread.join(5)
-    gateway.switch(None)
+    path = tmp_path / "day.sqlite"
+    with open_day_with_matcher(path) as log:
+        accounts = AccountStore(tmp_path / "accounts.sqlite")
+        accounts.add("alice", "trader", "sells-AAPL-at-noon", member="USR01")
+        accounts.add("bob", "trader", "buys-AAPL-at-dawn", member="USR02")
+        accounts.add("vera", "viewer", "watches-AAPL-all-day")
+        gateway = Gateway(accounts, SessionCodec(b"k" * 32, purpose="api"))
+        clock = iter(range(10, 10**12))
+        capital = {m.member_id: m.capital for m in load_members()}
+        opening = {m: Opening(capital[m], {"AAPL": Position(HELD, HELD * 1_900_000)})
+                   for m in ("USR01", "USR02")}  # fmt: skip
+        gateway.switch(Venue("2026-11-20", SqliteEventLog(path), lambda: next(clock), securities,
+                             capital, reader=SqliteEventLog(path), opening=opening))  # fmt: skip
+        client = TestClient(create_app(gateway), raise_server_exceptions=False)
+        token = client.post("/api/v1/login",
+                            json={"name": "alice", "password": "sells-AAPL-at-noon"})  # fmt: skip
+        client.headers["Authorization"] = f"Bearer {token.json()['token']}"
+        yield client, log
+        gateway.switch(None)
 
 
 def _mutations(rng: random.Random, n: int) -> Iterator[tuple[str, bytes | str]]:

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from assets.platform.resources import PlatformResource
@@ -115,3 +115,38 @@ def private_postgres() -> Iterator[PostgresService]:
     finally:
         svc.stop()
         shutil.rmtree(home, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def open_day_with_matcher(path: Path) -> Iterator[Any]:
+    """A day's SQLite log, open for trading, with the real matcher consuming it in a thread
+    (as the exchange runs it); yields the log. The gateways' in-process tests stand on it."""
+    import time
+
+    from streaming.events import SessionControl, encode
+    from streaming.matcher import Matcher
+    from streaming.refdata import load_members, load_securities
+    from streaming.services.handlers import MatcherService
+    from streaming.topics import TOPICS
+    from streaming.transport.base import Output
+    from streaming.transport.sqlite import SqliteEventLog
+
+    log = SqliteEventLog(path)
+    log.create_topics(TOPICS)
+    log.produce([Output("control", None, encode(SessionControl("open", 1)), 1)])
+    service = MatcherService(Matcher(load_securities(), [m.member_id for m in load_members()]))
+    stop = threading.Event()
+    matcher_log = SqliteEventLog(path)
+
+    def run_matcher() -> None:
+        while not stop.is_set():
+            if not matcher_log.step("matcher", MatcherService.inputs, service):
+                time.sleep(0.001)
+
+    thread = threading.Thread(target=run_matcher, daemon=True)
+    thread.start()
+    try:
+        yield log
+    finally:
+        stop.set()
+        thread.join(5)
