@@ -38,7 +38,7 @@ def test_a_fix_member_trades_against_the_simulator_and_follows_the_book(tmp_path
     fix_port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "orchestration.cli", "exchange", "run", "--from", DAY.isoformat(),
-         "--days", "1", "--speed", "30", "--no-members", "--port", str(free_port()),
+         "--days", "1", "--speed", "60", "--no-members", "--port", str(free_port()),
          "--fix-port", str(fix_port)],
         env=env, stdout=subprocess.DEVNULL, stderr=(tmp_path / "exchange.err").open("w"),
     )  # fmt: skip

@@ -37,7 +37,7 @@ N = 150
 def _exchange(env: dict[str, str], fix_port: int, errors: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "orchestration.cli", "exchange", "run", "--from", DAY.isoformat(),
-         "--days", "1", "--speed", "30", "--no-simulator", "--no-members",
+         "--days", "1", "--speed", "60", "--no-simulator", "--no-members",
          "--port", str(free_port()), "--fix-port", str(fix_port)],
         env=env, stdout=subprocess.DEVNULL, stderr=errors.open("w"), text=True,
         start_new_session=True,
