@@ -35,7 +35,6 @@ from orchestration.sidecar import (
     drive_session,
     on_signals,
     partitions_for,
-    session_so_far,
     supervised_session,
     wait_caught_up,
 )
@@ -48,7 +47,7 @@ from streaming.gateways.venue import Opening, Venue
 from streaming.portfolio import Position
 from streaming.refdata import load_calendar
 from streaming.services.clock import ExchangeClock
-from streaming.services.day import PRE_OPEN_NS, session_seed, session_state
+from streaming.services.day import PRE_OPEN_NS, session_seed, session_so_far, session_state
 from streaming.services.handlers import MatcherService, ParticipantsService
 from streaming.services.runner import ServiceMetrics
 from streaming.topics import TOPICS
@@ -317,10 +316,7 @@ def close_as_it_stands(
         log = open_event_log(settings, read_your_writes=True, instance="exchange", day=day)
         try:
             log.create_topics(TOPICS, partitions_for(settings))
-            last = max((rec.timestamp for topic in ("control", "orders")
-                        for part in range(log.partitions(topic))
-                        for rec in log.read(topic, part)), default=0)  # fmt: skip
-            ts = max(last + 1, at_ns or 0)
+            ts = max(session_so_far(log)[1], at_ns or 0)
             ctl = SessionControl("close", ts, None, day.isoformat(), actor=EXCHANGE_ACTOR,
                                  reason=reason)  # fmt: skip
             log.produce(broadcast("control", encode(ctl), ts, log.partitions("control")))

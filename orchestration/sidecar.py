@@ -12,7 +12,6 @@ a crash loop reported) and stops them once the session is processed.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -23,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-import msgspec
 from pydantic import SecretStr
 
 from assets.platform.event_logs import open_event_log
@@ -31,10 +29,9 @@ from assets.platform.resources import day_config
 from orchestration.logging import get_logger
 from orchestration.supervisor import Supervisor
 from settings import Settings
-from streaming.events import SessionControl
 from streaming.refdata import load_calendar, load_members, load_securities
 from streaming.services.clock import ExchangeClock
-from streaming.services.day import CALENDAR_ACTOR, Participants
+from streaming.services.day import Participants, session_so_far
 from streaming.services.handlers import (
     BarService,
     MatcherService,
@@ -260,25 +257,6 @@ def drive_session(
         log.close()
     logger.info("session closed", day=day.isoformat(), orders=sent)
     return sent
-
-
-_CONTROL = msgspec.json.Decoder(SessionControl)
-
-
-def session_so_far(log: EventLog) -> tuple[frozenset[str], int]:
-    """The calendar's actions already on a day's log, and the time of its last event."""
-    actions: set[str] = set()
-    last = 0
-    for topic in ("control", "orders"):
-        for part in range(log.partitions(topic)):
-            for rec in log.read(topic, part):
-                last = max(last, rec.timestamp)
-                if topic == "control" and part == 0:
-                    with contextlib.suppress(msgspec.DecodeError):
-                        ctl = _CONTROL.decode(rec.value)
-                        if ctl.actor == CALENDAR_ACTOR:
-                            actions.add(ctl.action)
-    return frozenset(actions), last + 1
 
 
 def run_all(

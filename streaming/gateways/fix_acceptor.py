@@ -286,8 +286,7 @@ class FixGateway(fix.Application):  # type: ignore[misc]
             self._venue().submit(member, req.cl_ord_id, req.symbol, req.side, req.qty, req.price,
                                  req.order_type, req.tif, wait=False, origin="fix")  # fmt: skip
         except EntryRejected as exc:
-            detail = str(exc).removeprefix(f"{exc.reason}: ")
-            self._send(session, fm.refused_new_order(req, exc.reason, detail, self._exec_id(),
+            self._send(session, fm.refused_new_order(req, exc.reason, exc.detail, self._exec_id(),
                                                      self._now()))  # fmt: skip
 
     def _cancel(self, member: str, session: fix.SessionID, message: fix.Message) -> None:
@@ -308,8 +307,9 @@ class FixGateway(fix.Application):  # type: ignore[misc]
             self._refuse_change(session, member, fields, "amend", exc)
 
     def _refuse_change(self, session: fix.SessionID, member: str, fields: dict[int, str],
-                       kind: str, exc: Exception) -> None:  # fmt: skip
-        reason = getattr(exc, "reason", "refused")
+                       kind: str, exc: fm.FixRefusal | EntryRejected) -> None:  # fmt: skip
+        reason = exc.reason
+        text = exc.text if isinstance(exc, fm.FixRefusal) else exc.detail
         order = None
         venue = self.gateway.venue
         if venue is not None and reason != "unknown_order":
@@ -319,7 +319,7 @@ class FixGateway(fix.Application):  # type: ignore[misc]
                 order = None
         self._send(session, fm.cancel_reject(fields.get(fm.CL_ORD_ID, "NONE"),
                                              fields.get(fm.ORIG_CL_ORD_ID, "NONE"), kind, reason,
-                                             order, getattr(exc, "text", None) or str(exc)))  # fmt: skip
+                                             order, text))  # fmt: skip
 
     def _on_update(self, update: Update) -> None:
         """A report of one of our orders (follower thread): to its member, if entered here.

@@ -81,7 +81,10 @@ class FixClient:
         self.admin: queue.Queue[str] = queue.Queue()
         self.history: list[str] = []  # every application message received
         store = workdir / f"client-{member}"
+        # QuickFIX's store keeps every message sent, the Logon with its Password(554) too:
+        # the client's directory is its owner's alone
         store.mkdir(parents=True, exist_ok=True)
+        store.chmod(0o700)
         cfg = store / "client.cfg"
         cfg.write_text("\n".join([
             "[DEFAULT]", "ConnectionType=initiator", "BeginString=FIX.4.4",

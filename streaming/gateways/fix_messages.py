@@ -23,7 +23,7 @@ Fields = list[tuple[int, str]]
 T = TypeVar("T")
 
 # tags (FIX 4.4)
-ACCOUNT, AVG_PX, CL_ORD_ID, CUM_QTY, EXEC_ID, LAST_PX, LAST_QTY = 1, 6, 11, 14, 17, 31, 32
+AVG_PX, CL_ORD_ID, CUM_QTY, EXEC_ID, LAST_PX, LAST_QTY = 6, 11, 14, 17, 31, 32
 ORDER_ID, ORDER_QTY, ORD_STATUS, ORD_TYPE, ORIG_CL_ORD_ID, PRICE = 37, 38, 39, 40, 41, 44
 SIDE, SYMBOL, TEXT, TIME_IN_FORCE, TRANSACT_TIME = 54, 55, 58, 59, 60
 ORD_REJ_REASON, CXL_REJ_REASON, CXL_REJ_RESPONSE_TO = 103, 102, 434
@@ -244,12 +244,11 @@ def execution_report(update: Update, exec_id: str) -> Outgoing:
     if update.refused is not None:
         return cancel_reject(update.cl_ord_id, update.orig_cl_ord_id or o.cl_ord_ids[0],
                              update.refused.kind, er.reason or "refused", o)  # fmt: skip
-    status = "pending_new" if o.status == "pending_new" else o.status
     fields: Fields = [
         (CL_ORD_ID, update.cl_ord_id),
         (EXEC_ID, exec_id),
         (EXEC_TYPE, EXEC_TYPES.get(er.exec_type, "0")),
-        (ORD_STATUS, ORD_STATUSES[status]),
+        (ORD_STATUS, ORD_STATUSES[o.status]),
         *_order_fields(o),
         (TRANSACT_TIME, transact_time(er.ts)),
     ]

@@ -64,6 +64,7 @@ class EntryRejected(ValueError):
     def __init__(self, reason: EntryReason, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason: EntryReason = reason
+        self.detail = detail
 
 
 @dataclass

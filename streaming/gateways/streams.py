@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -143,7 +143,3 @@ class StreamHub:
         for sub in subs:
             sub.closed = True
             sub.wake()
-
-    def subscribers(self) -> Iterable[Subscriber]:
-        with self._lock:
-            return list(self._subscribers)

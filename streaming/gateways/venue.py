@@ -151,11 +151,10 @@ class Venue:
         self.stream = StreamHub()  # the day's numbered events for the gateways' subscribers
         self._positions: dict[tuple[str, int], int] = {}  # the follower's, per topic/partition
         self._journal = None
-        self.recovered = 0
         self.recovered_updates: list[Update] = []  # what the reports meant, for the gateways
         if journal is not None:  # a gateway restarted during the day picks up where it was
             journal.parent.mkdir(parents=True, exist_ok=True)
-            self.recovered = self._recover(journal)
+            self._recover(journal)
             self._journal = journal.open("ab")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._follow, name=f"venue-{day}", daemon=True)
@@ -183,13 +182,12 @@ class Venue:
         """
         with self._lock:
             risk = self._risk_account(member)
+            commit = self._price_for(symbol, side, price)
             if symbol in self.securities:  # an unknown symbol is the matcher's to refuse
-                check_funds(risk, symbol, side, qty, self._price_for(symbol, side, price),
-                            allow_short=self.allow_short)  # fmt: skip
+                check_funds(risk, symbol, side, qty, commit, allow_short=self.allow_short)
             request = self.entry.new(
                 member, cl_ord_id, symbol, side, qty, price, order_type, tif, self.clock(), origin
             )
-            commit = self._price_for(symbol, side, price)
             risk.open_orders[request.order_id] = OpenOrder(symbol, side, commit, qty, request.ts)
             self._write(request, member, cl_ord_id, wait, origin=origin, commit=commit)
         return self._await(member, cl_ord_id, timeout) if wait else None
@@ -214,14 +212,15 @@ class Venue:
     ) -> Update | None:
         with self._lock:
             order = self.entry.order(member, orig)
-            held = self._risk_account(member).open_orders.get(order.order_id)
+            risk = self._risk_account(member)
+            held = risk.open_orders.get(order.order_id)
             if held is not None and order.open:
                 leaves = qty - order.cum_qty
                 new_price = self._price_for(order.symbol, order.side,
                                             price if price is not None else order.price)  # fmt: skip
                 released = held.leaves if order.side == "sell" else held.leaves * held.price
-                check_funds(self._risk_account(member), order.symbol, order.side, leaves,
-                            new_price, released, self.allow_short)  # fmt: skip
+                check_funds(risk, order.symbol, order.side, leaves, new_price, released,
+                            self.allow_short)  # fmt: skip
             self._write(self.entry.amend(member, cl_ord_id, orig, qty, price, self.clock()),
                         member, cl_ord_id, wait, orig)  # fmt: skip
         return self._await(member, cl_ord_id, timeout) if wait else None
@@ -316,15 +315,14 @@ class Venue:
             self._journal.flush()
         self.log.produce([Output("orders", request.symbol, encode(request), request.ts)])
 
-    def _recover(self, journal: Path) -> int:
+    def _recover(self, journal: Path) -> None:
         """Rebuild the client ids, orders and accounts from the journal and the day's log.
 
         The journal holds each request with its client ids, written before the
         request went to the log. A request the log does not have (the gateway
         died between the two) is left out: its sender never had an answer and
         sends it again (a FIX client resends it by its sequence number). The
-        reports are read once here; the follower goes on after them. Returns
-        the number of requests recovered.
+        reports are read once here; the follower goes on after them.
         """
         lines: list[_JournalLine] = []
         if journal.exists():
@@ -374,7 +372,6 @@ class Venue:
         if kept:
             log.info("gateway recovered %d requests of %s (%d not on the log)", len(kept),
                      self.day, len(lines) - len(kept))  # fmt: skip
-        return len(kept)
 
     def _await(self, member: str, cl_ord_id: str, timeout: float) -> Update:
         deadline = time.monotonic() + timeout

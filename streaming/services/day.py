@@ -330,6 +330,25 @@ def outside_activity(log: EventLog) -> int:
     return count
 
 
+def session_so_far(log: EventLog) -> tuple[frozenset[str], int]:
+    """The calendar's actions already on a day's log, and just after the time of its last event
+    (where an interrupted session picks up, or is closed)."""
+    actions: set[str] = set()
+    last = 0
+    for topic in ("control", "orders"):
+        for part in range(log.partitions(topic)):
+            for rec in log.read(topic, part):
+                last = max(last, rec.timestamp)
+                if topic == "control" and part == 0:  # broadcast: partition 0 has each once
+                    try:
+                        ctl = decode_untrusted(rec.value, _CONTROL)
+                    except MalformedMessage:
+                        continue
+                    if ctl.actor == CALENDAR_ACTOR:
+                        actions.add(ctl.action)
+    return frozenset(actions), last + 1
+
+
 def ensure_session(
     log: EventLog, cfg: DayConfig, progress: Callable[[int, int], None] | None = None
 ) -> tuple[SessionState, DayResult | None]:

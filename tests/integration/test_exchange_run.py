@@ -13,9 +13,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from assets.platform.resources import day_config
@@ -32,7 +34,7 @@ from streaming.events import (
 from streaming.services.day import run_day, session_seed, session_state
 from streaming.transport.base import Output
 from streaming.transport.sqlite import SqliteEventLog
-from tests.support import free_port, short_calendar
+from tests.support import exchange_env, free_port, short_calendar
 
 pytestmark = pytest.mark.integration
 
@@ -41,8 +43,7 @@ COMPARED = ("orders", "control", "executions", "trades", "bbo", "bars.1s", "bars
 
 
 def _env(tmp_path: Path, calendar: Path) -> dict[str, str]:
-    return {**os.environ, "MARKETLAKE_DATA_DIR": str(tmp_path / "data"),
-            "MARKETLAKE_CALENDAR_TOML": str(calendar), "MARKETLAKE_LOG_JSON": "1"}  # fmt: skip
+    return exchange_env(tmp_path / "data", calendar)
 
 
 def _exchange(env: dict[str, str], *args: str, **kw) -> subprocess.Popen[str]:
@@ -174,7 +175,6 @@ def test_a_day_on_kafka_with_two_matchers_equals_the_in_process_session(kafka, t
 
 def test_a_day_the_exchange_ran_lands_and_reconciles(tmp_path):
     """The batch takes the exchange's day as it is (not simulated again) and it reconciles."""
-    import json
 
     calendar = short_calendar(tmp_path)
     env = {**_env(tmp_path, calendar), "DAGSTER_HOME": str(tmp_path / "dagster")}
@@ -184,6 +184,20 @@ def test_a_day_the_exchange_ran_lands_and_reconciles(tmp_path):
     assert proc.returncode == 0, errs[-3000:]
     log = SqliteEventLog(tmp_path / "data" / "sessions" / f"{day}.sqlite")
     orders = _topic(log, "orders")
+    table = _land(env, tmp_path / "data", day)
+    assert _topic(log, "orders") == orders  # the exchange's session, not a new simulation
+    assert table("core.recon_breaks").num_rows == 0
+    trades = table("raw.trades").num_rows
+    assert trades == len(_topic(log, "trades")) > 0
+
+
+def _land(env: dict[str, str], data: Path, day: date) -> Callable[[str], pa.Table]:
+    """Land ``day`` through the batch (``backfill``, as a user runs it); then its rows by table."""
+    import json
+
+    from assets.platform.resources import PlatformResource
+    from lake.row_filters import equal_to
+
     landed = subprocess.run(
         [sys.executable, "-m", "orchestration.cli", "backfill", "--from", day.isoformat(),
          "--to", day.isoformat(), "--json"],
@@ -192,15 +206,10 @@ def test_a_day_the_exchange_ran_lands_and_reconciles(tmp_path):
     assert landed.returncode == 0, landed.stderr[-3000:]
     (run,) = json.loads(landed.stdout)
     assert run["success"]
-    assert _topic(log, "orders") == orders  # the exchange's session, not a new simulation
-    from assets.platform.resources import PlatformResource
-    from lake.row_filters import equal_to
-
-    catalog = PlatformResource(data_dir=str(tmp_path / "data")).catalog()
-    only = equal_to("trading_day", day)
-    assert catalog.load_table("core.recon_breaks").scan(row_filter=only).to_arrow().num_rows == 0
-    trades = catalog.load_table("raw.trades").scan(row_filter=only).to_arrow().num_rows
-    assert trades == len(_topic(log, "trades")) > 0
+    catalog = PlatformResource(data_dir=str(data)).catalog()
+    return lambda name: (
+        catalog.load_table(name).scan(row_filter=equal_to("trading_day", day)).to_arrow()
+    )
 
 
 def _wait_for_open(log_path: Path, deadline: float) -> tuple[SqliteEventLog, int]:
@@ -287,10 +296,7 @@ def test_a_crashed_exchange_day_is_kept_resumed_on_restart_and_reconciles(tmp_pa
     the gateways' orders; the exchange, restarted on it while its session still runs on the
     clock, resumes it until the calendar's close; it lands and reconciles with no breaks, the
     outside orders included."""
-    import json
 
-    from assets.platform.resources import PlatformResource
-    from lake.row_filters import equal_to
     from streaming.services.day import SessionKept, ensure_session
 
     calendar = short_calendar(tmp_path)
@@ -342,16 +348,7 @@ def test_a_crashed_exchange_day_is_kept_resumed_on_restart_and_reconciles(tmp_pa
     ]  # none twice
     assert _topic(log, "orders") == before
 
-    landed = subprocess.run(
-        [sys.executable, "-m", "orchestration.cli", "backfill", "--from", day.isoformat(),
-         "--to", day.isoformat(), "--json"],
-        env=env, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
-    assert landed.returncode == 0, landed.stderr[-3000:]
-    assert json.loads(landed.stdout)[0]["success"]
-    catalog = PlatformResource(data_dir=str(tmp_path / "data")).catalog()
-    only = equal_to("trading_day", day)
-    assert catalog.load_table("core.recon_breaks").scan(row_filter=only).to_arrow().num_rows == 0
-    landed_orders = catalog.load_table("raw.orders").scan(row_filter=only).to_arrow()
-    ids = set(landed_orders.column("order_id").to_pylist())
+    table = _land(env, tmp_path / "data", day)
+    assert table("core.recon_breaks").num_rows == 0
+    ids = set(table("raw.orders").column("order_id").to_pylist())
     assert {o.order_id for o in orders} <= ids

@@ -8,7 +8,6 @@ trades against the simulator; its reports say what the matcher's say.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from streaming.accounts import AccountStore
 from streaming.events import ExecutionReport, decode
 from streaming.gateways.fix_client import FixClient, all_values, new_order, parse
 from streaming.transport.sqlite import SqliteEventLog
-from tests.support import free_port, short_calendar
+from tests.support import exchange_env, free_port, short_calendar
 
 pytestmark = pytest.mark.integration
 
@@ -33,8 +32,7 @@ PASSWORD = "trades-with-the-simulator"
 def test_a_fix_member_trades_against_the_simulator_and_follows_the_book(tmp_path: Path) -> None:
     data = tmp_path / "data"
     AccountStore(data / "accounts.sqlite").add("alice", "trader", PASSWORD, member="USR01")
-    env = {**os.environ, "MARKETLAKE_DATA_DIR": str(data), "MARKETLAKE_LOG_JSON": "1",
-           "MARKETLAKE_CALENDAR_TOML": str(short_calendar(tmp_path))}  # fmt: skip
+    env = exchange_env(data, short_calendar(tmp_path))
     fix_port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "orchestration.cli", "exchange", "run", "--from", DAY.isoformat(),

@@ -25,7 +25,7 @@ from streaming.accounts import AccountStore
 from streaming.events import GATEWAY_ID_BASE, NewOrder, decode
 from streaming.gateways.fix_client import FixClient, new_order, parse
 from streaming.transport.sqlite import SqliteEventLog
-from tests.support import free_port, short_calendar
+from tests.support import exchange_env, free_port, short_calendar
 
 pytestmark = pytest.mark.integration
 
@@ -47,8 +47,7 @@ def _exchange(env: dict[str, str], fix_port: int, errors: Path) -> subprocess.Po
 def test_a_killed_gateway_loses_and_duplicates_no_order(tmp_path: Path) -> None:
     data = tmp_path / "data"
     AccountStore(data / "accounts.sqlite").add("alice", "trader", PASSWORD, member="USR01")
-    env = {**os.environ, "MARKETLAKE_DATA_DIR": str(data), "MARKETLAKE_LOG_JSON": "1",
-           "MARKETLAKE_CALENDAR_TOML": str(short_calendar(tmp_path))}  # fmt: skip
+    env = exchange_env(data, short_calendar(tmp_path))
     fix_port = free_port()
     first = _exchange(env, fix_port, tmp_path / "first.err")
     client = FixClient(tmp_path, fix_port, "USR01", "alice", PASSWORD)

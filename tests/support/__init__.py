@@ -150,3 +150,9 @@ def open_day_with_matcher(path: Path) -> Iterator[Any]:
     finally:
         stop.set()
         thread.join(5)
+
+
+def exchange_env(data: Path, calendar: Path, **extra: str) -> dict[str, str]:
+    """The environment of an ``exchange run`` in a test: its data dir, a calendar, JSON logs."""
+    return {**os.environ, "MARKETLAKE_DATA_DIR": str(data), "MARKETLAKE_CALENDAR_TOML": str(calendar),
+            "MARKETLAKE_LOG_JSON": "1", **extra}  # fmt: skip
