@@ -62,7 +62,8 @@ def test_a_killed_gateway_loses_and_duplicates_no_order(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, "the session did not open"
             probe = f"probe-{time.monotonic_ns()}"
             client.send("D", *new_order(probe, "AAPL", "1", 1, "190.00"))
-            answer = parse(client.next(where=lambda m, p=probe: m.get(11) == p))
+            # the first requests wait (up to 30 s) for the day's venue while the exchange starts
+            answer = parse(client.next(timeout=60, where=lambda m, p=probe: m.get(11) == p))
             probes_on_log += answer.get(37) != "NONE"
             if answer.get(150) == "0":
                 break
