@@ -8,8 +8,8 @@ quantity, so accounts add up exactly.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, MutableMapping
+from dataclasses import dataclass, field, replace
 
 from streaming.events import BookTop, ExecutionReport
 from streaming.refdata import Security
@@ -25,13 +25,58 @@ class Position:
         return self.cost / self.qty if self.qty else 0.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class OpenOrder:
     symbol: str
     side: str
     price: int
     leaves: int
     placed: int  # event time
+
+
+class OpenOrders(MutableMapping[int, OpenOrder]):
+    """A member's open orders by order id, with what they commit kept as running totals.
+
+    The pre-trade check asks for the cash and shares already committed on every
+    order a gateway enters; summing thousands of resting orders each time made
+    order entry quadratic in the book's size. Orders are immutable, so every
+    change passes through ``__setitem__``/``__delitem__`` and the totals stay exact.
+    """
+
+    def __init__(self, orders: dict[int, OpenOrder] | None = None) -> None:
+        self._orders: dict[int, OpenOrder] = {}
+        self.buy_cash = 0  # price x leaves of the open buys
+        self.sell_qty: dict[str, int] = {}  # leaves of the open sells per symbol
+        for oid, order in (orders or {}).items():
+            self[oid] = order
+
+    def _count(self, order: OpenOrder, sign: int) -> None:
+        if order.side == "buy":
+            self.buy_cash += sign * order.price * order.leaves
+        else:
+            self.sell_qty[order.symbol] = self.sell_qty.get(order.symbol, 0) + sign * order.leaves
+
+    def __getitem__(self, oid: int) -> OpenOrder:
+        return self._orders[oid]
+
+    def __setitem__(self, oid: int, order: OpenOrder) -> None:
+        old = self._orders.get(oid)
+        if old is not None:
+            self._count(old, -1)
+        self._orders[oid] = order
+        self._count(order, 1)
+
+    def __delitem__(self, oid: int) -> None:
+        self._count(self._orders.pop(oid), -1)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._orders)
+
+    def __len__(self) -> int:
+        return len(self._orders)
+
+    def __repr__(self) -> str:
+        return f"OpenOrders({self._orders!r})"
 
 
 @dataclass
@@ -42,7 +87,7 @@ class Account:
     cash: int  # price units (1/10,000 of the currency)
     start_cash: int
     positions: dict[str, Position] = field(default_factory=dict)
-    open_orders: dict[int, OpenOrder] = field(default_factory=dict)
+    open_orders: OpenOrders = field(default_factory=OpenOrders)
     realized: int = 0
     traded_symbols: set[str] = field(default_factory=set)
     fills: int = 0
@@ -53,12 +98,10 @@ class Account:
     start_value: int = 0  # net worth at the start of the session (marked)
 
     def reserved_cash(self) -> int:
-        return sum(o.price * o.leaves for o in self.open_orders.values() if o.side == "buy")
+        return self.open_orders.buy_cash
 
     def reserved_qty(self, symbol: str) -> int:
-        return sum(
-            o.leaves for o in self.open_orders.values() if o.side == "sell" and o.symbol == symbol
-        )
+        return self.open_orders.sell_qty.get(symbol, 0)
 
     def free_cash(self) -> int:
         return self.cash - self.reserved_cash()
@@ -99,11 +142,12 @@ class Account:
             self.fills += 1
             self.traded_symbols.add(report.symbol)
             if oo is not None:
-                oo.leaves = report.leaves_qty
+                self.open_orders[report.order_id] = oo = replace(oo, leaves=report.leaves_qty)
         elif report.exec_type == "replaced" and oo is not None:
-            oo.leaves = report.leaves_qty
-            if report.price is not None:
-                oo.price = report.price
+            price = report.price if report.price is not None else oo.price
+            self.open_orders[report.order_id] = oo = replace(
+                oo, leaves=report.leaves_qty, price=price
+            )
         elif report.exec_type == "rejected":
             self.rejects += 1
         if oo is not None and report.leaves_qty == 0 and report.exec_type != "new":

@@ -7,6 +7,14 @@ which a follower thread reads from ``executions`` (every partition) and feeds
 to :class:`~streaming.gateways.order_entry.OrderEntry`. The follower also
 reads ``control``, so the gateway knows each symbol's session state. The log
 stays the truth: nothing here decides whether an order trades.
+
+Requests reach the log through one writer thread that takes whatever has
+queued up as one batch (one transaction on SQLite or Kafka): with many orders
+in flight, per-order commits and the write lock they fight the matcher for
+were what limited order entry. A request is in the journal (flushed) before
+the caller hears it was accepted; on restart, journaled requests the log does
+not have are written then, in journal order, so an accepted request is never
+lost to a crash between the journal and the log.
 """
 
 from __future__ import annotations
@@ -156,9 +164,15 @@ class Venue:
             journal.parent.mkdir(parents=True, exist_ok=True)
             self._recover(journal)
             self._journal = journal.open("ab")
+        self._queue: list[Output] = []  # requests for the log, in the order they came
+        self._queued = threading.Condition()
+        self._writing = 0  # outputs taken by the writer and not yet committed
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._follow, name=f"venue-{day}", daemon=True)
         self._thread.start()
+        self._writer = threading.Thread(target=self._write_batches, name=f"venue-{day}-writer",
+                                        daemon=True)  # fmt: skip
+        self._writer.start()
 
     # -- requests ------------------------------------------------------------------------------
     def submit(
@@ -177,8 +191,8 @@ class Venue:
     ) -> Update | None:
         """Enter a new order and return the matcher's first answer (ack or reject).
 
-        ``wait=False``: return once it is on the log; the answer reaches the listeners
-        (the FIX gateway's way: its reports are asynchronous anyway).
+        ``wait=False``: return once it is journaled and queued for the log; the answer
+        reaches the listeners (the FIX gateway's way: its reports are asynchronous anyway).
         """
         with self._lock:
             risk = self._risk_account(member)
@@ -239,7 +253,8 @@ class Venue:
         ctl = SessionControl(action, self.clock(), symbol, self.day, actor=actor, reason=reason,
                              member=member, reference_price=reference_price,
                              band_pct=band_pct)  # fmt: skip
-        self.log.produce(broadcast("control", encode(ctl), ctl.ts, self.log.partitions("control")))
+        self._enqueue(broadcast("control", encode(ctl), ctl.ts, self.log.partitions("control")))
+        self.flush()  # an operator told it is done can read it on the log
         return ctl
 
     # -- views ---------------------------------------------------------------------------------
@@ -286,8 +301,25 @@ class Venue:
         self._listeners = [c for c in self._listeners if c not in callbacks]
         self._market_listeners = [c for c in self._market_listeners if c not in callbacks]
 
-    def close(self) -> None:
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every request queued so far is on the log."""
+        deadline = time.monotonic() + timeout
+        with self._queued:
+            while self._queue or self._writing:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._queued.wait(left)
+        return True
+
+    def close(self, flush_timeout: float = 30.0) -> None:
+        if not self.flush(flush_timeout):
+            log.error("%s: requests still queued for the log at close (they are journaled)",
+                      self.day)  # fmt: skip
         self._stop.set()
+        with self._queued:
+            self._queued.notify_all()
+        self._writer.join(5)
         self._thread.join(5)
         self.stream.close()
         if self._journal is not None:
@@ -313,7 +345,37 @@ class Venue:
             line = _JournalLine(request, cl_ord_id, orig, origin, commit)
             self._journal.write(msgspec.json.encode(line) + b"\n")
             self._journal.flush()
-        self.log.produce([Output("orders", request.symbol, encode(request), request.ts)])
+        self._enqueue([Output("orders", request.symbol, encode(request), request.ts)])
+
+    def _enqueue(self, outputs: list[Output]) -> None:
+        with self._queued:
+            self._queue.extend(outputs)
+            self._queued.notify_all()
+
+    def _write_batches(self) -> None:
+        """The one writer of this venue's requests: what queued up goes out as one batch."""
+        while True:
+            with self._queued:
+                while not self._queue and not self._stop.is_set():
+                    self._queued.wait()
+                if not self._queue:
+                    return
+                batch, self._queue = self._queue, []
+                self._writing = len(batch)
+            delay = 0.05
+            while True:
+                try:
+                    self.log.produce(batch)
+                    break
+                except Exception:  # a full disk, a broker away: the requests are journaled
+                    log.exception("%s: %d requests not written yet; retrying", self.day,
+                                  len(batch))  # fmt: skip
+                    if self._stop.wait(delay):
+                        return
+                    delay = min(delay * 2, 2.0)
+            with self._queued:
+                self._writing = 0
+                self._queued.notify_all()
 
     def _recover(self, journal: Path) -> None:
         """Rebuild the client ids, orders and accounts from the journal and the day's log.
@@ -321,8 +383,10 @@ class Venue:
         The journal holds each request with its client ids, written before the
         request went to the log. A request the log does not have (the gateway
         died between the two) is left out: its sender never had an answer and
-        sends it again (a FIX client resends it by its sequence number). The
-        reports are read once here; the follower goes on after them.
+        The journal is written before the caller hears of its request, so a
+        journaled request the log lacks (the gateway died between the two) is
+        written now, in journal order: its sender may already have been told it
+        was accepted. The reports are read once here; the follower goes on after them.
         """
         lines: list[_JournalLine] = []
         if journal.exists():
@@ -342,8 +406,13 @@ class Venue:
                 if req.order_id >= GATEWAY_ID_BASE:
                     on_log.add((type(req).__name__, req.order_id, req.ts))
                     max_id = max(max_id, req.order_id)
-        kept = [ln for ln in lines
-                if (type(ln.request).__name__, ln.request.order_id, ln.request.ts) in on_log]  # fmt: skip
+        missing = [ln for ln in lines
+                   if (type(ln.request).__name__, ln.request.order_id, ln.request.ts) not in on_log]  # fmt: skip
+        if missing:
+            self.log.produce([Output("orders", ln.request.symbol, encode(ln.request), ln.request.ts)
+                              for ln in missing])  # fmt: skip
+            max_id = max(max_id, *(ln.request.order_id for ln in missing))
+        kept = lines
         reports: list[ExecutionReport] = []
         for part, end in sorted(self.reader.end_offsets("executions").items()) if kept else ():
             for rec in self.reader.read("executions", part, 0, end):
@@ -370,8 +439,8 @@ class Venue:
             if report.order_id >= GATEWAY_ID_BASE:
                 self._risk_account(report.member).apply(report)
         if kept:
-            log.info("gateway recovered %d requests of %s (%d not on the log)", len(kept),
-                     self.day, len(lines) - len(kept))  # fmt: skip
+            log.info("gateway recovered %d requests of %s (%d written to the log now)",
+                     len(kept), self.day, len(missing))  # fmt: skip
 
     def _await(self, member: str, cl_ord_id: str, timeout: float) -> Update:
         deadline = time.monotonic() + timeout

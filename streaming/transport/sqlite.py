@@ -11,6 +11,12 @@ for as long as the log is open, and a second process stepping the same group
 on the same file gets ``GroupBusyError`` naming the holder, instead of both
 consuming every record. A commit that fails (a full disk) is rolled back, so
 the connection is never left inside a transaction.
+
+Polling is cheap when nothing changed: SQLite's ``data_version`` moves only
+when another connection commits, so a ``step`` that found nothing, and the
+``end_offsets`` it answered, are reused until the file (or this connection)
+changes. An idle matcher then takes no write lock on every poll, and a
+gateway following nine topics asks the file one question, not nine.
 """
 
 from __future__ import annotations
@@ -77,6 +83,14 @@ class SqliteEventLog:
             self._db.execute("SELECT name, partitions FROM topics").fetchall()
         )
         self._claims: dict[str, IO[str]] = {}
+        self._writes = 0  # transactions of this connection (data_version ignores its own)
+        self._idle: dict[tuple[str, tuple[str, ...]], tuple[int, int]] = {}  # found nothing at
+        self._ends: dict[str, tuple[tuple[int, int], dict[int, int]]] = {}
+
+    def _version(self) -> tuple[int, int]:
+        """Changes whenever any connection, this one included, may have changed the file."""
+        (version,) = self._db.execute("PRAGMA data_version").fetchone()
+        return int(version), self._writes
 
     def _claim(self, group: str) -> None:
         """Hold ``group``'s lock file for as long as this log is open (one instance per group)."""
@@ -158,12 +172,17 @@ class SqliteEventLog:
                 yield Record(topic, partition, off, key, value, ts)
 
     def end_offsets(self, topic: str) -> dict[int, int]:
+        version = self._version()
+        cached = self._ends.get(topic)
+        if cached is not None and cached[0] == version:
+            return dict(cached[1])
         ends = {p: 0 for p in range(self.partitions(topic))}
         for part, last in self._db.execute(
             "SELECT partition, MAX(offset) FROM records WHERE topic = ? GROUP BY partition",
             (topic,),
         ):
             ends[part] = last + 1
+        self._ends[topic] = (version, dict(ends))
         return ends
 
     def committed(self, group: str, topic: str) -> dict[int, int]:
@@ -179,6 +198,10 @@ class SqliteEventLog:
         self, group: str, topics: Sequence[str], handler: Handler, max_records: int = 10_000
     ) -> int:
         self._claim(group)
+        version = self._version()
+        idle_key = (group, tuple(topics))
+        if self._idle.get(idle_key) == version:
+            return 0  # nobody committed since this group last found nothing
         with self._tx():
             reads: list[list[Record]] = []
             capped: list[int] = []
@@ -196,6 +219,7 @@ class SqliteEventLog:
                             capped.append(rows[-1][3])
             records = align(reads, min(capped) if capped else None)
             if not records:
+                self._idle[idle_key] = (version[0], self._writes)
                 return 0
             outputs = handler(records)
             self._append(outputs)
@@ -210,6 +234,7 @@ class SqliteEventLog:
             return len(records)
 
     def _tx(self) -> _Transaction:
+        self._writes += 1
         return _Transaction(self._db)
 
     def assignment(self, group: str, topics: Sequence[str]) -> frozenset[tuple[str, int]]:
