@@ -1,7 +1,8 @@
 """``bench gateway``: orders through the FIX and the HTTP gateway, request to acknowledgement.
 
-A real ``exchange run`` (embedded log, its matcher and bar builder as
-processes, no simulator and no members) serves both gateways; the clients are
+A real ``exchange run`` (its matcher and bar builder as processes, no
+simulator and no members) serves both gateways, once on the embedded log and
+once on Kafka (the stack's broker, a namespace of its own); the clients are
 a QuickFIX initiator (one session) and httpx. Two figures per gateway:
 throughput with every order sent as fast as the client can (FIX: pipelined on
 one session; HTTP: 8 connections in parallel, each waiting for its answer),
@@ -14,6 +15,7 @@ capital for the run, so the pre-trade check never refuses one.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import socket
 import subprocess
@@ -135,7 +137,18 @@ def _http_figures(url: str, token: str, n: int) -> dict[str, Any]:
             "latency_orders": m}  # fmt: skip
 
 
-def bench_gateway(n: int = 5_000) -> dict[str, Any]:
+def bench_gateway(n: int = 5_000, kafka: dict[str, str] | None = None) -> dict[str, Any]:
+    """Both gateways on the embedded log, then (given ``kafka``: the environment that points
+    a process at a broker) on Kafka."""
+    runs = [_bench_transport(n, "embedded", {"MARKETLAKE_EVENT_LOG": "sqlite"})]
+    if kafka is not None:
+        namespace = f"gwbench{os.getpid()}{int(time.time()) % 100_000}"
+        env = {**kafka, "MARKETLAKE_EVENT_LOG": "kafka", "MARKETLAKE_NAMESPACE": namespace}
+        runs.append(_bench_transport(n, "kafka", env))
+    return {"runs": runs}
+
+
+def _bench_transport(n: int, transport: str, extra: dict[str, str]) -> dict[str, Any]:
     """Start an exchange with both gateways in a temporary data dir, measure, stop it."""
     from streaming.gateways.fix_client import FixClient
 
@@ -147,7 +160,7 @@ def bench_gateway(n: int = 5_000) -> dict[str, Any]:
         accounts = AccountStore(data / "accounts.sqlite")
         accounts.add("fixbench", "trader", FIX_PASSWORD, member="USR01")
         accounts.add("apibench", "trader", API_PASSWORD, member="USR02")
-        env = {**os.environ, "MARKETLAKE_DATA_DIR": str(data), "MARKETLAKE_MODE": "embedded",
+        env = {**os.environ, **extra, "MARKETLAKE_DATA_DIR": str(data),
                "MARKETLAKE_MEMBERS_CSV": str(_members_csv(settings.members_csv or MEMBERS_CSV,
                                                            Path(tmp) / "members.csv"))}  # fmt: skip
         api_port, fix_port = _port(), _port()
@@ -164,12 +177,15 @@ def bench_gateway(n: int = 5_000) -> dict[str, Any]:
             client = FixClient(Path(tmp), fix_port, "USR01", "fixbench", FIX_PASSWORD).start(60)
             fix = _fix_figures(client, n)
             http = _http_figures(url, token, n)
+        except Exception as exc:
+            tail = (Path(tmp) / "exchange.err").read_text()[-3000:]
+            raise RuntimeError(f"{transport}: {exc}; the exchange said:\n{tail}") from exc
         finally:
             if client is not None:
                 client.stop()
             proc.terminate()
             proc.wait(60)
-    return {"transport": "embedded", "day": day.isoformat(), "fix": fix, "http": http}
+    return {"transport": transport, "day": day.isoformat(), "fix": fix, "http": http}
 
 
 def _wait_open(url: str, proc: subprocess.Popen[bytes], errors: Path) -> str:
@@ -194,3 +210,124 @@ def _wait_open(url: str, proc: subprocess.Popen[bytes], errors: Path) -> str:
             pass
         time.sleep(0.5)
     raise RuntimeError("the session did not open in 5 minutes")
+
+
+def bench_fanout(subscribers: int = 100, seconds: float = 10.0) -> dict[str, Any]:
+    """The core's orders/s at the simulator's full rate, without and then with ``subscribers``
+    WebSocket readers of every symbol's BBO (embedded; the same window of the same day)."""
+    without = _fanout_run(0, seconds)
+    with_subs = _fanout_run(subscribers, seconds)
+    slowdown = 1 - with_subs["core_orders_per_s"] / max(without["core_orders_per_s"], 1)
+    return {"subscribers": subscribers, "window_s": seconds, "without": without,
+            "with": with_subs, "core_slowdown_pct": round(100 * slowdown, 1)}  # fmt: skip
+
+
+def _fanout_run(subscribers: int, seconds: float) -> dict[str, Any]:
+    """One speed-0 day with the simulator; after a settling second, count the orders the
+    log gains over ``seconds`` and what the subscribers receive meanwhile."""
+    import asyncio
+    import threading
+
+    from streaming.refdata import load_securities
+    from streaming.transport.sqlite import SqliteEventLog
+
+    settings = get_settings()
+    day = load_calendar(settings.calendar_toml).next_trading_day(date.today())
+    symbols = [s.symbol for s in load_securities(settings.securities_csv)]
+    with tempfile.TemporaryDirectory(prefix="marketlake-bench-fanout-") as tmp:
+        data = Path(tmp) / "data"
+        AccountStore(data / "accounts.sqlite").add("watcher", "viewer", API_PASSWORD)
+        env = {**os.environ, "MARKETLAKE_DATA_DIR": str(data), "MARKETLAKE_EVENT_LOG": "sqlite"}
+        api_port = _port()
+        errors = Path(tmp) / "exchange.err"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "orchestration.cli", "exchange", "run", "--from",
+             day.isoformat(), "--days", "1", "--speed", "0", "--no-members",
+             "--port", str(_port()), "--api-port", str(api_port)],
+            env=env, stdout=subprocess.DEVNULL, stderr=errors.open("w"),
+        )  # fmt: skip
+        url = f"127.0.0.1:{api_port}"
+        stop = threading.Event()
+        counts = {"messages": 0, "dropped": 0, "connected": 0}
+
+        async def reader(token: str) -> None:
+            import websockets
+
+            for _ in range(600):  # the day's venue may not be there yet: "no_session"
+                async with websockets.connect(
+                    f"ws://{url}/api/v1/stream", max_queue=None,
+                    additional_headers={"Authorization": f"Bearer {token}"},
+                ) as ws:  # fmt: skip
+                    await ws.send(json.dumps({"symbols": symbols, "channels": ["bbo"]}))
+                    first = json.loads(await ws.recv())
+                    if first.get("type") != "subscribed":
+                        await asyncio.sleep(0.1)
+                        continue
+                    counts["connected"] += 1
+                    while not stop.is_set():
+                        try:
+                            raw = await asyncio.wait_for(ws.recv(), timeout=0.5)
+                        except TimeoutError:
+                            continue
+                        counts["messages"] += 1
+                        if '"dropped"' in str(raw):
+                            counts["dropped"] += 1
+                            return
+                    return
+
+        async def readers(token: str) -> None:
+            await asyncio.gather(*(reader(token) for _ in range(subscribers)))
+
+        try:
+            token = _login(f"http://{url}", "watcher", API_PASSWORD, proc, errors)
+            log_path = data / "sessions" / f"{day.isoformat()}.sqlite"
+            while not log_path.exists():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the exchange stopped: {errors.read_text()[-2000:]}")
+                time.sleep(0.05)
+            thread = None
+            if subscribers:
+                thread = threading.Thread(target=lambda: asyncio.run(readers(token)), daemon=True)
+                thread.start()
+                deadline = time.monotonic() + 60
+                while counts["connected"] < subscribers and time.monotonic() < deadline:
+                    time.sleep(0.05)
+            log = SqliteEventLog(log_path)
+            time.sleep(1.0)
+
+            def orders() -> int:
+                try:
+                    return sum(log.end_offsets("orders").values())
+                except Exception:  # the topics are not created yet
+                    return 0
+
+            first, received, t0 = orders(), counts["messages"], time.perf_counter()
+            time.sleep(seconds)
+            last, got, elapsed = orders(), counts["messages"] - received, time.perf_counter() - t0
+            log.close()
+            stop.set()
+            if thread is not None:
+                thread.join(10)
+        finally:
+            stop.set()
+            proc.terminate()
+            proc.wait(120)
+    return {"core_orders_per_s": round((last - first) / elapsed),
+            "messages_per_s": round(got / elapsed), "connected": counts["connected"],
+            "dropped": counts["dropped"]}  # fmt: skip
+
+
+def _login(url: str, name: str, password: str, proc: subprocess.Popen[bytes],
+           errors: Path) -> str:  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the exchange stopped: {errors.read_text()[-2000:]}")
+        try:
+            r = httpx.post(f"{url}/api/v1/login", json={"name": name, "password": password})
+            if r.status_code == 200:
+                return str(r.json()["token"])
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("the exchange's API did not answer in 2 minutes")

@@ -317,13 +317,22 @@ def _dashboards_table(r: Figures) -> Table:
 
 
 def _run_gateway(o: BenchOptions) -> Figures:
+    from assets.platform.stack import kafka_env, services
     from orchestration.bench.gateway_bench import bench_gateway
 
-    with err.status("an exchange with both gateways; FIX then HTTP orders"):
-        return bench_gateway(o.n or 5_000)
+    settings = get_settings()
+    if settings.kafka_bootstrap_servers is None:
+        with err.status("starting the local Kafka broker"):
+            services(settings)["kafka"].start()
+    with err.status("an exchange with both gateways, embedded then on Kafka; FIX then HTTP"):
+        return bench_gateway(o.n or 5_000, kafka=kafka_env(settings))
 
 
 def _gateway_lines(r: Figures) -> list[str]:
+    return [line for run in r["runs"] for line in _gateway_run_lines(run)]
+
+
+def _gateway_run_lines(r: Figures) -> list[str]:
     fix, http = r["fix"], r["http"]
     return [
         f"gateway ({r['transport']}): FIX {fix['orders_per_s']:,} orders/s from one session "

@@ -53,7 +53,7 @@ from streaming.portfolio import Account, MarketView, OpenOrder, Position
 from streaming.refdata import Security
 from streaming.session import SessionError, transition
 from streaming.topics import BAR_TOPICS
-from streaming.transport.base import EventLog, Output, broadcast
+from streaming.transport.base import EventLog, Output, Tail, broadcast
 
 log = logging.getLogger("marketlake.gateway.venue")
 _REPORT = msgspec.json.Decoder(ExecutionReport)
@@ -483,29 +483,32 @@ class Venue:
         return acct
 
     def _follow(self) -> None:
+        tail: Tail | None = None
         while not self._stop.is_set():
-            if not sum(self._read(topic) for topic in FOLLOWED):
-                self._stop.wait(self._poll)
-
-    def _read(self, topic: str) -> int:
-        try:
-            ends = self.reader.end_offsets(topic)
-        except KeyError:  # the exchange has not created the day's topics yet
-            return 0
-        parts = [0] if topic == "control" else sorted(ends)  # control: partition 0 has it all
-        n = 0
-        for part in parts:
-            start = self._positions.get((topic, part), 0)
-            if start >= ends.get(part, 0):
-                continue
-            for rec in self.reader.read(topic, part, start, ends[part]):
-                n += 1
-                self._positions[(topic, part)] = rec.offset + 1
+            if tail is None:
                 try:
-                    self._apply(topic, rec.value)
+                    starts = {(t, p): self._positions.get((t, p), 0) for t in FOLLOWED
+                              for p in ([0] if t == "control"  # partition 0 has it all
+                                        else range(self.reader.partitions(t)))}  # fmt: skip
+                except KeyError:  # the exchange has not created the day's topics yet
+                    self._stop.wait(self._poll)
+                    continue
+                tail = self.reader.tail(starts)
+            try:
+                records = tail.poll(0.1)
+            except Exception:  # a broker away: the tail goes on where it was
+                log.exception("%s: following the day's log", self.day)
+                self._stop.wait(0.5)
+                continue
+            for rec in records:
+                self._positions[(rec.topic, rec.partition)] = rec.offset + 1
+                try:
+                    self._apply(rec.topic, rec.value)
                 except Exception:  # one record never stops the gateway's view of the day
-                    log.exception("record %s-%d@%d not applied", topic, part, rec.offset)
-        return n
+                    log.exception("record %s-%d@%d not applied", rec.topic, rec.partition,
+                                  rec.offset)  # fmt: skip
+        if tail is not None:
+            tail.close()
 
     def _apply(self, topic: str, value: bytes) -> None:
         try:

@@ -9,8 +9,10 @@ against this interface only, so the same code runs on both.
 
 from __future__ import annotations
 
+import threading
+import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Protocol
 
 import msgspec
@@ -127,6 +129,51 @@ class UnknownTopicError(KeyError):
     """A topic that was never created; the message names it."""
 
 
+class Tail(Protocol):
+    """A reader that follows partitions as they grow (a gateway's view of the day)."""
+
+    def poll(self, timeout: float) -> list[Record]:
+        """What arrived since the last poll, in offset order per partition; waits at most
+        ``timeout`` for the first record."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class PollingTail:
+    """A tail over any log: end offsets, then reads of what is new, every ``interval`` s."""
+
+    def __init__(
+        self, log: EventLog, starts: Mapping[tuple[str, int], int], interval: float = 0.002
+    ) -> None:
+        self.log = log
+        self.positions = dict(starts)
+        self.interval = interval
+        self._closed = threading.Event()
+
+    def poll(self, timeout: float) -> list[Record]:
+        deadline = time.monotonic() + timeout
+        while True:
+            out = self._new()
+            if out or time.monotonic() >= deadline or self._closed.wait(self.interval):
+                return out
+
+    def _new(self) -> list[Record]:
+        out: list[Record] = []
+        for topic in dict.fromkeys(t for t, _ in self.positions):
+            ends = self.log.end_offsets(topic)
+            for (t, part), start in list(self.positions.items()):
+                if t != topic or start >= ends.get(part, 0):
+                    continue
+                for rec in self.log.read(topic, part, start, ends[part]):
+                    out.append(rec)
+                    self.positions[(topic, part)] = rec.offset + 1
+        return out
+
+    def close(self) -> None:
+        self._closed.set()
+
+
 class EventLog(Protocol):
     """Keyed, partitioned, offset-addressed topics with atomic processing steps."""
 
@@ -194,6 +241,10 @@ class EventLog(Protocol):
         the start: the topics stay (empty, same partitions), the groups read
         every topic from offset 0 again.
         """
+        ...
+
+    def tail(self, starts: Mapping[tuple[str, int], int]) -> Tail:
+        """Follow these partitions from these offsets (read committed, outside any group)."""
         ...
 
     def close(self) -> None: ...

@@ -64,6 +64,7 @@ from streaming.transport.base import (
     Handler,
     Output,
     Record,
+    Tail,
     UnknownTopicError,
     align,
     target_partition,
@@ -243,6 +244,40 @@ def take(consumer: Consumer, limit: int, wait: float) -> list[Message]:
     if first is None:
         return []
     return [first, *consumer.consume(num_messages=limit - 1, timeout=0)] if limit > 1 else [first]
+
+
+class _KafkaTail:
+    """One consumer assigned to every followed partition, fetching as records commit.
+
+    The polling tail would ask the broker for the end of each partition and
+    then assign, fetch and unassign one partition at a time: dozens of round
+    trips per cycle. A consumer that stays assigned streams what commits.
+    """
+
+    def __init__(self, log: KafkaEventLog, starts: Mapping[tuple[str, int], int]) -> None:
+        self._consumer = Consumer(
+            {
+                **log.client_config(),
+                "group.id": f"{log.client_id}.{log.instance}.tail",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+                "fetch.wait.max.ms": log.fetch_wait_ms,
+            }
+        )
+        self._consumer.assign([TopicPartition(t, p, off) for (t, p), off in starts.items()])
+
+    def poll(self, timeout: float) -> list[Record]:
+        out = []
+        for msg in take(self._consumer, 10_000, timeout):
+            err = msg.error()
+            if err is None:
+                out.append(_record(msg))
+            elif not transient(err) and err.code() != KafkaError._PARTITION_EOF:
+                raise KafkaException(err)
+        return out
+
+    def close(self) -> None:
+        self._consumer.close()
 
 
 class _Txn:
@@ -660,13 +695,18 @@ class KafkaEventLog:
 
     def produce(self, outputs: Sequence[Output]) -> dict[tuple[str, int], int]:
         if self._txn is None:
-            owner = f"{self.client_id}.producer"
+            # one transactional id per writer role: the exchange's driver and its gateway
+            # write one namespace, and a shared id made each fence the other in turn
+            owner = f"{self.client_id}.{self.instance}.producer"
             self._txn = _Txn(self, owner, owner, {"linger.ms": 2})
         last = self._transact(self._txn, outputs)
         self._await_visible(last)
         return {tp: off + 1 for tp, off in last.items()}
 
     # -- reading ---------------------------------------------------------------------
+    def tail(self, starts: Mapping[tuple[str, int], int]) -> Tail:
+        return _KafkaTail(self, starts)
+
     def read(
         self, topic: str, partition: int = 0, start: int = 0, end: int | None = None
     ) -> Iterator[Record]:

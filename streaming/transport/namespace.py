@@ -7,9 +7,9 @@ logical names. Works over any transport.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-from streaming.transport.base import EventLog, FencedError, Handler, Output, Record
+from streaming.transport.base import EventLog, FencedError, Handler, Output, Record, Tail
 
 
 class NamespacedEventLog:
@@ -74,6 +74,23 @@ class NamespacedEventLog:
 
     def discard(self, topics: Sequence[str], groups: Sequence[str]) -> None:
         self.inner.discard([self._p(t) for t in topics], [self._p(g) for g in groups])
+
+    def tail(self, starts: Mapping[tuple[str, int], int]) -> Tail:
+        return _NamespacedTail(
+            self, self.inner.tail({(self._p(t), p): o for (t, p), o in starts.items()})
+        )
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class _NamespacedTail:
+    def __init__(self, log: NamespacedEventLog, inner: Tail) -> None:
+        self.log = log
+        self.inner = inner
+
+    def poll(self, timeout: float) -> list[Record]:
+        return [self.log._logical(r) for r in self.inner.poll(timeout)]
 
     def close(self) -> None:
         self.inner.close()

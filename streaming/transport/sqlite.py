@@ -25,7 +25,7 @@ import fcntl
 import os
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -33,7 +33,9 @@ from streaming.transport.base import (
     Handler,
     InstanceConflictError,
     Output,
+    PollingTail,
     Record,
+    Tail,
     UnknownTopicError,
     align,
     target_partition,
@@ -251,6 +253,9 @@ class SqliteEventLog:
                 self._db.execute("DELETE FROM records WHERE topic = ?", (topic,))
             for group in groups:
                 self._db.execute("DELETE FROM positions WHERE grp = ?", (group,))
+
+    def tail(self, starts: Mapping[tuple[str, int], int]) -> Tail:
+        return PollingTail(self, starts)
 
     def close(self) -> None:
         self._db.close()

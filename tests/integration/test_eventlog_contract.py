@@ -163,3 +163,40 @@ def test_discard_empties_topics_and_forgets_group_positions(log, name):
     while log.step(group, [src, kept], collect):
         pass
     assert sorted(seen) == [b"k", b"y"]
+
+
+def _tail_until(tail, n, seconds=20.0):
+    import time
+
+    got: list[Record] = []
+    deadline = time.monotonic() + seconds
+    while len(got) < n and time.monotonic() < deadline:
+        got.extend(tail.poll(0.2))
+    return got
+
+
+def test_a_tail_follows_committed_records_from_its_offsets_and_only_those(log, name):
+    a, b = name("a"), name("b")
+    log.create_topics([a], partitions=2)
+    log.create_topics([b])
+    log.produce(
+        [Output(a, None, b"a0-0", 1, 0), Output(a, None, b"a1-0", 1, 1), _out(b, None, b"b0")]
+    )
+    tail = log.tail({(a, 0): 1, (a, 1): 0, (b, 0): 0})  # a-0 from its second record
+    try:
+        log.produce([Output(a, None, b"a0-1", 2, 0), _out(b, None, b"b1", 2)])
+        first = _tail_until(tail, 4)
+        assert sorted(r.value for r in first) == [b"a0-1", b"a1-0", b"b0", b"b1"]
+        # failed steps commit nothing: the tail never sees their outputs
+        with pytest.raises(RuntimeError):
+            log.step(name("g"), [b], lambda recs: (_ for _ in ()).throw(RuntimeError("no")) or [])
+        log.produce([_out(b, None, b"b2", 3)])
+        later = _tail_until(tail, 1)
+        assert [(r.topic, r.value) for r in later] == [(b, b"b2")]
+        assert tail.poll(0.3) == []
+        per_partition = {}
+        for r in first + later:
+            per_partition.setdefault((r.topic, r.partition), []).append(r.offset)
+        assert all(offs == sorted(offs) for offs in per_partition.values())
+    finally:
+        tail.close()
