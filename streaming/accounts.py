@@ -30,6 +30,7 @@ import re
 import secrets
 import sqlite3
 import stat
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -199,6 +200,7 @@ class AccountStore:
         self._hasher = hasher or PasswordHasher()
         self._clock = clock
         self._dummy_hash: str | None = None
+        self._readers = threading.local()  # a connection per thread for the hot lookups
 
     # -- the file ------------------------------------------------------------------------
     def _create_private(self) -> None:
@@ -221,6 +223,18 @@ class AccountStore:
             with conn:  # one transaction, committed on success
                 yield conn
 
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's read connection, kept open: a gateway looks up the account behind
+        every request's token, and opening the file each time cost more than the order."""
+        conn: sqlite3.Connection | None = getattr(self._readers, "conn", None)
+        if conn is None:
+            with self._connect():  # the file exists, private, with its tables
+                pass
+            conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            self._readers.conn = conn
+        return conn
+
     # -- reads ---------------------------------------------------------------------------
     def list(self) -> list[Account]:
         with self._connect() as conn:
@@ -235,8 +249,7 @@ class AccountStore:
         """The account and its credential stamp (which changes with the password), or None."""
         if not NAME_RE.fullmatch(name):
             return None
-        with self._connect() as conn:
-            row = conn.execute("SELECT * FROM accounts WHERE name = ?", (name,)).fetchone()
+        row = self._reader().execute("SELECT * FROM accounts WHERE name = ?", (name,)).fetchone()
         return (_account(row), str(row["stamp"])) if row else None
 
     def has_role(self, role: Role) -> bool:

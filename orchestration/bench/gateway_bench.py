@@ -64,12 +64,20 @@ def _members_csv(source: Path, target: Path) -> Path:
 def _fix_figures(client: Any, n: int) -> dict[str, Any]:
     from streaming.gateways.fix_client import new_order, parse
 
+    arrived: dict[str, float] = {}
+
+    def on_message(raw: str) -> None:  # QuickFIX's thread: stamp the arrival, parse later
+        arrived.setdefault(raw, time.perf_counter())
+
+    client.on_message = on_message
+
     def acks(count: int, sent_at: dict[str, float]) -> dict[str, float]:
         got: dict[str, float] = {}
         while len(got) < count:
-            msg = parse(client.next(timeout=30))
+            raw = client.next(timeout=30)
+            msg = parse(raw)
             if msg.get(11) in sent_at:
-                got[msg[11]] = time.perf_counter()
+                got[msg[11]] = arrived.pop(raw, time.perf_counter())
         return got
 
     # throughput: pipelined, as fast as one session sends

@@ -318,18 +318,28 @@ def _dashboards_table(r: Figures) -> Table:
 
 def _run_gateway(o: BenchOptions) -> Figures:
     from assets.platform.stack import kafka_env, services
-    from orchestration.bench.gateway_bench import bench_gateway
+    from orchestration.bench.gateway_bench import bench_fanout, bench_gateway
 
     settings = get_settings()
     if settings.kafka_bootstrap_servers is None:
         with err.status("starting the local Kafka broker"):
             services(settings)["kafka"].start()
     with err.status("an exchange with both gateways, embedded then on Kafka; FIX then HTTP"):
-        return bench_gateway(o.n or 5_000, kafka=kafka_env(settings))
+        figures = bench_gateway(o.n or 5_000, kafka=kafka_env(settings))
+    with err.status("the simulator at full rate, without and with 100 WebSocket readers"):
+        figures["fanout"] = bench_fanout(100)
+    return figures
 
 
 def _gateway_lines(r: Figures) -> list[str]:
-    return [line for run in r["runs"] for line in _gateway_run_lines(run)]
+    f = r["fanout"]
+    return [line for run in r["runs"] for line in _gateway_run_lines(run)] + [
+        f"gateway (embedded): {f['subscribers']} WebSocket readers of every BBO at the simulator's "
+        f"full rate: core {f['without']['core_orders_per_s']:,} orders/s without them, "
+        f"{f['with']['core_orders_per_s']:,} with them ({f['core_slowdown_pct']}% slower), "
+        f"{f['with']['messages_per_s']:,} messages/s delivered, {f['with']['dropped']} readers "
+        f"cut off as slow"
+    ]
 
 
 def _gateway_run_lines(r: Figures) -> list[str]:

@@ -65,6 +65,8 @@ class _App(fix.Application):  # type: ignore[misc]
 
     def fromApp(self, message: Any, session: Any) -> None:
         raw = message.toString()
+        if self.client.on_message is not None:
+            self.client.on_message(raw)
         self.client.history.append(raw)
         self.client.app.put(raw)
 
@@ -80,6 +82,9 @@ class FixClient:
         self.app: queue.Queue[str] = queue.Queue()
         self.admin: queue.Queue[str] = queue.Queue()
         self.history: list[str] = []  # every application message received
+        # called in QuickFIX's thread as each application message arrives (a benchmark's
+        # clock: ``next`` only says when the caller got round to reading it)
+        self.on_message: Callable[[str], None] | None = None
         store = workdir / f"client-{member}"
         # QuickFIX's store keeps every message sent, the Logon with its Password(554) too:
         # the client's directory is its owner's alone
