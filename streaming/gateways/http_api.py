@@ -17,6 +17,7 @@ signatures at runtime, and their dependencies are closures of ``create_app``.)
 
 import asyncio
 import contextlib
+import json
 import logging
 import secrets
 from collections.abc import Callable
@@ -147,6 +148,14 @@ def stream_view(ev: StreamEvent) -> dict[str, Any]:
     elif ev.channel == "orders":
         data = update_view(data)
     return {"seq": ev.seq, "channel": ev.channel, "symbol": ev.symbol, "data": data}
+
+
+def stream_text(ev: StreamEvent) -> str:
+    """The event as JSON, encoded once however many readers it goes to."""
+    text = ev.wire.get("json")
+    if text is None:
+        text = ev.wire["json"] = json.dumps(stream_view(ev), separators=(",", ":"))
+    return text
 
 
 class StreamRequest(BaseModel, extra="forbid", strict=True):
@@ -447,7 +456,7 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
                     )
                     break
                 for ev in v.stream.take(sub):
-                    await ws.send_json(stream_view(ev))
+                    await ws.send_text(stream_text(ev))
                 if sub.closed:
                     await ws.send_json({"type": "end_of_day", "day": v.day})
                     break

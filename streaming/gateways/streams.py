@@ -37,6 +37,8 @@ class StreamEvent:
     symbol: str | None  # None: the whole market (session changes)
     member: str | None  # set: only that member may see it (its order updates)
     data: object
+    # the event as sent, encoded once for every reader (filled by the first to send it)
+    wire: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass
@@ -52,6 +54,7 @@ class Subscriber:
     latest: dict[tuple[str, str | None], StreamEvent] = field(default_factory=dict)
     overflowed: bool = False
     closed: bool = False
+    woken: bool = False  # woken and not yet taken: a burst of events wakes the reader once
 
     def wants(self, ev: StreamEvent) -> bool:
         if ev.channel not in self.channels:
@@ -72,7 +75,9 @@ class Subscriber:
             self.latest.clear()
         else:
             self.pending.append(ev)
-        self.wake()
+        if not self.woken:
+            self.woken = True
+            self.wake()
 
 
 class StreamHub:
@@ -134,6 +139,7 @@ class StreamHub:
             out = list(sub.pending) + list(sub.latest.values())
             sub.pending.clear()
             sub.latest.clear()
+            sub.woken = False
         return sorted(out, key=lambda ev: ev.seq)
 
     def close(self) -> None:
