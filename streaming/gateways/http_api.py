@@ -327,6 +327,8 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
                 "net_worth": _px(acct.net_worth(marks)), "fills": acct.fills,
                 "positions": positions}  # fmt: skip
 
+    in_flight: dict[tuple[str, str, str], asyncio.Future[None]] = {}  # idempotency keys
+
     @app.post(f"{API}/orders", status_code=201)
     async def submit(
         body: NewOrderBody,
@@ -338,19 +340,28 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
         member = who[1]
         key = (v.day, member, idempotency_key) if idempotency_key else None
         if key is not None:
+            # a retry racing its original (a client that timed out and sent again) waits
+            # for it and gets its answer: one key, one order, however the requests interleave
+            while (under_way := in_flight.get(key)) is not None:
+                await asyncio.shield(under_way)
             done = gateway.answered(key)
             if done is not None:
                 return JSONResponse(
                     done[1], status_code=done[0], headers={"Idempotent-Replay": "1"}
                 )
-        cl = body.cl_ord_id or f"api-{secrets.token_hex(8)}"
-        if body.type == "limit" and body.price is None:
-            raise HTTPException(422, {"reason": "missing_price", "field": "price"})
-        status, answer = await _call(v.submit, member, cl, body.symbol, body.side, body.qty,
-                                     _price(body.price), body.type, body.tif, created=True)  # fmt: skip
-        if key is not None:
-            gateway.remember(key, status, answer)
-        return _json((status, answer))
+            in_flight[key] = asyncio.get_running_loop().create_future()
+        try:
+            cl = body.cl_ord_id or f"api-{secrets.token_hex(8)}"
+            if body.type == "limit" and body.price is None:
+                raise HTTPException(422, {"reason": "missing_price", "field": "price"})
+            status, answer = await _call(v.submit, member, cl, body.symbol, body.side, body.qty,
+                                         _price(body.price), body.type, body.tif, created=True)  # fmt: skip
+            if key is not None:
+                gateway.remember(key, status, answer)
+            return _json((status, answer))
+        finally:
+            if key is not None:
+                in_flight.pop(key).set_result(None)
 
     @app.get(f"{API}/orders")
     def orders(

@@ -8,6 +8,7 @@ API. Every answer is checked against the day's log afterwards.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -202,9 +203,23 @@ def test_an_idempotency_key_never_enters_a_second_order(exchange):
     again = bob.post("/orders", json=body, headers={"Idempotency-Key": "retry-1"})
     assert first.status_code == again.status_code == 201
     assert first.json() == again.json() and again.headers["Idempotent-Replay"] == "1"
+    # eight copies at once (a client retrying before the first answered): one order
+    racing = {**body, "qty": 20}
+
+    async def race() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=str(bob.base_url), headers=bob.headers,
+                                     timeout=30) as client:  # fmt: skip
+            return list(await asyncio.gather(*(
+                client.post("/orders", json=racing, headers={"Idempotency-Key": "retry-2"})
+                for _ in range(8))))  # fmt: skip
+
+    copies = asyncio.run(race())
+    assert {c.status_code for c in copies} == {201}, copies[0].text
+    assert len({c.json()["order"]["order_id"] for c in copies}) == 1
+    assert sum(c.headers.get("Idempotent-Replay") == "1" for c in copies) == 7
     log = SqliteEventLog(log_path)
     kos = [decode(r.value) for r in log.read("orders", 0)]
-    assert sum(isinstance(o, NewOrder) and o.symbol == "KO" for o in kos) == 1
+    assert sorted(o.qty for o in kos if isinstance(o, NewOrder) and o.symbol == "KO") == [10, 20]
 
 
 def test_an_operator_suspends_resumes_and_kills(exchange):
