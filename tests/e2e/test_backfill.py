@@ -35,8 +35,8 @@ def _lake(platform: PlatformResource) -> dict[str, list[str]]:
     }
 
 
-DAYS = ["2026-11-13", "2026-11-16", "2026-11-17"]
-RANGE = ("--from", "2026-11-13", "--to", "2026-11-17")  # Friday to Tuesday
+DAYS = ["2026-11-13", "2026-11-16"]
+RANGE = ("--from", "2026-11-13", "--to", "2026-11-16")  # Friday to Monday
 
 
 def test_backfill_builds_days_from_nothing_and_again_changes_nothing(tmp_path, monkeypatch):
@@ -44,7 +44,7 @@ def test_backfill_builds_days_from_nothing_and_again_changes_nothing(tmp_path, m
     data = tmp_path / "data"
     env = {"MARKETLAKE_DATA_DIR": str(data), "MARKETLAKE_CALENDAR_TOML": str(calendar),
            "DAGSTER_HOME": str(tmp_path / "dagster")}  # fmt: skip
-    # Friday to Tuesday (past days: partitions end today): the weekend is no partition
+    # Friday to Monday (past days: partitions end today): the weekend is no partition
     proc = _run(env, "backfill", *RANGE, "--json")
     assert proc.returncode == 0, proc.stderr[-3000:]
     runs = json.loads(proc.stdout)
@@ -84,7 +84,7 @@ def test_backfill_builds_days_from_nothing_and_again_changes_nothing(tmp_path, m
     assert again.returncode == 0, again.stderr[-3000:]
     assert _lake(platform) == lake  # every table, every row
 
-    recorded = instance.get_runs(RunsFilter(tags={"marketlake/backfill": "2026-11-13..2026-11-17"}))
+    recorded = instance.get_runs(RunsFilter(tags={"marketlake/backfill": "2026-11-13..2026-11-16"}))
     assert len(recorded) == 2 * len(DAYS) and all(r.is_success for r in recorded)
 
     empty = _run(env, "backfill", "--from", "2026-11-14", "--to", "2026-11-15")
