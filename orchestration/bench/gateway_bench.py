@@ -199,21 +199,16 @@ def _bench_transport(n: int, transport: str, extra: dict[str, str]) -> dict[str,
 def _wait_open(url: str, proc: subprocess.Popen[bytes], errors: Path) -> str:
     """Log in, then wait for the session's open (at 60x the pre-open takes 15 s; the session
     then lasts 6.5 minutes, longer than the measurements)."""
+    token = _login(url, "apibench", API_PASSWORD, proc, errors)
     deadline = time.monotonic() + 300
-    token = None
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"the exchange stopped: {errors.read_text()[-2000:]}")
         try:
-            if token is None:
-                r = httpx.post(f"{url}/api/v1/login",
-                               json={"name": "apibench", "password": API_PASSWORD})  # fmt: skip
-                token = r.json()["token"] if r.status_code == 200 else None
-            if token is not None:
-                s = httpx.get(f"{url}/api/v1/session",
-                              headers={"Authorization": f"Bearer {token}"}).json()  # fmt: skip
-                if s["status"].get("AAPL", s["status"].get("*")) == "open":
-                    return str(token)
+            s = httpx.get(f"{url}/api/v1/session",
+                          headers={"Authorization": f"Bearer {token}"}).json()  # fmt: skip
+            if s["status"].get("AAPL", s["status"].get("*")) == "open":
+                return token
         except httpx.HTTPError:
             pass
         time.sleep(0.5)

@@ -381,12 +381,10 @@ class Venue:
         """Rebuild the client ids, orders and accounts from the journal and the day's log.
 
         The journal holds each request with its client ids, written before the
-        request went to the log. A request the log does not have (the gateway
-        died between the two) is left out: its sender never had an answer and
-        The journal is written before the caller hears of its request, so a
-        journaled request the log lacks (the gateway died between the two) is
-        written now, in journal order: its sender may already have been told it
-        was accepted. The reports are read once here; the follower goes on after them.
+        caller heard of its request, so a journaled request the log lacks (the
+        gateway died between the two) is written now, in journal order: its
+        sender may already have been told it was accepted. The reports are read
+        once here; the follower goes on after them.
         """
         lines: list[_JournalLine] = []
         if journal.exists():
@@ -412,22 +410,21 @@ class Venue:
             self.log.produce([Output("orders", ln.request.symbol, encode(ln.request), ln.request.ts)
                               for ln in missing])  # fmt: skip
             max_id = max(max_id, *(ln.request.order_id for ln in missing))
-        kept = lines
         reports: list[ExecutionReport] = []
-        for part, end in sorted(self.reader.end_offsets("executions").items()) if kept else ():
+        for part, end in sorted(self.reader.end_offsets("executions").items()) if lines else ():
             for rec in self.reader.read("executions", part, 0, end):
                 with contextlib.suppress(msgspec.DecodeError):
                     reports.append(_REPORT.decode(rec.value))
             self._positions[("executions", part)] = end
         origins = {
-            ln.request.order_id: ln.origin for ln in kept if isinstance(ln.request, NewOrder)
+            ln.request.order_id: ln.origin for ln in lines if isinstance(ln.request, NewOrder)
         }
         self.recovered_updates = self.entry.replay(
-            [(ln.request, ln.cl_ord_id, ln.orig) for ln in kept],
+            [(ln.request, ln.cl_ord_id, ln.orig) for ln in lines],
             [r for r in reports if r.order_id >= GATEWAY_ID_BASE], origins,
         )  # fmt: skip
         self.entry.next_id = max(self.entry.next_id, max_id)
-        for ln in kept:
+        for ln in lines:
             req = ln.request
             if isinstance(req, NewOrder):
                 self._risk_account(req.member).open_orders[req.order_id] = OpenOrder(
@@ -438,9 +435,9 @@ class Venue:
                 self._account(report.member).apply(report)
             if report.order_id >= GATEWAY_ID_BASE:
                 self._risk_account(report.member).apply(report)
-        if kept:
+        if lines:
             log.info("gateway recovered %d requests of %s (%d written to the log now)",
-                     len(kept), self.day, len(missing))  # fmt: skip
+                     len(lines), self.day, len(missing))  # fmt: skip
 
     def _await(self, member: str, cl_ord_id: str, timeout: float) -> Update:
         deadline = time.monotonic() + timeout

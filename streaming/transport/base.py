@@ -141,14 +141,24 @@ class Tail(Protocol):
 
 
 class PollingTail:
-    """A tail over any log: end offsets, then reads of what is new, every ``interval`` s."""
+    """A tail over any log: end offsets, then reads of what is new, every ``interval`` s.
+
+    ``version``: a cheap token that changes whenever the log may have changed
+    (SQLite's data_version); while it stays the same a poll asks nothing else.
+    """
 
     def __init__(
-        self, log: EventLog, starts: Mapping[tuple[str, int], int], interval: float = 0.002
+        self,
+        log: EventLog,
+        starts: Mapping[tuple[str, int], int],
+        interval: float = 0.002,
+        version: Callable[[], object] | None = None,
     ) -> None:
         self.log = log
         self.positions = dict(starts)
         self.interval = interval
+        self._version = version
+        self._seen: object = None  # the version at which nothing was new
         self._closed = threading.Event()
 
     def poll(self, timeout: float) -> list[Record]:
@@ -159,6 +169,9 @@ class PollingTail:
                 return out
 
     def _new(self) -> list[Record]:
+        version = self._version() if self._version is not None else None
+        if version is not None and version == self._seen:
+            return []
         out: list[Record] = []
         for topic in dict.fromkeys(t for t, _ in self.positions):
             ends = self.log.end_offsets(topic)
@@ -168,6 +181,8 @@ class PollingTail:
                 for rec in self.log.read(topic, part, start, ends[part]):
                     out.append(rec)
                     self.positions[(topic, part)] = rec.offset + 1
+        if not out:
+            self._seen = version
         return out
 
     def close(self) -> None:

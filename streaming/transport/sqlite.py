@@ -16,7 +16,7 @@ Polling is cheap when nothing changed: SQLite's ``data_version`` moves only
 when another connection commits, so a ``step`` that found nothing, and the
 ``end_offsets`` it answered, are reused until the file (or this connection)
 changes. An idle matcher then takes no write lock on every poll, and a
-gateway following nine topics asks the file one question, not nine.
+gateway's tail of nine topics asks the file one question per poll, not nine.
 """
 
 from __future__ import annotations
@@ -255,7 +255,7 @@ class SqliteEventLog:
                 self._db.execute("DELETE FROM positions WHERE grp = ?", (group,))
 
     def tail(self, starts: Mapping[tuple[str, int], int]) -> Tail:
-        return PollingTail(self, starts)
+        return PollingTail(self, starts, version=self._version)
 
     def close(self) -> None:
         self._db.close()
