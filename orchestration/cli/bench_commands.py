@@ -333,13 +333,18 @@ def _run_gateway(o: BenchOptions) -> Figures:
 
 def _gateway_lines(r: Figures) -> list[str]:
     f = r["fanout"]
-    return [line for run in r["runs"] for line in _gateway_run_lines(run)] + [
-        f"gateway (embedded): {f['subscribers']} WebSocket readers of every BBO at the simulator's "
-        f"full rate: core {f['without']['core_orders_per_s']:,} orders/s without them, "
-        f"{f['with']['core_orders_per_s']:,} with them ({f['core_slowdown_pct']}% slower), "
-        f"{f['with']['messages_per_s']:,} messages/s delivered, {f['with']['dropped']} readers "
-        f"cut off as slow"
-    ]
+    lines = [line for run in r["runs"] for line in _gateway_run_lines(run)]
+    lines.append(f"gateway (embedded): the simulator at full rate, core "
+                 f"{f['without']['core_orders_per_s']:,} orders/s without WebSocket readers")  # fmt: skip
+    for name, what in (("paced", f"paced every {f['pace_ms']} ms (a screen)"),
+                       ("with", "of every event")):  # fmt: skip
+        run = f[name]
+        lines.append(
+            f"gateway (embedded): {f['subscribers']} readers of every BBO, {what}: core "
+            f"{run['core_orders_per_s']:,} orders/s ({run['core_slowdown_pct']}% slower), "
+            f"{run['messages_per_s']:,} messages/s delivered, {run['dropped']} cut off as slow"
+        )
+    return lines
 
 
 def _gateway_run_lines(r: Figures) -> list[str]:

@@ -165,6 +165,11 @@ class StreamRequest(BaseModel, extra="forbid", strict=True):
     channels: list[str] = Field(min_length=1, max_length=20)
     since: int | None = Field(default=None, ge=0)
     epoch: int | None = Field(default=None, description="the epoch ``since`` is from")
+    conflate_ms: int = Field(
+        default=0, ge=0, le=10_000,
+        description="deliver at most every this many ms, book tops conflated per symbol "
+        "(a screen: 100); 0 = every event as it happens",
+    )  # fmt: skip
 
 
 def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> FastAPI:
@@ -412,8 +417,11 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
         first message says what to follow: ``{"symbols": [...], "channels": [...],
         "since": N, "epoch": E}``; every event carries its sequence number, and ``since``
         (the last one seen, with the ``epoch`` of the answer it came in) resumes after a
-        reconnect without a duplicate, or says from where it cannot (``gap_from``). A reader that falls too
-        far behind gets ``{"type": "dropped", "reason": "slow_consumer"}`` and may resume.
+        reconnect without a duplicate, or says from where it cannot (``gap_from``). A reader
+        that falls too far behind gets ``{"type": "dropped", "reason": "slow_consumer"}`` and
+        may resume. ``"conflate_ms": 100`` paces the stream (a screen): every 100 ms one
+        message, a JSON array of the events since the last (book tops conflated per symbol),
+        the first with each followed symbol's top.
         """
         header = ws.headers.get("authorization", "")
         token = (header[7:] if header.lower().startswith("bearer ")
@@ -446,16 +454,22 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
         wake = asyncio.Event()
         sub = Subscriber(acct.member if acct.role == Role.TRADER else None,
                          frozenset(req.symbols), frozenset(req.channels),
-                         wake=lambda: loop.call_soon_threadsafe(wake.set))  # fmt: skip
+                         wake=lambda: loop.call_soon_threadsafe(wake.set),
+                         paced=req.conflate_ms > 0)  # fmt: skip
         gap = v.stream.subscribe(sub, req.since, req.epoch)
         await ws.send_json({"type": "subscribed", "day": v.day, "seq": v.stream.seq,
                             "epoch": v.stream.epoch, "gap_from": gap})  # fmt: skip
         closed = asyncio.ensure_future(_until_closed(ws))
         try:
+            pace = req.conflate_ms / 1000
             while not closed.done():
-                waiter = asyncio.ensure_future(wake.wait())
-                await asyncio.wait({waiter, closed}, return_when=asyncio.FIRST_COMPLETED)
-                waiter.cancel()
+                if pace:  # a paced reader looks when its interval comes round (tops, then
+                    # whatever else queued), or earlier only if the day closes
+                    await asyncio.wait({closed}, timeout=pace)
+                else:
+                    waiter = asyncio.ensure_future(wake.wait())
+                    await asyncio.wait({waiter, closed}, return_when=asyncio.FIRST_COMPLETED)
+                    waiter.cancel()
                 wake.clear()
                 if sub.overflowed:
                     await ws.send_json(
@@ -466,7 +480,10 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
                         }
                     )
                     break
-                for ev in v.stream.take(sub):
+                events = v.stream.take(sub)
+                if pace and events:  # one message per interval: a JSON array of events
+                    await ws.send_text(f"[{','.join(stream_text(ev) for ev in events)}]")
+                for ev in () if pace else events:
                     await ws.send_text(stream_text(ev))
                 if sub.closed:
                     await ws.send_json({"type": "end_of_day", "day": v.day})

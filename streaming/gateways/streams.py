@@ -12,6 +12,12 @@ Publishing never waits for a subscriber: book tops are conflated per symbol
 (a slow reader gets the latest, not every one), and a subscriber whose queue
 of other events overflows is cut off with a notice (it can resume from its
 last number). The core's pace is never a reader's.
+
+A paced subscriber (a screen: it wants the book a few times a second, not at
+the matcher's rate) costs the publisher nothing for book tops: the hub keeps
+the latest top per symbol, and the reader collects the ones newer than what it
+sent when its interval comes round (its first collection is the whole market's
+tops, a snapshot). Only its other channels are offered to it event by event.
 """
 
 from __future__ import annotations
@@ -55,6 +61,9 @@ class Subscriber:
     overflowed: bool = False
     closed: bool = False
     woken: bool = False  # woken and not yet taken: a burst of events wakes the reader once
+    paced: bool = False  # collects conflated channels from the hub (see StreamHub.take)
+    sent: dict[tuple[str, str | None], int] = field(default_factory=dict)  # paced: seq sent
+    floor: int = 0  # paced: nothing at or below this number (the resume point) is collected
 
     def wants(self, ev: StreamEvent) -> bool:
         if ev.channel not in self.channels:
@@ -90,6 +99,8 @@ class StreamHub:
         self._lock = threading.Lock()
         self._backlog: deque[StreamEvent] = deque(maxlen=backlog)
         self._subscribers: list[Subscriber] = []
+        self._by_channel: dict[str, list[Subscriber]] = {}  # who is offered each channel
+        self._latest: dict[tuple[str, str | None], StreamEvent] = {}  # conflated channels
         self.seq = 0
 
     def publish(self, channel: str, symbol: str | None, data: object,
@@ -98,9 +109,14 @@ class StreamHub:
             self.seq += 1
             ev = StreamEvent(self.seq, channel, symbol, member, data)
             self._backlog.append(ev)
-            for sub in self._subscribers:
+            if channel in CONFLATED:
+                self._latest[(channel, symbol)] = ev
+            for sub in self._by_channel.get(channel, ()):
                 sub.offer(ev)
         return ev
+
+    def _offered(self, sub: Subscriber) -> set[str]:
+        return set(sub.channels - CONFLATED) if sub.paced else set(sub.channels)
 
     def subscribe(
         self, sub: Subscriber, since: int | None = None, epoch: int | None = None
@@ -123,20 +139,32 @@ class StreamHub:
                     gap = oldest
                 else:
                     for ev in self._backlog:
-                        if ev.seq > since:
+                        if ev.seq > since and not (sub.paced and ev.channel in CONFLATED):
                             sub.offer(ev)
+            if sub.paced and since is not None and gap is None:
+                sub.floor = since
             self._subscribers.append(sub)
+            for channel in self._offered(sub):
+                self._by_channel.setdefault(channel, []).append(sub)
             return gap
 
     def unsubscribe(self, sub: Subscriber) -> None:
         with self._lock:
             if sub in self._subscribers:
                 self._subscribers.remove(sub)
+                for channel in self._offered(sub):
+                    self._by_channel[channel].remove(sub)
 
     def take(self, sub: Subscriber) -> list[StreamEvent]:
-        """Everything waiting for ``sub``, in sequence order (conflated tops included)."""
+        """Everything waiting for ``sub``, in sequence order (conflated tops included; for a
+        paced reader, the latest of each it follows that is newer than what it was sent)."""
         with self._lock:
             out = list(sub.pending) + list(sub.latest.values())
+            if sub.paced:
+                for key, ev in self._latest.items():
+                    if ev.seq > max(sub.floor, sub.sent.get(key, 0)) and sub.wants(ev):
+                        out.append(ev)
+                        sub.sent[key] = ev.seq
             sub.pending.clear()
             sub.latest.clear()
             sub.woken = False
@@ -146,6 +174,7 @@ class StreamHub:
         """The day is over: every subscriber is woken to find itself closed."""
         with self._lock:
             subs, self._subscribers = self._subscribers, []
+            self._by_channel.clear()
         for sub in subs:
             sub.closed = True
             sub.wake()

@@ -27,12 +27,13 @@ def _token(client: TestClient, name: str) -> str:
 
 
 def _events(ws: Any, n: int, timeout: float = 10) -> list[dict[str, Any]]:
+    """At least ``n`` events (a paced stream sends them in arrays)."""
     out: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout
     while len(out) < n and time.monotonic() < deadline:
         msg = ws.receive_json()
-        if "seq" in msg and "channel" in msg:
-            out.append(msg)
+        out += [e for e in (msg if isinstance(msg, list) else [msg])
+                if "seq" in e and "channel" in e]  # fmt: skip
     return out
 
 
@@ -99,3 +100,33 @@ def test_own_orders_and_trades_stream_and_a_resume_misses_nothing(api):  # noqa:
         ]
         assert all(e["seq"] > last for e in again)  # nothing twice
         assert len({e["seq"] for e in again}) == len(again)
+
+
+def test_a_paced_stream_starts_with_the_tops_and_then_sends_what_changed(api):  # noqa: F811
+    """``conflate_ms``: one array per interval; the first holds the symbol's current top,
+    later ones the latest top and every order update, never a number twice."""
+    client, _ = api
+    alice = _token(client, "alice")
+    r = client.post("/api/v1/orders", json={**VALID, "side": "sell", "price": "197.00",
+                                            "qty": 2, "cl_ord_id": "p-0"})  # fmt: skip
+    assert r.status_code == 201, r.text
+    with client.websocket_connect(f"/api/v1/stream?token={alice}") as ws:
+        ws.send_json({"symbols": ["AAPL"], "channels": ["bbo", "orders"], "conflate_ms": 50})
+        assert ws.receive_json()["type"] == "subscribed"
+        first = ws.receive_json()
+        assert isinstance(first, list) and len(first) == 1, first
+        assert first[0]["channel"] == "bbo" and first[0]["data"]["asks"], first
+        for i in range(1, 6):  # five new asks below the last: five tops, maybe conflated
+            r = client.post("/api/v1/orders", json={**VALID, "side": "sell", "qty": 1,
+                                                    "price": f"{197 - i}.00",
+                                                    "cl_ord_id": f"p-{i}"})  # fmt: skip
+            assert r.status_code == 201, r.text
+        seen = first
+        tops = lambda: [e["data"]["asks"][0][0] for e in seen if e["channel"] == "bbo"]  # noqa: E731
+        while sum(e["channel"] == "orders" for e in seen) < 5 or "192" not in tops():
+            seen += _events(ws, 1)
+    seqs = [e["seq"] for e in seen]
+    assert seqs == sorted(set(seqs))
+    assert [e["data"]["order"]["cl_ord_id"] for e in seen if e["channel"] == "orders"] == [
+        f"p-{i}" for i in range(1, 6)
+    ]

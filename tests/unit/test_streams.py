@@ -82,3 +82,64 @@ def test_closing_the_day_wakes_every_reader() -> None:
     hub.subscribe(sub)
     hub.close()
     assert sub.closed and woken
+
+
+def test_a_paced_reader_collects_the_latest_tops_and_costs_the_publisher_nothing() -> None:
+    """A screen's reader: its first collection is every followed symbol's top (a snapshot);
+    later ones only what changed since, with trades in between, in sequence order. The
+    publisher never offers it a top."""
+    hub = StreamHub()
+    hub.publish("bbo", "AAPL", "a0")
+    hub.publish("bbo", "IBM", "not followed")
+    sub = _sub(symbols={"AAPL", "MSFT"}, channels={"bbo", "trades"}, paced=True,
+               wake=lambda: pytest.fail("a paced reader is not woken for tops"))  # fmt: skip
+    hub.subscribe(sub)
+    assert [e.data for e in hub.take(sub)] == ["a0"]
+    for i in range(1, 50):
+        hub.publish("bbo", "AAPL", f"a{i}")
+        hub.publish("bbo", "MSFT", f"m{i}")
+    assert not sub.latest and not sub.pending
+    assert [e.data for e in hub.take(sub)] == ["a49", "m49"]
+    assert hub.take(sub) == []  # nothing newer
+    sub.wake = lambda: None
+    hub.publish("bbo", "MSFT", "m50")
+    hub.publish("trades", "AAPL", "t")
+    got = hub.take(sub)
+    assert [e.data for e in got] == ["m50", "t"]
+    hub.unsubscribe(sub)
+    hub.publish("trades", "AAPL", "after")
+    assert hub.take(sub) == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(events=st.lists(st.tuples(st.sampled_from(["bbo", "trades"]),
+                                 st.sampled_from(["AAPL", "MSFT"])), max_size=60),
+       since=st.integers(0, 60), takes=st.sets(st.integers(0, 60)))  # fmt: skip
+def test_a_paced_reader_never_gets_a_number_twice_nor_misses_a_trade_or_the_last_top(
+    events, since, takes
+) -> None:
+    """Resumed after ``since`` and collecting at arbitrary points: every trade after
+    ``since`` once, each symbol's last top after ``since``, nothing twice, in order."""
+    hub = StreamHub()
+    half = len(events) // 2
+    for channel, symbol in events[:half]:
+        hub.publish(channel, symbol, None)
+    since = min(since, hub.seq)
+    sub = _sub(symbols={"AAPL", "MSFT"}, channels={"bbo", "trades"}, paced=True)
+    assert hub.subscribe(sub, since) is None
+    got = hub.take(sub)
+    for i, (channel, symbol) in enumerate(events[half:]):
+        hub.publish(channel, symbol, None)
+        if i in takes:
+            got += hub.take(sub)
+    got += hub.take(sub)
+    seqs = [e.seq for e in got]
+    assert seqs == sorted(set(seqs)) and all(s > since for s in seqs)
+    published = list(hub._backlog)
+    trades = [e.seq for e in published if e.channel == "trades" and e.seq > since]
+    assert sorted(s for s, e in zip(seqs, got, strict=True) if e.channel == "trades") == trades
+    for symbol in ("AAPL", "MSFT"):
+        tops = [e.seq for e in published if e.channel == "bbo" and e.symbol == symbol
+                and e.seq > since]  # fmt: skip
+        got_tops = [e.seq for e in got if e.channel == "bbo" and e.symbol == symbol]
+        assert (got_tops[-1] if got_tops else None) == (tops[-1] if tops else None)
