@@ -3,6 +3,9 @@
 Every route but ``/health`` needs a bearer token from ``POST /api/v1/login``
 (the platform's accounts, argon2; failed logins slowed per name and logged)
 or, for programs, an API key of an account (``X-API-Key`` or as the bearer).
+A browser gets the token as an HttpOnly, SameSite=Strict cookie at login too
+(a script on the page cannot read it, another site cannot send it), which is
+how the OpenAPI docs at ``/docs`` and a screen's stream are opened.
 A trader acts as its clearing member and only ever finds that member's
 orders; a viewer reads the session state; an operator controls the market.
 Prices are decimal strings at this edge (``"195.40"``) and integer units
@@ -24,17 +27,20 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import (
+    Cookie,
     Depends,
     FastAPI,
     Header,
     HTTPException,
     Query,
     Request,
+    Response,
     WebSocket,
     WebSocketDisconnect,
 )
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -53,6 +59,7 @@ from streaming.gateways.wire import parse_price as _price
 log = logging.getLogger("marketlake.gateway.http")
 API = "/api/v1"
 TOKEN_TTL_S = 3600
+COOKIE = "marketlake_session"
 
 
 # -- bodies ------------------------------------------------------------------------------------
@@ -177,6 +184,8 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
         title="marketlake exchange API",
         version="1",
         description="Order entry and market control for the marketlake exchange.",
+        docs_url=None,  # served below, behind a login like everything else
+        openapi_url=None,
     )
     bearer = HTTPBearer(auto_error=False)
 
@@ -213,8 +222,10 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
     def account(
         creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
         x_api_key: Annotated[str | None, Header(max_length=128)] = None,
+        marketlake_session: Annotated[str | None, Cookie(max_length=1024)] = None,
     ) -> Account:
-        acct = token_account(creds.credentials if creds is not None else x_api_key)
+        acct = token_account(creds.credentials if creds is not None
+                             else x_api_key or marketlake_session)  # fmt: skip
         if acct is None:
             raise HTTPException(401, "a valid bearer token (POST /api/v1/login) or API key is "
                                 "needed",
@@ -240,9 +251,23 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
     def health() -> dict[str, Any]:
         return {"status": "ok", "day": gateway.venue.day if gateway.venue else None}
 
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(acct: Annotated[Account, Depends(account)]) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(acct: Annotated[Account, Depends(account)]) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title}: docs")
+
+    @app.post(f"{API}/logout")
+    def logout(response: Response) -> dict[str, Any]:
+        """Forget the browser's login cookie (a bearer token stays valid until it expires)."""
+        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+        return {"status": "logged_out"}
+
     @app.post(f"{API}/login")
-    async def login(body: Login, request: Request) -> dict[str, Any]:
-        """A bearer token for the account (one hour)."""
+    async def login(body: Login, request: Request, response: Response) -> dict[str, Any]:
+        """A bearer token for the account (one hour), also set as the browser's cookie."""
         wait = gateway.throttle.wait_s(body.name)
         if wait > 0:
             raise HTTPException(429, f"too many failed logins: try again in {wait:.0f} s",
@@ -255,7 +280,10 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
             log.warning("failed login for %r from %s", body.name[:64], client)
             raise HTTPException(401, "wrong name or password")
         gateway.throttle.succeeded(body.name)
-        return {"token": gateway.codec.issue(acct.name, found[1]), "token_type": "bearer",
+        token = gateway.codec.issue(acct.name, found[1])
+        response.set_cookie(COOKIE, token, max_age=TOKEN_TTL_S, path="/", httponly=True,
+                            samesite="strict")  # fmt: skip
+        return {"token": token, "token_type": "bearer",
                 "expires_in": TOKEN_TTL_S, "role": acct.role.value, "member": acct.member}  # fmt: skip
 
     @app.get(f"{API}/session")
@@ -426,6 +454,8 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
         header = ws.headers.get("authorization", "")
         token = (header[7:] if header.lower().startswith("bearer ")
                  else ws.headers.get("x-api-key") or ws.query_params.get("token"))  # fmt: skip
+        if token is None and _same_origin(ws):  # a browser's login cookie, from our own page
+            token = ws.cookies.get(COOKIE)
         acct = token_account(token)
         if acct is None:
             await ws.close(code=1008, reason="a valid token is needed")
@@ -528,6 +558,12 @@ def _json(answer: tuple[int, dict[str, Any]]) -> JSONResponse:
 _ENTRY_STATUS = {"unknown_order": 404, "insufficient_position": 422, "insufficient_cash": 422}
 """The gateway's refusals: an unknown id is not found, the pre-trade check refuses the
 content like the matcher does (422), the rest conflicts with the member's orders (409)."""
+
+
+def _same_origin(ws: WebSocket) -> bool:
+    """Browsers send cookies with a WebSocket opened by any site: only our own pages' count."""
+    origin = ws.headers.get("origin")
+    return origin is None or origin.split("://", 1)[-1] == ws.headers.get("host")
 
 
 async def _until_closed(ws: WebSocket) -> None:

@@ -117,7 +117,24 @@ def test_nothing_is_open_without_a_token(exchange):
     wrong = httpx.post(f"{url}/api/v1/login", json={"name": "alice", "password": "not-hers-at-all"})
     assert wrong.status_code == 401
     assert httpx.get(f"{url}/health").status_code == 200  # health only
-    assert httpx.get(f"{url}/docs").status_code == 200  # the OpenAPI docs
+    assert httpx.get(f"{url}/docs").status_code == 401  # the docs too
+    assert httpx.get(f"{url}/openapi.json").status_code == 401
+
+
+def test_a_browser_logs_in_with_a_cookie_that_scripts_cannot_read(exchange):
+    """The login sets the token as an HttpOnly, SameSite=Strict cookie: it opens the docs
+    and the API; logging out forgets it."""
+    url, _ = exchange
+    browser = httpx.Client(base_url=url)
+    r = browser.post("/api/v1/login", json={"name": "alice", "password": PASSWORD["alice"]})
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "path=/" in cookie
+    assert browser.get("/docs").status_code == 200
+    spec = browser.get("/openapi.json").json()
+    assert "/api/v1/orders" in spec["paths"] and "/openapi.json" not in spec["paths"]
+    assert browser.get("/api/v1/session").status_code == 200
+    assert browser.post("/api/v1/logout").status_code == 200
+    assert browser.get("/api/v1/session").status_code == 401
 
 
 def test_two_members_trade_and_neither_sees_the_others_orders(exchange):

@@ -40,6 +40,7 @@ def _events(ws: Any, n: int, timeout: float = 10) -> list[dict[str, Any]]:
 def test_the_stream_needs_a_token_and_refuses_what_a_role_may_not_see(api):  # noqa: F811
     client, _ = api
     del client.headers["Authorization"]  # the fixture's client carries alice's token
+    client.cookies.clear()  # and her login cookie
     with pytest.raises(WebSocketDisconnect) as no_token, \
             client.websocket_connect("/api/v1/stream") as ws:  # fmt: skip
         ws.receive_json()
@@ -130,3 +131,22 @@ def test_a_paced_stream_starts_with_the_tops_and_then_sends_what_changed(api):  
     assert [e["data"]["order"]["cl_ord_id"] for e in seen if e["channel"] == "orders"] == [
         f"p-{i}" for i in range(1, 6)
     ]
+
+
+def test_a_login_cookie_opens_the_stream_only_from_our_own_pages(api):  # noqa: F811
+    """Browsers send cookies with a WebSocket that any site opens: another origin's is
+    refused, our own page's (same host) is let in."""
+    client, _ = api
+    del client.headers["Authorization"]
+    client.cookies.clear()
+    _token(client, "vera")  # the login leaves the cookie in the client's jar
+    follow = {"symbols": ["AAPL"], "channels": ["bbo"]}
+    with pytest.raises(WebSocketDisconnect) as foreign, client.websocket_connect(
+        "/api/v1/stream", headers={"origin": "http://elsewhere.example"}
+    ) as ws:  # fmt: skip
+        ws.receive_json()
+    assert foreign.value.code == 1008
+    with client.websocket_connect("/api/v1/stream",
+                                  headers={"origin": "http://testserver"}) as ws:  # fmt: skip
+        ws.send_json(follow)
+        assert ws.receive_json()["type"] == "subscribed"
