@@ -48,6 +48,7 @@ from streaming.portfolio import Position
 from streaming.refdata import load_calendar
 from streaming.services.clock import ExchangeClock
 from streaming.services.day import PRE_OPEN_NS, session_seed, session_so_far, session_state
+from streaming.services.gc_pauses import collect_all, keep_gc_pauses_short
 from streaming.services.handlers import MatcherService, ParticipantsService
 from streaming.services.runner import ServiceMetrics
 from streaming.topics import TOPICS
@@ -251,6 +252,7 @@ def _run_days(
         else:  # simulated: from the first day's pre-open
             clock = ExchangeClock(calendar.session_bounds(day)[0] - PRE_OPEN_NS, speed)
     runs: list[SessionRun] = []
+    keep_gc_pauses_short()
     while not stop.is_set() and (days is None or len(runs) < days):
         open_ns, close_ns = calendar.session_bounds(day)
         if clock.now_ns() >= close_ns:
@@ -289,7 +291,8 @@ def _run_days(
                                "the exchange was stopped before the calendar's close")  # fmt: skip
             break
         runs.append(SessionRun(day, seed, sent))
-        logger.info("session done", day=day.isoformat(), orders=sent)
+        # the night is the time for a full collection (the day's dead cycles, frozen or not)
+        logger.info("session done", day=day.isoformat(), orders=sent, collected=collect_all())
         day = calendar.next_trading_day(day)
     return runs
 

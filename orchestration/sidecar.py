@@ -32,6 +32,7 @@ from settings import Settings
 from streaming.refdata import load_calendar, load_members, load_securities
 from streaming.services.clock import ExchangeClock
 from streaming.services.day import Participants, session_so_far
+from streaming.services.gc_pauses import keep_gc_pauses_short
 from streaming.services.handlers import (
     BarService,
     MatcherService,
@@ -123,6 +124,7 @@ def run_sidecar(
     )  # fmt: skip
     stop = threading.Event()
     on_signals(stop)
+    keep_gc_pauses_short()
     server = serve_http(port, metrics, runner.healthy)
     logger.info(
         "service starting",
