@@ -168,6 +168,12 @@ class Participants:
         if "open" not in sent_controls:
             wait(self.open_ns)
             settle(self.control("open", self.open_ns))
+        if not (self.with_simulator or self.with_members):
+            # the calendar alone (external participants trade): no cycles to run, no feedback
+            # to consume between them; the day is the open, the clock, the close
+            wait(self.close_ns)
+            settle(self.control("close", self.close_ns))
+            return self.sent
         cycle_ns = self.cfg.simulator.cycle_ms * 1_000_000
         schedule = iter(self.simulator.schedule(self.open_ns, self.close_ns))
         pending = next(schedule, None)
