@@ -24,6 +24,7 @@ import json
 import logging
 import secrets
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Annotated, Any, Literal
 
 from fastapi import (
@@ -51,7 +52,7 @@ from streaming.events import Bar, BookTop, ControlAction, Trade
 from streaming.gateways.gateway import Gateway
 from streaming.gateways.order_entry import ClientOrder, EntryRejected, Update
 from streaming.gateways.streams import CHANNELS, StreamEvent, Subscriber
-from streaming.gateways.venue import NoAnswer, Venue
+from streaming.gateways.venue import Venue
 from streaming.gateways.wire import format_avg_price as _decimal
 from streaming.gateways.wire import format_price as _px
 from streaming.gateways.wire import parse_price as _price
@@ -60,6 +61,7 @@ log = logging.getLogger("marketlake.gateway.http")
 API = "/api/v1"
 TOKEN_TTL_S = 3600
 COOKIE = "marketlake_session"
+ANSWER_TIMEOUT_S = 10.0  # a request the matcher has not answered by then is a 504
 
 
 # -- bodies ------------------------------------------------------------------------------------
@@ -188,6 +190,8 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
         openapi_url=None,
     )
     bearer = HTTPBearer(auto_error=False)
+    # the dependencies below are coroutines: none blocks (a kept SQLite read at most), and a
+    # plain function would cost each request a trip through the thread pool per dependency
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -219,30 +223,31 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
             return None
         return found[0]
 
-    def account(
+    async def account(
         creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
         x_api_key: Annotated[str | None, Header(max_length=128)] = None,
         marketlake_session: Annotated[str | None, Cookie(max_length=1024)] = None,
     ) -> Account:
-        acct = token_account(creds.credentials if creds is not None
-                             else x_api_key or marketlake_session)  # fmt: skip
+        token = creds.credentials if creds is not None else x_api_key or marketlake_session
+        acct = (await run_in_threadpool(token_account, token)  # a key's file may be written
+                if token and token.startswith(KEY_PREFIX) else token_account(token))  # fmt: skip
         if acct is None:
             raise HTTPException(401, "a valid bearer token (POST /api/v1/login) or API key is "
                                 "needed",
                                 headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
         return acct
 
-    def trader(acct: Annotated[Account, Depends(account)]) -> tuple[Account, str]:
+    async def trader(acct: Annotated[Account, Depends(account)]) -> tuple[Account, str]:
         if acct.role != Role.TRADER or not acct.member:
             raise HTTPException(403, "only a trader account with a clearing member trades")
         return acct, acct.member
 
-    def operator(acct: Annotated[Account, Depends(account)]) -> Account:
+    async def operator(acct: Annotated[Account, Depends(account)]) -> Account:
         if acct.role != Role.OPERATOR:
             raise HTTPException(403, "market control is for operators")
         return acct
 
-    def venue() -> Venue:
+    async def venue() -> Venue:
         if gateway.venue is None:
             raise HTTPException(503, {"reason": "no_session", "detail": "no trading day is open"})
         return gateway.venue
@@ -305,7 +310,7 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
             for s in v.securities.values()
         ]  # fmt: skip
 
-    def listed(symbol: str, v: Annotated[Venue, Depends(venue)]) -> str:
+    async def listed(symbol: str, v: Annotated[Venue, Depends(venue)]) -> str:
         if symbol not in v.securities:
             raise HTTPException(404, {"reason": "unknown_symbol", "detail": symbol})
         return symbol
@@ -387,8 +392,9 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
             cl = body.cl_ord_id or f"api-{secrets.token_hex(8)}"
             if body.type == "limit" and body.price is None:
                 raise HTTPException(422, {"reason": "missing_price", "field": "price"})
-            status, answer = await _call(v.submit, member, cl, body.symbol, body.side, body.qty,
-                                         _price(body.price), body.type, body.tif, created=True)  # fmt: skip
+            status, answer = await _call(v, v.submit, member, cl, body.symbol, body.side,
+                                         body.qty, _price(body.price), body.type, body.tif,
+                                         created=True)  # fmt: skip
             if key is not None:
                 gateway.remember(key, status, answer)
             return _json((status, answer))
@@ -423,7 +429,7 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
         v: Annotated[Venue, Depends(venue)],
     ) -> JSONResponse:
         """Cancel what is left of the order (any id of its replace chain names it)."""
-        return _json(await _call(v.cancel, who[1], f"api-{secrets.token_hex(8)}", cl_ord_id))
+        return _json(await _call(v, v.cancel, who[1], f"api-{secrets.token_hex(8)}", cl_ord_id))
 
     @app.patch(f"{API}/orders/{{cl_ord_id}}")
     async def amend(
@@ -434,7 +440,7 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
     ) -> JSONResponse:
         """Replace the total quantity and/or the price (FIX OrderQty semantics)."""
         cl = body.cl_ord_id or f"api-{secrets.token_hex(8)}"
-        return _json(await _call(v.amend, who[1], cl, cl_ord_id, body.qty, _price(body.price)))
+        return _json(await _call(v, v.amend, who[1], cl, cl_ord_id, body.qty, _price(body.price)))
 
     @app.websocket(f"{API}/stream")
     async def stream(ws: WebSocket) -> None:
@@ -456,7 +462,7 @@ def create_app(gateway: Gateway, clock: Callable[[], int] | None = None) -> Fast
                  else ws.headers.get("x-api-key") or ws.query_params.get("token"))  # fmt: skip
         if token is None and _same_origin(ws):  # a browser's login cookie, from our own page
             token = ws.cookies.get(COOKIE)
-        acct = token_account(token)
+        acct = await run_in_threadpool(token_account, token)
         if acct is None:
             await ws.close(code=1008, reason="a valid token is needed")
             return
@@ -574,17 +580,26 @@ async def _until_closed(ws: WebSocket) -> None:
 
 
 async def _call(
-    fn: Callable[..., Update | None], *args: Any, created: bool = False
+    v: Venue,
+    fn: Callable[..., Future[Update] | None],
+    member: str,
+    cl_ord_id: str,
+    *args: Any,
+    created: bool = False,
 ) -> tuple[int, dict[str, Any]]:
-    """Run a venue request off the event loop: (status, body). Gateway refusals are 4xx with
-    their reason, the matcher's refusals 422 with its reason code."""
+    """Enter a request (journaled and queued at once) and await the matcher's answer without
+    holding a thread: (status, body). Gateway refusals are 4xx with their reason, the
+    matcher's refusals 422 with its reason code."""
     try:
-        update = await run_in_threadpool(fn, *args)
-        assert update is not None  # the API waits for its answers
+        answer = fn(member, cl_ord_id, *args)
+        assert answer is not None  # the API waits for its answers
+        update = await asyncio.wait_for(asyncio.wrap_future(answer), ANSWER_TIMEOUT_S)
     except EntryRejected as exc:
         return _ENTRY_STATUS.get(exc.reason, 409), {"reason": exc.reason, "detail": str(exc)}
-    except NoAnswer as exc:
-        return 504, {"reason": "no_answer", "detail": str(exc)}
+    except TimeoutError:
+        v.forget(member, cl_ord_id)
+        return 504, {"reason": "no_answer", "detail": f"no answer to {cl_ord_id!r} in "
+                     f"{ANSWER_TIMEOUT_S:.0f} s: the matcher is not running on {v.day}'s log"}  # fmt: skip
     body = {"order": order_view(update.order), "exec_type": update.report.exec_type,
             "cl_ord_id": update.cl_ord_id}  # fmt: skip
     if update.report.exec_type == "rejected":

@@ -25,6 +25,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, InvalidStateError
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,11 +153,12 @@ class Venue:
         self._risk: dict[str, Account] = {}
         self.allow_short = allow_short
         self._poll = poll_s
-        self._lock = threading.Condition()
-        self._answers: dict[tuple[str, str], Update] = {}
+        self._lock = threading.RLock()
         self._listeners: list[Callable[[Update], None]] = []
         self._market_listeners: list[Callable[[BookTop | Trade], None]] = []
-        self._awaiting: set[tuple[str, str]] = set()
+        # the answers callers wait for, one future each (a notify of every waiter per report
+        # woke them all to find it was not theirs)
+        self._awaiting: dict[tuple[str, str], Future[Update]] = {}
         self.stream = StreamHub()  # the day's numbered events for the gateways' subscribers
         self._positions: dict[tuple[str, int], int] = {}  # the follower's, per topic/partition
         self._journal = None
@@ -185,14 +188,14 @@ class Venue:
         price: int | None,
         order_type: OrderType,
         tif: TimeInForce,
-        timeout: float = 10.0,
         wait: bool = True,
         origin: str = "api",
-    ) -> Update | None:
-        """Enter a new order and return the matcher's first answer (ack or reject).
+    ) -> Future[Update] | None:
+        """Enter a new order: journaled and queued for the log when this returns, with a
+        future of the matcher's first answer (ack or reject; ``result`` waits for it).
 
-        ``wait=False``: return once it is journaled and queued for the log; the answer
-        reaches the listeners (the FIX gateway's way: its reports are asynchronous anyway).
+        ``wait=False``: no future; the answer reaches the listeners only (the FIX
+        gateway's way: its reports are asynchronous anyway).
         """
         with self._lock:
             risk = self._risk_account(member)
@@ -203,16 +206,16 @@ class Venue:
                 member, cl_ord_id, symbol, side, qty, price, order_type, tif, self.clock(), origin
             )
             risk.open_orders[request.order_id] = OpenOrder(symbol, side, commit, qty, request.ts)
-            self._write(request, member, cl_ord_id, wait, origin=origin, commit=commit)
-        return self._await(member, cl_ord_id, timeout) if wait else None
+            answer = self._write(request, member, cl_ord_id, wait, origin=origin, commit=commit)
+        return answer
 
     def cancel(
-        self, member: str, cl_ord_id: str, orig: str, timeout: float = 10.0, wait: bool = True
-    ) -> Update | None:
+        self, member: str, cl_ord_id: str, orig: str, wait: bool = True
+    ) -> Future[Update] | None:
         with self._lock:
-            self._write(self.entry.cancel(member, cl_ord_id, orig, self.clock()), member,
+            answer = self._write(self.entry.cancel(member, cl_ord_id, orig, self.clock()), member,
                         cl_ord_id, wait, orig)  # fmt: skip
-        return self._await(member, cl_ord_id, timeout) if wait else None
+        return answer
 
     def amend(
         self,
@@ -221,9 +224,8 @@ class Venue:
         orig: str,
         qty: int,
         price: int | None,
-        timeout: float = 10.0,
         wait: bool = True,
-    ) -> Update | None:
+    ) -> Future[Update] | None:
         with self._lock:
             order = self.entry.order(member, orig)
             risk = self._risk_account(member)
@@ -235,9 +237,9 @@ class Venue:
                 released = held.leaves if order.side == "sell" else held.leaves * held.price
                 check_funds(risk, order.symbol, order.side, leaves, new_price, released,
                             self.allow_short)  # fmt: skip
-            self._write(self.entry.amend(member, cl_ord_id, orig, qty, price, self.clock()),
+            answer = self._write(self.entry.amend(member, cl_ord_id, orig, qty, price, self.clock()),
                         member, cl_ord_id, wait, orig)  # fmt: skip
-        return self._await(member, cl_ord_id, timeout) if wait else None
+        return answer
 
     def control(
         self,
@@ -338,14 +340,16 @@ class Venue:
         orig: str | None = None,
         origin: str = "api",
         commit: int = 0,
-    ) -> None:
+    ) -> Future[Update] | None:
+        answer: Future[Update] | None = None
         if wait:  # only awaited answers are kept for the caller; the listeners hear them all
-            self._awaiting.add((member, cl_ord_id))
+            answer = self._awaiting[(member, cl_ord_id)] = Future()
         if self._journal is not None:  # first the client's ids, then the request on the log
             line = _JournalLine(request, cl_ord_id, orig, origin, commit)
             self._journal.write(msgspec.json.encode(line) + b"\n")
             self._journal.flush()
         self._enqueue([Output("orders", request.symbol, encode(request), request.ts)])
+        return answer
 
     def _enqueue(self, outputs: list[Output]) -> None:
         with self._queued:
@@ -439,20 +443,22 @@ class Venue:
             log.info("gateway recovered %d requests of %s (%d written to the log now)",
                      len(lines), self.day, len(missing))  # fmt: skip
 
-    def _await(self, member: str, cl_ord_id: str, timeout: float) -> Update:
-        deadline = time.monotonic() + timeout
+    def result(self, answer: Future[Update], member: str, cl_ord_id: str,
+               timeout: float = 10.0) -> Update:  # fmt: skip
+        """Wait for ``answer`` (of ``member``'s ``cl_ord_id``); NoAnswer after ``timeout``."""
+        try:
+            return answer.result(timeout)
+        except FutureTimeout:
+            self.forget(member, cl_ord_id)
+            raise NoAnswer(
+                f"no answer to {cl_ord_id!r} in {timeout:.0f} s: the matcher is not "
+                f"running on {self.day}'s log"
+            ) from None
+
+    def forget(self, member: str, cl_ord_id: str) -> None:
+        """No one waits for that answer any more (the listeners still hear it)."""
         with self._lock:
-            while (member, cl_ord_id) not in self._answers:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    self._awaiting.discard((member, cl_ord_id))
-                    raise NoAnswer(
-                        f"no answer to {cl_ord_id!r} in {timeout:.0f} s: the matcher is not "
-                        f"running on {self.day}'s log"
-                    )
-                self._lock.wait(left)
-            self._awaiting.discard((member, cl_ord_id))
-            return self._answers.pop((member, cl_ord_id))
+            self._awaiting.pop((member, cl_ord_id), None)
 
     def _risk_account(self, member: str) -> Account:
         acct = self._risk.get(member)
@@ -522,10 +528,11 @@ class Venue:
             update = self.entry.on_report(report)
             if update is None:
                 return None
-            key = (update.order.member, update.cl_ord_id)
-            if report.request is not None and key in self._awaiting:
-                self._answers[key] = update
-                self._lock.notify_all()
+            answer = (self._awaiting.pop((update.order.member, update.cl_ord_id), None)
+                      if report.request is not None else None)  # fmt: skip
+        if answer is not None:
+            with contextlib.suppress(InvalidStateError):  # its waiter gave up (cancelled it)
+                answer.set_result(update)
         self.stream.publish("orders", update.order.symbol, update, member=update.order.member)
         for listener in self._listeners:
             listener(update)

@@ -50,8 +50,9 @@ def test_an_accepted_request_the_log_never_got_is_written_from_the_journal(tmp_p
     with open_day_with_matcher(path):
         first = Venue("2026-11-20", SqliteEventLog(path), lambda: next(clock), securities, capital,
                       reader=SqliteEventLog(path), journal=journal)  # fmt: skip
-        ack = first.submit("USR01", "a-1", "AAPL", "buy", 5, 1_800_000, "limit", "day")
-        assert ack is not None and ack.order.status == "new"
+        answer = first.submit("USR01", "a-1", "AAPL", "buy", 5, 1_800_000, "limit", "day")
+        assert answer is not None
+        assert first.result(answer, "USR01", "a-1").order.status == "new"
         first.close()
         stuck = Venue("2026-11-20", FullDisk(path), lambda: next(clock), securities, capital,
                       reader=SqliteEventLog(path), journal=journal)  # fmt: skip
