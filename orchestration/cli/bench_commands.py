@@ -354,7 +354,7 @@ def _gateway_run_lines(r: Figures) -> list[str]:
         f"(request to acknowledgement, {fix['orders']:,} orders; target 5,000/s), "
         f"p50 {fix['p50_ms']} ms, p99 {fix['p99_ms']} ms at {fix['offered_per_s']:,}/s offered "
         f"(target p99 < 20 ms)",
-        f"gateway ({r['transport']}): HTTP {http['orders_per_s']:,} orders/s over 8 connections "
+        f"gateway ({r['transport']}): HTTP {http['orders_per_s']:,} orders/s over {http['connections']} connections "
         f"({http['orders']:,} orders; target 2,000/s), p50 {http['p50_ms']} ms, "
         f"p99 {http['p99_ms']} ms at {http['offered_per_s']:,}/s offered "
         f"({http['achieved_per_s']:,}/s achieved)",
