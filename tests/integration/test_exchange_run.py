@@ -174,21 +174,67 @@ def test_a_day_on_kafka_with_two_matchers_equals_the_in_process_session(kafka, t
 
 
 def test_a_day_the_exchange_ran_lands_and_reconciles(tmp_path):
-    """The batch takes the exchange's day as it is (not simulated again) and it reconciles."""
+    """A day of the simulator and members with a second writer of orders (a gateway's,
+    written while the simulator trades): replaying its log gives back its executions,
+    trades, tops and bars byte for byte; the batch takes the day as it is (not simulated
+    again) and it reconciles."""
+    from streaming.services.day import replay_session
 
     calendar = short_calendar(tmp_path)
     env = {**_env(tmp_path, calendar), "DAGSTER_HOME": str(tmp_path / "dagster")}
     day = DAYS[1]
-    proc = _exchange(env, "--from", day.isoformat(), "--days", "1", "--speed", "0")
-    _, errs = proc.communicate(timeout=600)
+    path = tmp_path / "data" / "sessions" / f"{day}.sqlite"
+    # paced (45 min of day at 300x: 9 s) so that the second writer's orders land mid-session
+    proc = _exchange(env, "--from", day.isoformat(), "--days", "1", "--speed", "300")
+    try:
+        writer, _ = _wait_for_open(path, time.monotonic() + 120)
+        time.sleep(1.0)  # the simulator is trading
+        # bids below the market, inside its 10% band (one IOC, cancelled unfilled): at 300x the simulator gains
+        # 0.3 s of exchange time a wall millisecond, and a trade of ours landing more than
+        # the bars' 2 s grace behind it would be dead-lettered as late (as a gateway's order
+        # would at that speed if its write took longer than 7 ms)
+        now = max(ts for _, ts in _topic(writer, "orders"))
+        base = GATEWAY_ID_BASE  # buys only: nobody holds shares before the first landed day
+        for order in (
+            NewOrder(base + 1, "USR01", "AAPL", "buy", 10, 1_800_000, "limit", "ioc", now + 1),
+            NewOrder(base + 2, "USR02", "AAPL", "buy", 5, 1_850_000, "limit", "day", now + 2),
+            NewOrder(base + 3, "USR02", "AAPL", "buy", 5, 1_820_000, "limit", "day", now + 3),
+        ):
+            writer.produce([Output("orders", "AAPL", encode(order), order.ts)])
+        _, errs = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
     assert proc.returncode == 0, errs[-3000:]
-    log = SqliteEventLog(tmp_path / "data" / "sessions" / f"{day}.sqlite")
+    log = SqliteEventLog(path)
     orders = _topic(log, "orders")
+    outside = {decode(v).order_id for v, _ in orders} & {GATEWAY_ID_BASE + i for i in (1, 2, 3)}  # type: ignore[union-attr]
+    assert len(outside) == 3 and len({decode(v).member for v, _ in orders}) > 2  # type: ignore[union-attr]
+    answers = [(r.order_id, r.exec_type) for r in (decode(v) for v, _ in _topic(log, "executions"))
+               if isinstance(r, ExecutionReport) and r.order_id in outside]  # fmt: skip
+    ioc = [e for o, e in answers if o == base + 1]
+    assert ioc[0] == "new" and ioc[-1] in ("canceled", "expired") and "trade" not in ioc, ioc
+    assert {(base + 2, "new"), (base + 3, "new")} <= set(answers)
+    again = SqliteEventLog(tmp_path / "replayed.sqlite")
+    settings = Settings(data_dir=tmp_path / "data", calendar_toml=calendar)
+    replay_session(log, again, day_config(settings, day, session_seed(42, day)))
+    for topic in ("executions", "trades", "bbo", "bars.1s", "bars.1m"):
+        assert _topic(again, topic) == _topic(log, topic), topic
+    # the dead letters have two writers (the matcher, the bar builder): each one's in order
+    assert _by_source(again) == _by_source(log)
+
     table = _land(env, tmp_path / "data", day)
     assert _topic(log, "orders") == orders  # the exchange's session, not a new simulation
     assert table("core.recon_breaks").num_rows == 0
     trades = table("raw.trades").num_rows
     assert trades == len(_topic(log, "trades")) > 0
+
+
+def _by_source(log: SqliteEventLog) -> dict[str, list[tuple[bytes, int]]]:
+    out: dict[str, list[tuple[bytes, int]]] = {}
+    for value, ts in _topic(log, "dlq"):
+        out.setdefault(decode(value).source_topic, []).append((value, ts))  # type: ignore[union-attr]
+    return out
 
 
 def _land(env: dict[str, str], data: Path, day: date) -> Callable[[str], pa.Table]:
