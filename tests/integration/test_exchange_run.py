@@ -8,6 +8,7 @@ a gateway is) and answers them, between the calendar's pre-open, open and close.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -398,3 +399,61 @@ def test_a_crashed_exchange_day_is_kept_resumed_on_restart_and_reconciles(tmp_pa
     assert table("core.recon_breaks").num_rows == 0
     ids = set(table("raw.orders").column("order_id").to_pylist())
     assert {o.order_id for o in orders} <= ids
+
+
+def test_both_gateways_trade_on_kafka_with_two_matchers(kafka, tmp_path):
+    """The front door on the real broker: a member sells over HTTP, another buys over FIX,
+    they trade through two matchers sharing four partitions; each hears only its own side."""
+    import httpx
+
+    from streaming.accounts import AccountStore
+    from streaming.gateways.fix_client import FixClient, new_order, parse
+
+    calendar = short_calendar(tmp_path)
+    day = DAYS[1]
+    data = tmp_path / "data"
+    accounts = AccountStore(data / "accounts.sqlite")
+    accounts.add("alice", "trader", "sells-over-http-on-kafka", member="USR01")
+    accounts.add("bob", "trader", "buys-over-fix-on-kafka", member="USR02")
+    namespace = f"gw{os.getpid()}{int(time.time()) % 100000}"
+    env = {**_env(tmp_path, calendar), **kafka.env(), "MARKETLAKE_KAFKA_PARTITIONS": "4",
+           "MARKETLAKE_NAMESPACE": namespace, "MARKETLAKE_ALLOW_SHORT": "true"}  # fmt: skip
+    api_port, fix_port = free_port(), free_port()
+    proc = _exchange(env, "--from", day.isoformat(), "--days", "1", "--speed", "60",
+                     "--matchers", "2", "--no-simulator", "--no-members", "--api-port",
+                     str(api_port), "--fix-port", str(fix_port))  # fmt: skip
+    url = f"http://127.0.0.1:{api_port}/api/v1"
+    fix = FixClient(tmp_path, fix_port, "USR02", "bob", "buys-over-fix-on-kafka")
+    try:
+        deadline = time.monotonic() + 180
+        token = None
+        while token is None and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()[1][-3000:]
+            with contextlib.suppress(httpx.HTTPError):
+                r = httpx.post(f"{url}/login", json={"name": "alice",
+                                                     "password": "sells-over-http-on-kafka"})  # fmt: skip
+                token = r.json()["token"] if r.status_code == 200 else None
+            time.sleep(0.2)
+        alice = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
+                             timeout=30)  # fmt: skip
+        while alice.get("/session").json()["status"].get("AAPL") != "open":
+            assert time.monotonic() < deadline, "the session did not open"
+            time.sleep(0.2)
+        sell = alice.post("/orders", json={"symbol": "AAPL", "side": "sell", "qty": 10,
+                                           "price": "195.40", "cl_ord_id": "k-1"})  # fmt: skip
+        assert sell.status_code == 201 and sell.json()["order"]["status"] == "new", sell.text
+        fix.start(60)
+        fix.send("D", *new_order("k-2", "AAPL", "1", 4, "195.40"))
+        answers = [parse(fix.next(30, where=lambda m: m.get(11) == "k-2"))]
+        while answers[-1].get(39) != "2":  # until filled
+            answers.append(parse(fix.next(30, where=lambda m: m.get(11) == "k-2")))
+        assert [a[150] for a in answers] == ["0", "F"], answers
+        assert (answers[-1][31], answers[-1][32], answers[-1][6]) == ("195.4", "4", "195.4")
+        mine = alice.get("/orders/k-1").json()
+        assert (mine["status"], mine["cum_qty"], mine["leaves_qty"]) == ("partially_filled", 4, 6)
+        assert alice.get("/orders/k-2").status_code == 404  # bob's, not hers
+    finally:
+        fix.stop()
+        proc.send_signal(signal.SIGTERM)
+        _, errs = proc.communicate(timeout=120)
+    assert proc.returncode == 0, errs[-3000:]
