@@ -85,6 +85,12 @@ DRIVERS = ("simulator", "members")
 NAMES = (*DRIVERS, *SERVICES, "all")
 
 
+PACED_SLICE_NS = 500_000_000
+"""On the clock, the simulator's orders go out half a second of exchange time at a time: an
+outside writer's orders, stamped at the clock, then trade at most that far behind them
+(well inside the bars' grace)."""
+
+
 def partitions_for(settings: Settings) -> int:
     return settings.kafka_partitions if settings.event_log == "kafka" else 1
 
@@ -253,7 +259,9 @@ def drive_session(
 
     logger.info("session starting", day=day.isoformat(), seed=seed, namespace=settings.namespace)
     try:
-        sent = participants.run(settle, start_ns=start_ns, pace=pace, sent_controls=sent_controls)
+        paced = clock is not None and clock.speed > 0
+        sent = participants.run(settle, start_ns=start_ns, pace=pace, sent_controls=sent_controls,
+                                slice_ns=PACED_SLICE_NS if paced else None)  # fmt: skip
     finally:
         server.shutdown()
         log.close()

@@ -151,6 +151,7 @@ class Participants:
         start_ns: int | None = None,
         pace: Callable[[int], None] | None = None,
         sent_controls: frozenset[str] = frozenset(),
+        slice_ns: int | None = None,
     ) -> int:
         """Drive the whole session; ``settle(positions)`` runs after every write.
 
@@ -159,7 +160,12 @@ class Participants:
         started during the session): the cycles before it send nothing, so the
         session starts late instead of sending the morning's orders in a burst.
         ``sent_controls``: the calendar's actions already on the log (a resumed
-        session), not sent again.
+        session), not sent again. ``slice_ns`` (a paced exchange with other writers):
+        a cycle's orders are written in slices of that much exchange time, each when
+        the clock reaches it. Written at once, a cycle's orders ran up to a cycle
+        (15 s) ahead of the clock, so an outside order stamped at the clock traded
+        behind the bars' watermark and its trade was dead-lettered as late. The
+        log holds the same records in the same order either way.
         """
         wait = pace or (lambda _: None)
         if "pre_open" not in sent_controls:
@@ -194,17 +200,38 @@ class Participants:
                     requests.extend(cycle)
                 pending = next(schedule, None)
             requests.sort(key=lambda r: r.ts)  # stable: same-time requests keep their order
-            written = self.log.produce(
-                [Output("decisions", d.symbol, encode(d), d.ts) for d in decisions]
-                + [Output("orders", r.symbol, encode(r), r.ts) for r in requests]
-            )
-            self.sent += len(requests)
-            settle({tp: end for tp, end in written.items() if tp[0] == "orders"})
+            outputs = [Output("decisions", d.symbol, encode(d), d.ts) for d in decisions]
+            for at, part in _slices(requests, t, slice_ns):
+                if at > t:
+                    wait(at)
+                written = self.log.produce(
+                    outputs + [Output("orders", r.symbol, encode(r), r.ts) for r in part]
+                )
+                outputs = []
+                self.sent += len(part)
+                settle({tp: end for tp, end in written.items() if tp[0] == "orders"})
             if progress is not None:
                 progress(step + 1, steps)
         wait(self.close_ns)
         settle(self.control("close", self.close_ns))
         return self.sent
+
+
+def _slices(
+    requests: list[OrderRequest], start: int, slice_ns: int | None
+) -> list[tuple[int, list[OrderRequest]]]:
+    """Time-ordered ``requests`` cut at every ``slice_ns`` from ``start``: (slice start,
+    requests); one slice at ``start`` without ``slice_ns``, and always at least one."""
+    if not slice_ns or not requests:
+        return [(start, requests)]
+    out: list[tuple[int, list[OrderRequest]]] = []
+    for r in requests:
+        at = start + max(0, r.ts - start) // slice_ns * slice_ns
+        if out and out[-1][0] == at:
+            out[-1][1].append(r)
+        else:
+            out.append((at, [r]))
+    return out
 
 
 def run_day(

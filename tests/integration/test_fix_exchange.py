@@ -2,8 +2,9 @@
 
 ``exchange run`` with the simulator and the FIX gateway, on its paced clock:
 the member logs on, follows AAPL's market data (a snapshot, then incremental
-refreshes as the simulator's orders move the book), and a marketable order
-trades against the simulator; its reports say what the matcher's say.
+refreshes as the simulator's orders move the book), and marketable orders
+trade against the simulator; its reports say what the matcher's say, and its
+trades are in the bars like the simulator's.
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ def test_a_fix_member_trades_against_the_simulator_and_follows_the_book(tmp_path
         assert snapshot, "no book on AAPL"
         updates = [client.next(where=lambda m: m[35] == "X") for _ in range(5)]
         assert all(all_values(u, 279) for u in updates)  # the simulator moves the book
+        for i in range(40):  # the member trades on, both ways, as the simulator does
+            client.send("D", *new_order(f"x-{i}", "AAPL", "1" if i % 2 else "2", 1, None,
+                                        tif="3"))  # fmt: skip
+            time.sleep(0.02)
         client.send("D", *new_order("take-1", "AAPL", "1", 5, None, tif="3"))  # market, IOC
         answers = []
         while not any(parse(a).get(39) in ("2", "4") for a in answers):
@@ -79,3 +84,15 @@ def test_a_fix_member_trades_against_the_simulator_and_follows_the_book(tmp_path
               for r in log.read("trades", p)]  # fmt: skip
     mine = [t for t in trades if getattr(t, "buy_order_id", None) == int(report[37])]
     assert mine and all(t.sell_member != "USR01" for t in mine)  # the other side: the simulator
+    # the member's trades are in the bars like the simulator's: none came behind the bars'
+    # watermark (the simulator's orders go out on the clock, not a cycle ahead of it)
+    late = [
+        d
+        for p in sorted(log.end_offsets("dlq"))
+        for r in log.read("dlq", p)
+        if (d := decode(r.value)).reason.startswith("late_trade")
+    ]  # type: ignore[union-attr]
+    assert not late, late[:3]
+    bars = [decode(r.value) for p in sorted(log.end_offsets("bars.1s"))
+            for r in log.read("bars.1s", p)]  # fmt: skip
+    assert sum(b.volume for b in bars) == sum(t.qty for t in trades)  # type: ignore[union-attr]
