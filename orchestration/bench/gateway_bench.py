@@ -50,6 +50,15 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
+def _exchange(env: dict[str, str], day: date, errors: Path, *args: str) -> subprocess.Popen[bytes]:
+    """``exchange run`` for one day in the background, its stderr kept in ``errors``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "orchestration.cli", "exchange", "run", "--from", day.isoformat(),
+         "--days", "1", "--port", str(_port()), *args],
+        env=env, stdout=subprocess.DEVNULL, stderr=errors.open("w"),
+    )  # fmt: skip
+
+
 def _members_csv(source: Path, target: Path) -> Path:
     with source.open() as f:
         rows = list(csv.DictReader(f))
@@ -240,12 +249,9 @@ def _bench_transport(n: int, transport: str, extra: dict[str, str]) -> dict[str,
                "MARKETLAKE_MEMBERS_CSV": str(_members_csv(settings.members_csv or MEMBERS_CSV,
                                                            Path(tmp) / "members.csv"))}  # fmt: skip
         api_port, fix_port = _port(), _port()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "orchestration.cli", "exchange", "run", "--from",
-             day.isoformat(), "--days", "1", "--speed", "60", "--no-simulator", "--no-members",
-             "--port", str(_port()), "--api-port", str(api_port), "--fix-port", str(fix_port)],
-            env=env, stdout=subprocess.DEVNULL, stderr=(Path(tmp) / "exchange.err").open("w"),
-        )  # fmt: skip
+        proc = _exchange(env, day, Path(tmp) / "exchange.err", "--speed", "60", "--no-simulator",
+                         "--no-members", "--api-port", str(api_port), "--fix-port",
+                         str(fix_port))  # fmt: skip
         url = f"http://127.0.0.1:{api_port}"
         client = None
         try:
@@ -318,12 +324,8 @@ def _fanout_run(subscribers: int, seconds: float, pace_ms: int = 0) -> dict[str,
         env = {**os.environ, "MARKETLAKE_DATA_DIR": str(data), "MARKETLAKE_EVENT_LOG": "sqlite"}
         api_port = _port()
         errors = Path(tmp) / "exchange.err"
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "orchestration.cli", "exchange", "run", "--from",
-             day.isoformat(), "--days", "1", "--speed", "0", "--no-members",
-             "--port", str(_port()), "--api-port", str(api_port)],
-            env=env, stdout=subprocess.DEVNULL, stderr=errors.open("w"),
-        )  # fmt: skip
+        proc = _exchange(env, day, errors, "--speed", "0", "--no-members", "--api-port",
+                         str(api_port))  # fmt: skip
         url = f"127.0.0.1:{api_port}"
         stop = threading.Event()
         counts = {"messages": 0, "dropped": 0, "connected": 0}

@@ -206,16 +206,14 @@ class Venue:
                 member, cl_ord_id, symbol, side, qty, price, order_type, tif, self.clock(), origin
             )
             risk.open_orders[request.order_id] = OpenOrder(symbol, side, commit, qty, request.ts)
-            answer = self._write(request, member, cl_ord_id, wait, origin=origin, commit=commit)
-        return answer
+            return self._write(request, member, cl_ord_id, wait, origin=origin, commit=commit)
 
     def cancel(
         self, member: str, cl_ord_id: str, orig: str, wait: bool = True
     ) -> Future[Update] | None:
         with self._lock:
-            answer = self._write(self.entry.cancel(member, cl_ord_id, orig, self.clock()), member,
-                        cl_ord_id, wait, orig)  # fmt: skip
-        return answer
+            request = self.entry.cancel(member, cl_ord_id, orig, self.clock())
+            return self._write(request, member, cl_ord_id, wait, orig)
 
     def amend(
         self,
@@ -237,9 +235,8 @@ class Venue:
                 released = held.leaves if order.side == "sell" else held.leaves * held.price
                 check_funds(risk, order.symbol, order.side, leaves, new_price, released,
                             self.allow_short)  # fmt: skip
-            answer = self._write(self.entry.amend(member, cl_ord_id, orig, qty, price, self.clock()),
-                        member, cl_ord_id, wait, orig)  # fmt: skip
-        return answer
+            request = self.entry.amend(member, cl_ord_id, orig, qty, price, self.clock())
+            return self._write(request, member, cl_ord_id, wait, orig)
 
     def control(
         self,

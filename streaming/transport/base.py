@@ -173,14 +173,12 @@ class PollingTail:
         if version is not None and version == self._seen:
             return []
         out: list[Record] = []
-        for topic in dict.fromkeys(t for t, _ in self.positions):
-            ends = self.log.end_offsets(topic)
-            for (t, part), start in list(self.positions.items()):
-                if t != topic or start >= ends.get(part, 0):
-                    continue
-                for rec in self.log.read(topic, part, start, ends[part]):
-                    out.append(rec)
-                    self.positions[(topic, part)] = rec.offset + 1
+        ends = {topic: self.log.end_offsets(topic) for topic in {t for t, _ in self.positions}}
+        for (topic, part), start in list(self.positions.items()):
+            end = ends[topic].get(part, 0)
+            if start < end:
+                out.extend(self.log.read(topic, part, start, end))
+                self.positions[(topic, part)] = end
         if not out:
             self._seen = version
         return out
